@@ -1,0 +1,245 @@
+//! Endpoint strings: `scheme://host:port` (and `scheme://name` for transports without ports).
+//!
+//! Parsing is total: any input gives an [`Endpoint`] or a [`crate::Error::BadEndpoint`],
+//! never a panic (fuzzed by `fuzz/fuzz_targets/endpoint.rs`).
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+
+use crate::{Error, Result};
+
+/// Longest endpoint accepted, in bytes (libzmq limits inproc names to 256).
+pub const MAX_ENDPOINT_LEN: usize = 1024;
+
+/// A parsed endpoint: the scheme, and the rest as the transport will read it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Endpoint {
+    text: String,
+    scheme_len: usize,
+}
+
+impl Endpoint {
+    /// Splits `scheme://rest`, checking the scheme's characters and the overall length.
+    pub fn parse(text: &str) -> Result<Endpoint> {
+        if text.len() > MAX_ENDPOINT_LEN {
+            let head: String = text.chars().take(64).collect();
+            return Err(Error::bad_endpoint(&head, "too long"));
+        }
+        let Some(scheme_len) = text.find("://") else {
+            return Err(Error::bad_endpoint(text, "expected scheme://address"));
+        };
+        let scheme = &text[..scheme_len];
+        let valid = !scheme.is_empty()
+            && scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+        if !valid {
+            return Err(Error::bad_endpoint(
+                text,
+                "scheme must be letters, digits, '+', '-' or '.'",
+            ));
+        }
+        if text.len() == scheme_len + 3 {
+            return Err(Error::bad_endpoint(text, "address is empty"));
+        }
+        Ok(Endpoint {
+            text: text.to_owned(),
+            scheme_len,
+        })
+    }
+
+    /// The scheme (`udp`, `tcp6`, ...), which names the driver.
+    pub fn scheme(&self) -> &str {
+        &self.text[..self.scheme_len]
+    }
+
+    /// Everything after `://`.
+    pub fn address(&self) -> &str {
+        &self.text[self.scheme_len + 3..]
+    }
+
+    /// The endpoint as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Reads the address as `host:port`, the form every IP transport uses.
+    pub fn host_port(&self) -> Result<HostPort> {
+        HostPort::parse(self.address()).map_err(|reason| Error::bad_endpoint(&self.text, reason))
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// The host part of an IP endpoint.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Host {
+    /// `*`: every local address.
+    Any,
+    /// A literal address (`127.0.0.1`, `[::1]`).
+    Ip(IpAddr),
+    /// A name to resolve.
+    Name(String),
+}
+
+/// `host:port` as in `udp://*:32000`, `tcp6://[::1]:5555`, `tls://example.org:443`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct HostPort {
+    /// The host.
+    pub host: Host,
+    /// The port; 0 asks the system for one when binding.
+    pub port: u16,
+}
+
+impl HostPort {
+    /// Parses `host:port`; IPv6 literals go in brackets.
+    pub fn parse(s: &str) -> std::result::Result<HostPort, String> {
+        let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+            let close = rest.find(']').ok_or("unclosed '[' in IPv6 address")?;
+            let literal = &rest[..close];
+            let port = rest[close + 1..]
+                .strip_prefix(':')
+                .ok_or("expected ':port' after ']'")?;
+            let ip: Ipv6Addr = literal
+                .parse()
+                .map_err(|_| format!("bad IPv6 address `{literal}`"))?;
+            (Host::Ip(IpAddr::V6(ip)), port)
+        } else {
+            let colon = s.rfind(':').ok_or("expected host:port")?;
+            let (h, p) = (&s[..colon], &s[colon + 1..]);
+            let host = if h == "*" {
+                Host::Any
+            } else if let Ok(ip) = h.parse::<Ipv4Addr>() {
+                Host::Ip(IpAddr::V4(ip))
+            } else if h.contains(':') {
+                return Err("IPv6 addresses must be written in brackets: [::1]:port".into());
+            } else if valid_hostname(h) {
+                Host::Name(h.to_owned())
+            } else {
+                return Err(format!("bad host `{h}`"));
+            };
+            (host, p)
+        };
+        let port = if port == "*" {
+            0
+        } else {
+            port.parse::<u16>()
+                .map_err(|_| format!("bad port `{port}`"))?
+        };
+        Ok(HostPort { host, port })
+    }
+
+    /// Resolves to socket addresses. `Any` yields the unspecified address of the given family
+    /// preference: IPv6 first when `dual_stack` (the socket then also takes IPv4).
+    pub fn resolve(&self, dual_stack: bool) -> std::io::Result<Vec<SocketAddr>> {
+        match &self.host {
+            Host::Any if dual_stack => Ok(vec![SocketAddr::new(
+                Ipv6Addr::UNSPECIFIED.into(),
+                self.port,
+            )]),
+            Host::Any => Ok(vec![SocketAddr::new(
+                Ipv4Addr::UNSPECIFIED.into(),
+                self.port,
+            )]),
+            Host::Ip(ip) => Ok(vec![SocketAddr::new(*ip, self.port)]),
+            Host::Name(name) => {
+                let addrs: Vec<_> = (name.as_str(), self.port).to_socket_addrs()?.collect();
+                if addrs.is_empty() {
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        format!("{name}: no address"),
+                    ))
+                } else {
+                    Ok(addrs)
+                }
+            }
+        }
+    }
+}
+
+fn valid_hostname(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 253
+        && h.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+/// Formats a socket address the way endpoints write it (`[::1]:5555`, `127.0.0.1:5555`),
+/// mapping IPv4-mapped IPv6 addresses back to IPv4.
+pub fn format_addr(addr: SocketAddr) -> String {
+    match addr {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => format!("{v4}:{}", v6.port()),
+            None => format!("[{}]:{}", v6.ip(), v6.port()),
+        },
+        SocketAddr::V4(v4) => v4.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_common_forms() {
+        let e = Endpoint::parse("udp://*:32000").unwrap();
+        assert_eq!(e.scheme(), "udp");
+        assert_eq!(
+            e.host_port().unwrap(),
+            HostPort {
+                host: Host::Any,
+                port: 32000
+            }
+        );
+        let e = Endpoint::parse("tcp6://[::1]:5555").unwrap();
+        assert_eq!(
+            e.host_port().unwrap().host,
+            Host::Ip("::1".parse().unwrap())
+        );
+        let e = Endpoint::parse("tls://example.org:443").unwrap();
+        assert_eq!(
+            e.host_port().unwrap().host,
+            Host::Name("example.org".into())
+        );
+        let e = Endpoint::parse("sctp+kernel://127.0.0.1:0").unwrap();
+        assert_eq!(e.scheme(), "sctp+kernel");
+        assert_eq!(e.host_port().unwrap().port, 0);
+    }
+
+    #[test]
+    fn rejects_malformed() {
+        for bad in ["", "udp", "udp://", "://x:1", "u dp://x:1", "udp:/x:1"] {
+            assert!(Endpoint::parse(bad).is_err(), "{bad:?}");
+        }
+        for bad in [
+            "x",
+            "host:",
+            "host:99999",
+            "[::1]5555",
+            "[::1:5",
+            "::1:5555",
+            "a..b:1",
+            "[zz]:1",
+        ] {
+            assert!(HostPort::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(Endpoint::parse(&"a".repeat(5000)).is_err());
+    }
+
+    #[test]
+    fn formats_mapped_addresses_as_ipv4() {
+        let a: SocketAddr = "[::ffff:127.0.0.1]:9".parse().unwrap();
+        assert_eq!(format_addr(a), "127.0.0.1:9");
+        let a: SocketAddr = "[::1]:9".parse().unwrap();
+        assert_eq!(format_addr(a), "[::1]:9");
+    }
+}

@@ -1,0 +1,100 @@
+//! Per-socket options shared by the pattern layer and the transports, with their defaults.
+//!
+//! The manager fills these from the application socket's own libzmq options (SNDHWM,
+//! RCVHWM, ROUTING_ID, HEARTBEAT_*, MAXMSGSIZE, HANDSHAKE_IVL, RECONNECT_IVL*, LINGER)
+//! when it binds or connects, as libzmq applies options to later connections, then
+//! applies the vtx-only options the application set, then lets the transport fill what
+//! is still unset (a datagram transport needs heartbeats where TCP does not).
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+/// Default maximum message size (64 MiB): checked before any allocation.
+pub const DEFAULT_MAX_MSG_SIZE: u64 = 64 * 1024 * 1024;
+/// Default handshake timeout, as libzmq's `ZMQ_HANDSHAKE_IVL`.
+pub const DEFAULT_HANDSHAKE_IVL: Duration = Duration::from_secs(30);
+/// Default reconnect interval, as libzmq's `ZMQ_RECONNECT_IVL`.
+pub const DEFAULT_RECONNECT_IVL: Duration = Duration::from_millis(100);
+/// Default high-water mark, as libzmq's `ZMQ_SNDHWM`/`ZMQ_RCVHWM`.
+pub const DEFAULT_HWM: usize = 1000;
+/// Default maximum peerings per socket.
+pub const DEFAULT_MAX_PEERS: usize = 100_000;
+/// Default time a closed socket keeps its peerings to flush queued messages.
+pub const DEFAULT_LINGER: Duration = Duration::from_secs(2);
+
+/// Options of one vtx socket. Durations of `None` mean "off".
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SocketOptions {
+    /// Messages queued per peering before it counts as full (0: no limit).
+    /// Full peerings are skipped by load balancing; PUB and ROUTER drop for them.
+    pub sndhwm: usize,
+    /// Messages waiting for the application pipe before the driver stops reading stream
+    /// peerings (and drops on datagram peerings). 0: no limit.
+    pub rcvhwm: usize,
+    /// This socket's identity, announced to peers (ZMTP `Identity`, NOM-2 OHAI).
+    pub identity: Option<Bytes>,
+    /// Send a heartbeat when nothing has been heard for this long.
+    pub heartbeat_ivl: Option<Duration>,
+    /// Declare a peering dead when nothing has been heard for this long
+    /// (default: the heartbeat interval, as libzmq).
+    pub heartbeat_timeout: Option<Duration>,
+    /// TTL announced in our heartbeats: the peer may drop us after this much silence.
+    pub heartbeat_ttl: Option<Duration>,
+    /// REQ: resend the outstanding request to the same peering after this long
+    /// (datagram transports; `None` on streams, which do not lose messages).
+    pub req_resend_ivl: Option<Duration>,
+    /// ROUTER: report unroutable messages as events (libzmq's ROUTER_MANDATORY) instead of
+    /// dropping them silently. They are counted either way.
+    pub router_mandatory: bool,
+    /// ROUTER: a new peering with an identity in use takes it over (ROUTER_HANDOVER)
+    /// instead of being refused.
+    pub router_handover: bool,
+    /// Most peerings this socket accepts; the next is refused with the transport's reject.
+    pub max_peers: usize,
+    /// Largest message accepted from a peer, in bytes (`None`: no limit).
+    pub max_msg_size: Option<u64>,
+    /// A peering that has not completed its handshake by then is dropped.
+    pub handshake_ivl: Option<Duration>,
+    /// Reconnect after this long when a connected peering goes away (`None`: never).
+    pub reconnect_ivl: Option<Duration>,
+    /// Upper bound of the exponential reconnect backoff (`None`: fixed interval).
+    pub reconnect_ivl_max: Option<Duration>,
+    /// How long a closed socket keeps flushing queued messages to its peerings.
+    pub linger: Duration,
+}
+
+impl Default for SocketOptions {
+    fn default() -> SocketOptions {
+        SocketOptions {
+            sndhwm: DEFAULT_HWM,
+            rcvhwm: DEFAULT_HWM,
+            identity: None,
+            heartbeat_ivl: None,
+            heartbeat_timeout: None,
+            heartbeat_ttl: None,
+            req_resend_ivl: None,
+            router_mandatory: false,
+            router_handover: false,
+            max_peers: DEFAULT_MAX_PEERS,
+            max_msg_size: Some(DEFAULT_MAX_MSG_SIZE),
+            handshake_ivl: Some(DEFAULT_HANDSHAKE_IVL),
+            reconnect_ivl: Some(DEFAULT_RECONNECT_IVL),
+            reconnect_ivl_max: None,
+            linger: DEFAULT_LINGER,
+        }
+    }
+}
+
+impl SocketOptions {
+    /// The effective heartbeat timeout: the option, or the interval (libzmq's default).
+    pub fn effective_heartbeat_timeout(&self) -> Option<Duration> {
+        self.heartbeat_timeout.or(self.heartbeat_ivl)
+    }
+
+    /// Whether a message of `len` bytes is over the size limit.
+    pub fn too_big(&self, len: u64) -> bool {
+        self.max_msg_size.is_some_and(|max| len > max)
+    }
+}

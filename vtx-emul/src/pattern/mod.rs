@@ -1,0 +1,923 @@
+//! Socket patterns, sans-IO: one [`Vocket`] per vtx socket, whatever its type.
+//!
+//! A Vocket owns the peerings of one socket and everything 0MQ promises about them:
+//! load balancing, fair queuing, REQ retry and failover, REP reply routing and
+//! duplicate suppression, ROUTER identities, PUB filtering and the subscription
+//! union, heartbeat deadlines, per-peering high-water marks and the ZMTP
+//! compatibility matrix.
+//!
+//! It never does I/O, reads a clock or spawns anything. The caller says what happened
+//! and when (`handle_*`, with `now`), then drains what to do (`poll_*`), quinn-proto
+//! style:
+//!
+//! ```
+//! # use std::time::Instant;
+//! # use vtx_emul::pattern::{Vocket, PeerInfo, Input, Transmit};
+//! # use vtx_emul::{Msg, SocketOptions, SocketType};
+//! let now = Instant::now();
+//! let mut push = Vocket::new(SocketType::Push, SocketOptions::default());
+//! let peer = push.handle_peer_up(PeerInfo::new(SocketType::Pull, "test://a", 1), now).unwrap();
+//! push.handle_app(Msg::single("hello"), now);
+//! let (ready, _conn) = push.poll_ready().unwrap();
+//! assert_eq!(ready, peer);
+//! assert!(matches!(push.poll_transmit(peer), Some(Transmit::Message { .. })));
+//! ```
+//!
+//! Must never import mio, zmq or `std::net` (checked by a test).
+
+mod lb;
+mod peers;
+pub mod pubsub;
+mod reqrep;
+mod subs;
+mod timers;
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use self::lb::LoadBalancer;
+pub use self::peers::PeerId;
+use self::peers::{Peer, Peers};
+use self::timers::{TimerKey, Timers};
+use crate::{Msg, SocketOptions, SocketType};
+
+/// The transport's own key for a peering (a connection, an association, a UDP peering).
+pub type ConnId = u64;
+
+/// What a transport knows about a peering when its handshake completes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PeerInfo {
+    /// The socket type the peer announced.
+    pub socket_type: SocketType,
+    /// The identity the peer announced, if any (ZMTP `Identity`).
+    pub identity: Option<Bytes>,
+    /// The peer's schemed address, `udp://192.0.2.7:32000`.
+    pub address: String,
+    /// The transport's key for this peering, handed back in [`Action`]s.
+    pub conn: ConnId,
+    /// Datagram peering: may lose messages, so REQ resends and REP dedupes, and a full
+    /// application pipe drops instead of pausing the peer.
+    pub lossy: bool,
+}
+
+impl PeerInfo {
+    /// A reliable (stream) peering with no announced identity.
+    pub fn new(socket_type: SocketType, address: impl Into<String>, conn: ConnId) -> PeerInfo {
+        PeerInfo {
+            socket_type,
+            identity: None,
+            address: address.into(),
+            conn,
+            lossy: false,
+        }
+    }
+
+    /// Sets the announced identity (empty counts as none, as in ZMTP).
+    pub fn with_identity(mut self, identity: Option<Bytes>) -> PeerInfo {
+        self.identity = identity.filter(|i| !i.is_empty());
+        self
+    }
+
+    /// Marks the peering as a datagram peering.
+    pub fn lossy(mut self, lossy: bool) -> PeerInfo {
+        self.lossy = lossy;
+        self
+    }
+}
+
+/// Something a peer sent, decoded by the transport.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// A message. `seq` is the request sequence of datagram transports (NOM-2).
+    Message {
+        /// The frames as they came off the wire.
+        msg: Msg,
+        /// Request/reply sequence, where the transport carries one.
+        seq: Option<u32>,
+    },
+    /// The peer subscribes to a topic prefix.
+    Subscribe(Bytes),
+    /// The peer cancels a subscription.
+    Cancel(Bytes),
+    /// Heartbeat request; answer with a pong carrying the same context.
+    Ping {
+        /// The peer may be considered dead after this much silence (RFC 37 §3.4 TTL).
+        ttl: Option<Duration>,
+        /// Opaque bytes to echo.
+        context: Bytes,
+    },
+    /// Heartbeat answer.
+    Pong {
+        /// The echoed context.
+        context: Bytes,
+    },
+}
+
+/// Something to send to one peer, for the transport to encode.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Transmit {
+    /// A message, with the request sequence for transports that carry it.
+    Message {
+        /// The frames to send.
+        msg: Msg,
+        /// Request/reply sequence (ignored by stream transports).
+        seq: Option<u32>,
+    },
+    /// Subscribe to a topic prefix.
+    Subscribe(Bytes),
+    /// Cancel a subscription.
+    Cancel(Bytes),
+    /// Heartbeat request.
+    Ping {
+        /// Our TTL, for the peer's deadline.
+        ttl: Option<Duration>,
+        /// Opaque bytes the pong echoes.
+        context: Bytes,
+    },
+    /// Heartbeat answer.
+    Pong {
+        /// The ping's context.
+        context: Bytes,
+    },
+}
+
+/// What the transport must do to a peering.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Close the peering: the Vocket has already forgotten it.
+    Close {
+        /// The transport's key.
+        conn: ConnId,
+        /// Why, for the log and the peer (ZMTP ERROR, NOM-2 ROTFL).
+        reason: DownReason,
+    },
+    /// The application pipe has room again: read this peering.
+    Resume {
+        /// The transport's key.
+        conn: ConnId,
+    },
+}
+
+/// Why a peering was refused at handshake.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The socket types cannot talk (RFC 37 §3.5).
+    Incompatible {
+        /// Our type.
+        ours: SocketType,
+        /// Theirs.
+        theirs: SocketType,
+    },
+    /// PAIR already has its one peering.
+    PairTaken,
+    /// The socket has its maximum number of peerings.
+    TooManyPeers,
+    /// ROUTER: another peering uses this identity.
+    DuplicateIdentity,
+    /// The socket is closing.
+    Closing,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::Incompatible { ours, theirs } => {
+                write!(f, "socket type {theirs} cannot talk to {ours}")
+            }
+            Refusal::PairTaken => f.write_str("PAIR socket already has a peer"),
+            Refusal::TooManyPeers => f.write_str("too many peerings"),
+            Refusal::DuplicateIdentity => f.write_str("identity already in use"),
+            Refusal::Closing => f.write_str("socket is closing"),
+        }
+    }
+}
+
+/// Why a peering went down.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DownReason {
+    /// The transport lost it (peer closed, network error, goodbye).
+    Closed,
+    /// Nothing heard within the heartbeat timeout or the peer's TTL.
+    HeartbeatTimeout,
+    /// ROUTER handover: a new peering took this identity.
+    Replaced,
+    /// The socket closed.
+    SocketClosed,
+}
+
+impl fmt::Display for DownReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DownReason::Closed => "closed",
+            DownReason::HeartbeatTimeout => "heartbeat timeout",
+            DownReason::Replaced => "replaced by a peering with the same identity",
+            DownReason::SocketClosed => "socket closed",
+        })
+    }
+}
+
+/// Why a message was dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// The peering's queue was at SNDHWM (PUB, ROUTER, REP).
+    Hwm,
+    /// The application pipe was full and the peering cannot be paused (datagram).
+    AppFull,
+    /// ROUTER/REP: no peering with that identity.
+    Unroutable,
+    /// Not valid for this socket type (a reply without request, a message to PUSH...).
+    Invalid,
+    /// A duplicate request or reply (datagram retries).
+    Duplicate,
+}
+
+/// A lifecycle event, for logs, counters and the socket monitor.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A peering completed its handshake.
+    PeerUp {
+        /// Schemed address.
+        address: String,
+    },
+    /// A peering went down.
+    PeerDown {
+        /// Schemed address.
+        address: String,
+        /// Why.
+        reason: DownReason,
+    },
+    /// A peering was refused at handshake.
+    Refused {
+        /// Schemed address.
+        address: String,
+        /// Why.
+        reason: Refusal,
+    },
+    /// A link failed before or during its handshake, or broke the protocol.
+    HandshakeFailed {
+        /// Schemed address.
+        address: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A message was dropped.
+    Dropped {
+        /// The peering concerned, when known.
+        address: Option<String>,
+        /// Why.
+        reason: DropReason,
+    },
+}
+
+/// What the transport should do after delivering an input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// Keep reading.
+    Continue,
+    /// Stop reading this peering until [`Action::Resume`].
+    Pause,
+}
+
+/// Counters of one Vocket.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Messages delivered toward the application.
+    pub msgs_in: u64,
+    /// Messages handed to transports.
+    pub msgs_out: u64,
+    /// Peerings that came up.
+    pub peers_up: u64,
+    /// Peerings refused at handshake.
+    pub refused: u64,
+    /// Peerings declared dead by heartbeat.
+    pub heartbeat_timeouts: u64,
+    /// Dropped at a peering's SNDHWM.
+    pub dropped_hwm: u64,
+    /// Dropped because the application pipe was full.
+    pub dropped_app_full: u64,
+    /// Dropped as unroutable.
+    pub dropped_unroutable: u64,
+    /// Dropped as invalid for the socket type.
+    pub dropped_invalid: u64,
+    /// Dropped as duplicates.
+    pub dropped_duplicate: u64,
+    /// Links that failed their handshake or broke the protocol.
+    pub handshake_failures: u64,
+}
+
+/// Pattern-specific state.
+#[derive(Debug)]
+enum Kind {
+    Req(reqrep::ReqState),
+    Rep,
+    Dealer,
+    Router(reqrep::RouterState),
+    Pub(pubsub::PubState),
+    Sub(pubsub::SubState),
+    Push,
+    Pull,
+    Pair,
+}
+
+/// The sans-IO state machine of one vtx socket.
+#[derive(Debug)]
+pub struct Vocket {
+    ty: SocketType,
+    opts: SocketOptions,
+    kind: Kind,
+    peers: Peers,
+    lb: LoadBalancer,
+    /// Messages from dead peerings never handed to a transport, to re-route (PUSH, DEALER).
+    unsent: VecDeque<Msg>,
+    to_app: VecDeque<Msg>,
+    paused: Vec<PeerId>,
+    ready: VecDeque<PeerId>,
+    actions: VecDeque<Action>,
+    events: VecDeque<Event>,
+    timers: Timers,
+    stats: Stats,
+    last_sender: Option<PeerId>,
+    last_sender_address: Option<String>,
+    closing: bool,
+}
+
+/// Most events kept when nobody drains them.
+const MAX_EVENTS: usize = 1024;
+
+impl Vocket {
+    /// A Vocket for `ty` with the given options.
+    pub fn new(ty: SocketType, opts: SocketOptions) -> Vocket {
+        let kind = match ty {
+            SocketType::Req => Kind::Req(reqrep::ReqState::default()),
+            SocketType::Rep => Kind::Rep,
+            SocketType::Dealer => Kind::Dealer,
+            SocketType::Router => Kind::Router(reqrep::RouterState::default()),
+            SocketType::Pub | SocketType::XPub => Kind::Pub(pubsub::PubState::default()),
+            SocketType::Sub | SocketType::XSub => Kind::Sub(pubsub::SubState::default()),
+            SocketType::Push => Kind::Push,
+            SocketType::Pull => Kind::Pull,
+            SocketType::Pair => Kind::Pair,
+        };
+        Vocket {
+            ty,
+            opts,
+            kind,
+            peers: Peers::default(),
+            lb: LoadBalancer::default(),
+            unsent: VecDeque::new(),
+            to_app: VecDeque::new(),
+            paused: Vec::new(),
+            ready: VecDeque::new(),
+            actions: VecDeque::new(),
+            events: VecDeque::new(),
+            timers: Timers::default(),
+            stats: Stats::default(),
+            last_sender: None,
+            last_sender_address: None,
+            closing: false,
+        }
+    }
+
+    /// The socket type.
+    pub fn socket_type(&self) -> SocketType {
+        self.ty
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &SocketOptions {
+        &self.opts
+    }
+
+    /// Replaces the options; they apply to peerings that come up later, and the HWMs at once.
+    pub fn set_options(&mut self, opts: SocketOptions) {
+        self.opts = opts;
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Number of live peerings.
+    pub fn peer_count(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// What the transport said about a live peering.
+    pub fn peer_info(&self, peer: PeerId) -> Option<&PeerInfo> {
+        self.peers.get(peer).map(|p| &p.info)
+    }
+
+    /// Every live peering.
+    pub fn peer_ids(&self) -> Vec<PeerId> {
+        self.peers.ids()
+    }
+
+    /// The peering whose message was last queued for the application, if still up.
+    pub fn last_sender_id(&self) -> Option<PeerId> {
+        self.last_sender.filter(|id| self.peers.get(*id).is_some())
+    }
+
+    /// The schemed address of the peering whose message was last queued for the app.
+    pub fn last_sender(&self) -> Option<&str> {
+        self.last_sender_address.as_deref()
+    }
+
+    // ----- inputs -------------------------------------------------------------------
+
+    /// A peering completed its handshake. Refused peerings must be closed by the
+    /// transport with its reject (ZMTP ERROR, NOM-2 ROTFL).
+    pub fn handle_peer_up(&mut self, info: PeerInfo, now: Instant) -> Result<PeerId, Refusal> {
+        let refusal = if self.closing {
+            Some(Refusal::Closing)
+        } else if !self.ty.compatible_with(info.socket_type) {
+            Some(Refusal::Incompatible {
+                ours: self.ty,
+                theirs: info.socket_type,
+            })
+        } else if self.peers.len() >= self.opts.max_peers {
+            Some(Refusal::TooManyPeers)
+        } else if matches!(self.kind, Kind::Pair) && self.peers.len() > 0 {
+            Some(Refusal::PairTaken)
+        } else {
+            None
+        };
+        if let Some(reason) = refusal {
+            return Err(self.refuse(info.address, reason));
+        }
+        let route_id = match &mut self.kind {
+            Kind::Router(router) => match router.claim(&info, self.opts.router_handover) {
+                Ok((id, replaced)) => {
+                    if let Some(old) = replaced {
+                        self.drop_peer(old, DownReason::Replaced, true);
+                    }
+                    id
+                }
+                Err(reason) => return Err(self.refuse(info.address, reason)),
+            },
+            _ => Bytes::new(),
+        };
+        let address = info.address.clone();
+        let id = self.peers.insert(Peer::new(info, route_id.clone(), now));
+        if let Kind::Router(router) = &mut self.kind {
+            router.bind(route_id, id);
+        }
+        self.stats.peers_up += 1;
+        self.event(Event::PeerUp { address });
+        self.arm_heartbeat(id, now);
+        match &self.kind {
+            Kind::Req(_) | Kind::Dealer | Kind::Push | Kind::Pair => {
+                self.lb.activate(&mut self.peers, id);
+                self.drain_unsent();
+                if matches!(self.kind, Kind::Req(_)) {
+                    self.req_on_peer_up(now);
+                }
+            }
+            Kind::Sub(_) => self.sub_on_peer_up(id),
+            _ => {}
+        }
+        Ok(id)
+    }
+
+    /// The transport lost a peering. Unknown or stale ids are ignored.
+    pub fn handle_peer_down(&mut self, peer: PeerId, now: Instant) {
+        if self.peers.get(peer).is_some() {
+            self.drop_peer(peer, DownReason::Closed, false);
+            self.after_peer_loss(now);
+        }
+    }
+
+    /// A peer sent something. Returns whether the transport may keep reading it.
+    pub fn handle_input(&mut self, peer: PeerId, input: Input, now: Instant) -> Flow {
+        let Some(p) = self.peers.get_mut(peer) else {
+            // A message for a peering that is down: nothing to do with it.
+            self.stats.dropped_invalid += 1;
+            return Flow::Continue;
+        };
+        p.last_rx = now;
+        p.ping_sent_at = None;
+        match input {
+            Input::Ping { ttl, context } => {
+                p.ttl_deadline = ttl.filter(|t| !t.is_zero()).map(|t| now + t);
+                p.control.push_back(Transmit::Pong { context });
+                self.mark_ready(peer);
+                self.rearm_if_sooner(peer);
+                Flow::Continue
+            }
+            Input::Pong { .. } => Flow::Continue,
+            Input::Subscribe(topic) => self.pub_subscribe(peer, topic, true),
+            Input::Cancel(topic) => self.pub_subscribe(peer, topic, false),
+            Input::Message { msg, seq } => match &self.kind {
+                Kind::Req(_) => self.req_on_reply(peer, msg, seq),
+                Kind::Rep => self.rep_on_request(peer, msg, seq),
+                Kind::Router(_) => {
+                    if let Some(p) = self.peers.get_mut(peer) {
+                        p.last_seq = seq.or(p.last_seq);
+                        let mut msg = msg;
+                        msg.push_front(p.route_id.clone());
+                        return self.deliver(peer, msg);
+                    }
+                    Flow::Continue
+                }
+                Kind::Pub(_) => self.pub_on_message(peer, msg),
+                Kind::Dealer | Kind::Pull | Kind::Pair | Kind::Sub(_) => self.deliver(peer, msg),
+                Kind::Push => {
+                    self.drop_msg(Some(peer), DropReason::Invalid);
+                    Flow::Continue
+                }
+            },
+        }
+    }
+
+    /// Whether the runtime may read the next message from the application pipe.
+    ///
+    /// False while no peering can take one (DEALER, PUSH, PAIR without room), so the
+    /// message waits in the pipe under the application's SNDHWM, as libzmq blocks.
+    pub fn can_send(&self) -> bool {
+        match self.kind {
+            Kind::Dealer | Kind::Push | Kind::Pair => self.unsent.is_empty() && !self.lb.is_empty(),
+            Kind::Pull => false,
+            _ => true,
+        }
+    }
+
+    /// A message from the application pipe, framed as the pipe carries it (DESIGN §2).
+    pub fn handle_app(&mut self, msg: Msg, now: Instant) {
+        match &self.kind {
+            Kind::Req(_) => self.req_send(msg, now),
+            Kind::Rep => self.rep_send(msg),
+            Kind::Router(_) => self.router_send(msg),
+            Kind::Pub(_) => self.pub_send(msg),
+            Kind::Sub(_) => self.sub_from_app(msg),
+            Kind::Dealer | Kind::Push | Kind::Pair => {
+                if let Err(msg) = self.lb_send(msg) {
+                    // The runtime reads only when can_send(); keep it rather than lose it.
+                    self.unsent.push_back(msg);
+                }
+            }
+            Kind::Pull => self.drop_msg(None, DropReason::Invalid),
+        }
+    }
+
+    /// Time passed: heartbeats, deadlines and REQ resends.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some((at, key)) = self.timers.expired(now) {
+            match key {
+                TimerKey::Heartbeat(peer) => self.heartbeat_tick(peer, at, now),
+                TimerKey::ReqResend => self.req_on_resend_timer(at, now),
+            }
+        }
+    }
+
+    /// Stops taking peerings; queued messages may still be flushed (linger).
+    pub fn close(&mut self) {
+        self.closing = true;
+        if let Kind::Req(req) = &mut self.kind {
+            req.abandon();
+        }
+    }
+
+    /// A transport-level failure on a link of this socket: counted and reported.
+    pub fn note_handshake_failure(&mut self, address: &str, reason: &str) {
+        self.stats.handshake_failures += 1;
+        self.event(Event::HandshakeFailed {
+            address: address.to_owned(),
+            reason: reason.to_owned(),
+        });
+    }
+
+    /// True when nothing is queued for any peering.
+    pub fn is_flushed(&self) -> bool {
+        self.unsent.is_empty()
+            && self
+                .peers
+                .iter()
+                .all(|(_, p)| p.queue.is_empty() && p.control.is_empty())
+    }
+
+    // ----- outputs ------------------------------------------------------------------
+
+    /// A peering with something to send, once per time it becomes non-empty.
+    /// The caller then drains it with [`Vocket::poll_transmit`] as far as its buffers allow;
+    /// whatever is left is the caller's to resume when the peering is writable again.
+    pub fn poll_ready(&mut self) -> Option<(PeerId, ConnId)> {
+        while let Some(id) = self.ready.pop_front() {
+            if let Some(p) = self.peers.get_mut(id) {
+                p.in_ready = false;
+                if !p.queue.is_empty() || !p.control.is_empty() {
+                    return Some((id, p.info.conn));
+                }
+            }
+        }
+        None
+    }
+
+    /// The next thing to send to `peer`: control first, then data.
+    pub fn poll_transmit(&mut self, peer: PeerId) -> Option<Transmit> {
+        let p = self.peers.get_mut(peer)?;
+        if let Some(t) = p.control.pop_front() {
+            return Some(t);
+        }
+        let t = p.queue.pop_front()?;
+        let len = p.queue.len();
+        let lwm = self.opts.sndhwm / 2;
+        let reactivate = p.lb_slot.is_none() && len <= lwm && self.uses_lb();
+        self.stats.msgs_out += 1;
+        if reactivate {
+            self.lb.activate(&mut self.peers, peer);
+            self.drain_unsent();
+        }
+        Some(t)
+    }
+
+    /// The next message for the application pipe, without removing it.
+    pub fn peek_to_app(&self) -> Option<&Msg> {
+        self.to_app.front()
+    }
+
+    /// Removes the next message for the application pipe (after the pipe took it).
+    pub fn pop_to_app(&mut self) -> Option<Msg> {
+        let msg = self.to_app.pop_front()?;
+        if !self.paused.is_empty() && self.to_app.len() <= self.opts.rcvhwm / 2 {
+            for id in std::mem::take(&mut self.paused) {
+                if let Some(p) = self.peers.get_mut(id) {
+                    p.paused = false;
+                    self.actions.push_back(Action::Resume { conn: p.info.conn });
+                }
+            }
+        }
+        Some(msg)
+    }
+
+    /// Messages waiting for the application pipe.
+    pub fn to_app_len(&self) -> usize {
+        self.to_app.len()
+    }
+
+    /// The next thing the transport must do to a peering.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// The next lifecycle event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Vocket::handle_timeout`] should next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next_deadline()
+    }
+
+    // ----- shared machinery ---------------------------------------------------------
+
+    fn uses_lb(&self) -> bool {
+        matches!(
+            self.kind,
+            Kind::Req(_) | Kind::Dealer | Kind::Push | Kind::Pair
+        )
+    }
+
+    fn refuse(&mut self, address: String, reason: Refusal) -> Refusal {
+        self.stats.refused += 1;
+        self.event(Event::Refused {
+            address,
+            reason: reason.clone(),
+        });
+        reason
+    }
+
+    fn event(&mut self, e: Event) {
+        if self.events.len() < MAX_EVENTS {
+            self.events.push_back(e);
+        }
+    }
+
+    fn drop_msg(&mut self, peer: Option<PeerId>, reason: DropReason) {
+        match reason {
+            DropReason::Hwm => self.stats.dropped_hwm += 1,
+            DropReason::AppFull => self.stats.dropped_app_full += 1,
+            DropReason::Unroutable => self.stats.dropped_unroutable += 1,
+            DropReason::Invalid => self.stats.dropped_invalid += 1,
+            DropReason::Duplicate => self.stats.dropped_duplicate += 1,
+        }
+        let address = peer
+            .and_then(|id| self.peers.get(id))
+            .map(|p| p.info.address.clone());
+        self.event(Event::Dropped { address, reason });
+    }
+
+    fn mark_ready(&mut self, id: PeerId) {
+        if let Some(p) = self.peers.get_mut(id)
+            && !p.in_ready
+        {
+            p.in_ready = true;
+            self.ready.push_back(id);
+        }
+    }
+
+    /// Queues a data message for a peering, honouring SNDHWM. Returns false (and leaves
+    /// the message with the caller) when the peering is full.
+    fn enqueue(&mut self, id: PeerId, msg: Msg, seq: Option<u32>) -> Result<(), Msg> {
+        let hwm = self.opts.sndhwm;
+        let Some(p) = self.peers.get_mut(id) else {
+            return Err(msg);
+        };
+        if hwm != 0 && p.queue.len() >= hwm {
+            return Err(msg);
+        }
+        p.queue.push_back(Transmit::Message { msg, seq });
+        let full = hwm != 0 && p.queue.len() >= hwm;
+        self.mark_ready(id);
+        if full {
+            self.lb.deactivate(&mut self.peers, id);
+        }
+        Ok(())
+    }
+
+    fn push_control(&mut self, id: PeerId, t: Transmit) {
+        if let Some(p) = self.peers.get_mut(id) {
+            p.control.push_back(t);
+            self.mark_ready(id);
+        }
+    }
+
+    /// Round-robin to the next peering with room; gives the message back if none has.
+    fn lb_send(&mut self, msg: Msg) -> Result<(), Msg> {
+        match self.lb.next() {
+            Some(id) => self.enqueue(id, msg, None),
+            None => Err(msg),
+        }
+    }
+
+    /// Moves messages of dead peerings to live ones while they have room.
+    fn drain_unsent(&mut self) {
+        while let Some(msg) = self.unsent.pop_front() {
+            if let Err(msg) = self.lb_send(msg) {
+                self.unsent.push_front(msg);
+                break;
+            }
+        }
+    }
+
+    /// Queues a message for the application, applying RCVHWM.
+    fn deliver(&mut self, from: PeerId, msg: Msg) -> Flow {
+        let limit = self.opts.rcvhwm;
+        if self.closing {
+            return Flow::Continue; // no application left to read it
+        }
+        let Some(p) = self.peers.get_mut(from) else {
+            return Flow::Continue;
+        };
+        let lossy = p.info.lossy;
+        // Streams pause at the limit and may overshoot by what one read decoded; this hard
+        // cap only guards against a transport that ignores Flow::Pause.
+        let hard = limit.saturating_mul(2).max(limit + 1024);
+        if limit != 0 && (self.to_app.len() >= hard || (lossy && self.to_app.len() >= limit)) {
+            self.drop_msg(Some(from), DropReason::AppFull);
+            return Flow::Continue;
+        }
+        if self.last_sender != Some(from) {
+            self.last_sender = Some(from);
+            self.last_sender_address = Some(p.info.address.clone());
+        }
+        self.to_app.push_back(msg);
+        self.stats.msgs_in += 1;
+        if limit != 0 && !lossy && self.to_app.len() >= limit {
+            if !p.paused {
+                p.paused = true;
+                self.paused.push(from);
+            }
+            return Flow::Pause;
+        }
+        Flow::Continue
+    }
+
+    /// Forgets a peering; `tell_transport` when the transport does not know yet.
+    fn drop_peer(&mut self, id: PeerId, reason: DownReason, tell_transport: bool) {
+        self.lb.deactivate(&mut self.peers, id);
+        let Some(peer) = self.peers.remove(id) else {
+            return;
+        };
+        if tell_transport {
+            self.actions.push_back(Action::Close {
+                conn: peer.info.conn,
+                reason: reason.clone(),
+            });
+        }
+        if reason == DownReason::HeartbeatTimeout {
+            self.stats.heartbeat_timeouts += 1;
+        }
+        let peer = *peer;
+        match &mut self.kind {
+            Kind::Router(router) => router.release(&peer.route_id, id),
+            Kind::Pub(_) => self.pub_on_peer_down(id, &peer.subs),
+            Kind::Dealer | Kind::Push | Kind::Pair => {
+                // Never handed to the transport: another peering can still deliver them.
+                for t in peer.queue {
+                    if let Transmit::Message { msg, .. } = t {
+                        self.unsent.push_back(msg);
+                    }
+                }
+                self.drain_unsent();
+            }
+            _ => {}
+        }
+        self.event(Event::PeerDown {
+            address: peer.info.address,
+            reason,
+        });
+    }
+
+    fn after_peer_loss(&mut self, now: Instant) {
+        if matches!(self.kind, Kind::Req(_)) {
+            self.req_on_peer_lost(now);
+        }
+    }
+
+    fn arm_heartbeat(&mut self, id: PeerId, now: Instant) {
+        if let Some(ivl) = self.opts.heartbeat_ivl {
+            self.arm_peer_timer(id, now + ivl);
+        }
+    }
+
+    fn arm_peer_timer(&mut self, id: PeerId, at: Instant) {
+        if let Some(p) = self.peers.get_mut(id) {
+            p.timer_at = Some(at);
+            self.timers.arm(at, TimerKey::Heartbeat(id));
+        }
+    }
+
+    /// Arms the peer's timer earlier when a new TTL deadline comes before it.
+    fn rearm_if_sooner(&mut self, id: PeerId) {
+        let Some(p) = self.peers.get(id) else { return };
+        if let Some(ttl) = p.ttl_deadline
+            && p.timer_at.is_none_or(|at| ttl < at)
+        {
+            self.arm_peer_timer(id, ttl);
+        }
+    }
+
+    /// RFC 37 §3.4 heartbeats: PING after `ivl` of silence; dead when nothing is heard
+    /// within `timeout` of a PING, or past the TTL the peer announced.
+    fn heartbeat_tick(&mut self, id: PeerId, at: Instant, now: Instant) {
+        let ivl = self.opts.heartbeat_ivl;
+        let timeout = self.opts.effective_heartbeat_timeout();
+        let ttl = self.opts.heartbeat_ttl;
+        let Some(p) = self.peers.get_mut(id) else {
+            return;
+        };
+        if p.timer_at != Some(at) {
+            return; // superseded
+        }
+        p.timer_at = None;
+        let ping_expired = p
+            .ping_sent_at
+            .zip(timeout)
+            .is_some_and(|(sent, t)| now >= sent + t);
+        let ttl_expired = p.ttl_deadline.is_some_and(|d| now >= d);
+        if ping_expired || ttl_expired {
+            log::debug!("{}: heartbeat timeout", p.info.address);
+            self.drop_peer(id, DownReason::HeartbeatTimeout, true);
+            self.after_peer_loss(now);
+            return;
+        }
+        if let Some(ivl) = ivl
+            && p.ping_sent_at.is_none()
+            && now >= p.last_rx + ivl
+        {
+            p.ping_sent_at = Some(now);
+            p.control.push_back(Transmit::Ping {
+                ttl,
+                context: Bytes::new(),
+            });
+            self.mark_ready(id);
+        }
+        let Some(p) = self.peers.get(id) else { return };
+        let next = [
+            p.ping_sent_at.zip(timeout).map(|(sent, t)| sent + t),
+            ivl.filter(|_| p.ping_sent_at.is_none())
+                .map(|ivl| p.last_rx + ivl),
+            p.ttl_deadline,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        if let Some(next) = next {
+            // Never re-arm at `now`: a zero timeout must not spin handle_timeout.
+            self.arm_peer_timer(id, next.max(now + Duration::from_millis(1)));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,172 @@
+//! PUB/XPUB and SUB/XSUB: per-peering filtering at the publisher, the union of remote
+//! subscriptions forwarded to the application pipe, and the application's subscriptions
+//! forwarded to every publisher peering (including ones that come up later).
+//!
+//! Subscriptions are sets per peering, as in libzmq's per-pipe trie: subscribing twice
+//! and cancelling once removes the topic. The application pipe (an XSUB in the driver)
+//! refcounts across peerings, so the application sees the union.
+
+use std::collections::BTreeSet;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use super::subs::SubIndex;
+use super::{DropReason, Flow, Kind, PeerId, Transmit, Vocket};
+use crate::Msg;
+
+#[derive(Debug, Default)]
+pub(super) struct PubState {
+    index: SubIndex,
+    round: u64,
+    scratch: Vec<PeerId>,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct SubState {
+    topics: BTreeSet<Bytes>,
+}
+
+/// The subscription message form (`\x01topic`, `\x00topic`) used on libzmq pipes and by
+/// ZMTP 3.0 peers.
+pub fn subscription_message(subscribe: bool, topic: &[u8]) -> Bytes {
+    let mut b = BytesMut::with_capacity(topic.len() + 1);
+    b.put_u8(u8::from(subscribe));
+    b.put_slice(topic);
+    b.freeze()
+}
+
+/// Reads the subscription message form; `None` for anything else.
+pub fn parse_subscription(frame: &Bytes) -> Option<(bool, Bytes)> {
+    match frame.first() {
+        Some(1) => Some((true, frame.slice(1..))),
+        Some(0) => Some((false, frame.slice(1..))),
+        _ => None,
+    }
+}
+
+impl Vocket {
+    /// A peer (un)subscribes. Only publishers take subscriptions.
+    pub(super) fn pub_subscribe(&mut self, peer: PeerId, topic: Bytes, on: bool) -> Flow {
+        let Kind::Pub(state) = &mut self.kind else {
+            self.drop_msg(Some(peer), DropReason::Invalid);
+            return Flow::Continue;
+        };
+        let Some(p) = self.peers.get_mut(peer) else {
+            return Flow::Continue;
+        };
+        let changed = if on {
+            let new = p.subs.insert(topic.clone());
+            if new {
+                state.index.add(topic.clone(), peer);
+            }
+            new
+        } else {
+            let had = p.subs.remove(&topic);
+            if had {
+                state.index.remove(&topic, peer);
+            }
+            had
+        };
+        if changed {
+            self.to_app
+                .push_back(Msg::single(subscription_message(on, &topic)));
+        }
+        Flow::Continue
+    }
+
+    /// A message from a subscriber: a ZMTP 3.0 style subscription, or (XPUB) upstream data.
+    pub(super) fn pub_on_message(&mut self, peer: PeerId, msg: Msg) -> Flow {
+        if let Some((on, topic)) = msg.first().and_then(parse_subscription) {
+            return self.pub_subscribe(peer, topic, on);
+        }
+        if self.ty == crate::SocketType::XPub {
+            return self.deliver(peer, msg);
+        }
+        self.drop_msg(Some(peer), DropReason::Invalid);
+        Flow::Continue
+    }
+
+    /// Publishes to every peering with a matching subscription; drops for full ones.
+    pub(super) fn pub_send(&mut self, msg: Msg) {
+        let Kind::Pub(state) = &mut self.kind else {
+            return;
+        };
+        state.round += 1;
+        let round = state.round;
+        let mut matched = std::mem::take(&mut state.scratch);
+        matched.clear();
+        let topic = msg.first().map(|b| &b[..]).unwrap_or_default();
+        state.index.matches(topic, &mut matched);
+        for &id in &matched {
+            let Some(p) = self.peers.get_mut(id) else {
+                continue;
+            };
+            if p.pub_round == round {
+                continue; // matched by two prefixes
+            }
+            p.pub_round = round;
+            if self.enqueue(id, msg.clone(), None).is_err() {
+                self.drop_msg(Some(id), DropReason::Hwm);
+            }
+        }
+        if let Kind::Pub(state) = &mut self.kind {
+            state.scratch = matched;
+        }
+    }
+
+    /// A subscriber left: its topics leave the index, and the pipe hears the cancels.
+    pub(super) fn pub_on_peer_down(&mut self, id: PeerId, subs: &BTreeSet<Bytes>) {
+        let Kind::Pub(state) = &mut self.kind else {
+            return;
+        };
+        for topic in subs {
+            state.index.remove(topic, id);
+            self.to_app
+                .push_back(Msg::single(subscription_message(false, topic)));
+        }
+    }
+
+    /// From the application's SUB/XSUB: subscriptions, or (XSUB) upstream messages.
+    pub(super) fn sub_from_app(&mut self, msg: Msg) {
+        let parsed = msg.first().and_then(parse_subscription);
+        let Kind::Sub(state) = &mut self.kind else {
+            return;
+        };
+        match parsed {
+            Some((on, topic)) => {
+                let changed = if on {
+                    state.topics.insert(topic.clone())
+                } else {
+                    state.topics.remove(&topic)
+                };
+                if changed {
+                    let t = if on {
+                        Transmit::Subscribe(topic)
+                    } else {
+                        Transmit::Cancel(topic)
+                    };
+                    for id in self.peers.ids() {
+                        self.push_control(id, t.clone());
+                    }
+                }
+            }
+            None if self.ty == crate::SocketType::XSub => {
+                for id in self.peers.ids() {
+                    if self.enqueue(id, msg.clone(), None).is_err() {
+                        self.drop_msg(Some(id), DropReason::Hwm);
+                    }
+                }
+            }
+            None => self.drop_msg(None, DropReason::Invalid),
+        }
+    }
+
+    /// A new publisher peering hears every current subscription.
+    pub(super) fn sub_on_peer_up(&mut self, id: PeerId) {
+        let Kind::Sub(state) = &self.kind else { return };
+        let topics: Vec<Bytes> = state.topics.iter().cloned().collect();
+        for topic in topics {
+            self.push_control(id, Transmit::Subscribe(topic));
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! REQ, REP and ROUTER: request sequencing, retry and failover, reply routing, identities.
+//!
+//! Datagram transports carry a per-request sequence number (NOM-2 §6): REQ tags each
+//! request, resends it on a timer to the same peering, and accepts only the reply with
+//! that tag; REP caches its last reply per peering and answers a duplicate request with
+//! it, never delivering the request to the application twice. Stream transports carry
+//! no sequence: they neither lose nor duplicate, so only failover applies.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::{DropReason, Flow, Kind, PeerId, PeerInfo, Refusal, TimerKey, Vocket};
+use crate::Msg;
+
+#[derive(Debug, Default)]
+pub(super) struct ReqState {
+    next_seq: u32,
+    pending: Option<Pending>,
+}
+
+#[derive(Debug)]
+struct Pending {
+    msg: Msg,
+    seq: u32,
+    /// The peering the request was last sent to.
+    peer: Option<PeerId>,
+    resend_at: Option<Instant>,
+}
+
+impl ReqState {
+    pub(super) fn abandon(&mut self) {
+        self.pending = None;
+    }
+}
+
+#[derive(Debug, Default)]
+pub(super) struct RouterState {
+    by_id: HashMap<Bytes, PeerId>,
+    next_anon: u64,
+}
+
+impl RouterState {
+    /// Picks the identity for a new peering: the announced one, else its schemed address.
+    /// Returns the peering it replaces under handover.
+    pub(super) fn claim(
+        &mut self,
+        info: &PeerInfo,
+        handover: bool,
+    ) -> Result<(Bytes, Option<PeerId>), Refusal> {
+        match &info.identity {
+            Some(id) => match self.by_id.get(id) {
+                Some(&old) if handover => Ok((id.clone(), Some(old))),
+                Some(_) => Err(Refusal::DuplicateIdentity),
+                None => Ok((id.clone(), None)),
+            },
+            None => {
+                let mut id = Bytes::from(info.address.clone().into_bytes());
+                while self.by_id.contains_key(&id) {
+                    self.next_anon += 1;
+                    id = Bytes::from(format!("{}#{}", info.address, self.next_anon).into_bytes());
+                }
+                Ok((id, None))
+            }
+        }
+    }
+
+    pub(super) fn bind(&mut self, id: Bytes, peer: PeerId) {
+        self.by_id.insert(id, peer);
+    }
+
+    pub(super) fn release(&mut self, id: &Bytes, peer: PeerId) {
+        if self.by_id.get(id) == Some(&peer) {
+            self.by_id.remove(id);
+        }
+    }
+
+    fn lookup(&self, id: &[u8]) -> Option<PeerId> {
+        self.by_id.get(id).copied()
+    }
+}
+
+impl Vocket {
+    fn req(&mut self) -> Option<&mut ReqState> {
+        match &mut self.kind {
+            Kind::Req(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// A request from the application (`["", body...]` as the app's REQ framed it).
+    pub(super) fn req_send(&mut self, msg: Msg, now: Instant) {
+        let Some(req) = self.req() else { return };
+        let seq = req.next_seq;
+        req.next_seq = req.next_seq.wrapping_add(1);
+        // A REQ_RELAXED application may send before the last reply: the old request is
+        // abandoned and its reply will not match.
+        req.pending = Some(Pending {
+            msg,
+            seq,
+            peer: None,
+            resend_at: None,
+        });
+        self.req_dispatch(now);
+    }
+
+    /// Sends the pending request to the next live peering, if it has none yet.
+    fn req_dispatch(&mut self, now: Instant) {
+        let Some(Pending {
+            msg,
+            seq,
+            peer: None,
+            ..
+        }) = self.req().and_then(|r| r.pending.as_ref())
+        else {
+            return;
+        };
+        let (msg, seq) = (msg.clone(), *seq);
+        let Some(id) = self.lb.next() else { return };
+        if self.enqueue(id, msg, Some(seq)).is_err() {
+            return;
+        }
+        let lossy = self.peers.get(id).is_some_and(|p| p.info.lossy);
+        let resend_at = self
+            .opts
+            .req_resend_ivl
+            .filter(|_| lossy)
+            .map(|ivl| now + ivl);
+        if let Some(p) = self.req().and_then(|r| r.pending.as_mut()) {
+            p.peer = Some(id);
+            p.resend_at = resend_at;
+        }
+        if let Some(at) = resend_at {
+            self.timers.arm(at, TimerKey::ReqResend);
+        }
+    }
+
+    pub(super) fn req_on_peer_up(&mut self, now: Instant) {
+        self.req_dispatch(now);
+    }
+
+    /// The peering holding the request may be gone: fail over to another.
+    pub(super) fn req_on_peer_lost(&mut self, now: Instant) {
+        let Some(p) = self
+            .req()
+            .and_then(|r| r.pending.as_ref())
+            .and_then(|p| p.peer)
+        else {
+            return;
+        };
+        if self.peers.get(p).is_some() {
+            return;
+        }
+        if let Some(pending) = self.req().and_then(|r| r.pending.as_mut()) {
+            pending.peer = None;
+            pending.resend_at = None;
+        }
+        self.req_dispatch(now);
+    }
+
+    pub(super) fn req_on_reply(&mut self, from: PeerId, msg: Msg, seq: Option<u32>) -> Flow {
+        let verdict = match self.req().and_then(|r| r.pending.as_ref()) {
+            None => Err(DropReason::Duplicate),
+            Some(p) if p.peer != Some(from) => Err(DropReason::Invalid),
+            Some(p) if seq.is_some_and(|s| s != p.seq) => Err(DropReason::Duplicate),
+            Some(_) => Ok(()),
+        };
+        match verdict {
+            Ok(()) => {
+                if let Some(r) = self.req() {
+                    r.pending = None;
+                }
+                self.deliver(from, msg)
+            }
+            Err(reason) => {
+                self.drop_msg(Some(from), reason);
+                Flow::Continue
+            }
+        }
+    }
+
+    pub(super) fn req_on_resend_timer(&mut self, at: Instant, now: Instant) {
+        let Some(ivl) = self.opts.req_resend_ivl else {
+            return;
+        };
+        let Some(p) = self.req().and_then(|r| r.pending.as_ref()) else {
+            return;
+        };
+        let (Some(peer), true) = (p.peer, p.resend_at == Some(at)) else {
+            return;
+        };
+        let (msg, seq) = (p.msg.clone(), p.seq);
+        // Resend to the same peering (its REP dedupes); failover happens on peer loss.
+        // Skip while a copy still waits in its queue.
+        if self.peers.get(peer).is_some_and(|p| p.queue.is_empty()) {
+            let _ = self.enqueue(peer, msg, Some(seq));
+        }
+        let next = now + ivl;
+        if let Some(p) = self.req().and_then(|r| r.pending.as_mut()) {
+            p.resend_at = Some(next);
+        }
+        self.timers.arm(next, TimerKey::ReqResend);
+    }
+
+    /// A request from a peer: deliver it behind the peering's routing frame, unless it
+    /// duplicates the last one (then resend the cached reply).
+    pub(super) fn rep_on_request(&mut self, from: PeerId, mut msg: Msg, seq: Option<u32>) -> Flow {
+        if !msg.iter().any(Bytes::is_empty) {
+            // No delimiter: libzmq's REP ignores such messages too.
+            self.drop_msg(Some(from), DropReason::Invalid);
+            return Flow::Continue;
+        }
+        let Some(p) = self.peers.get_mut(from) else {
+            return Flow::Continue;
+        };
+        if let Some(s) = seq {
+            if p.last_seq == Some(s) {
+                if let Some(reply) = p.cached_reply.clone() {
+                    let _ = self.enqueue(from, reply, Some(s));
+                }
+                self.drop_msg(Some(from), DropReason::Duplicate);
+                return Flow::Continue;
+            }
+            p.last_seq = Some(s);
+            p.cached_reply = None;
+        }
+        msg.push_front(Bytes::copy_from_slice(&from.to_bytes()));
+        self.deliver(from, msg)
+    }
+
+    /// A reply from the application: `[routing frame, envelope..., "", body...]`.
+    pub(super) fn rep_send(&mut self, mut msg: Msg) {
+        let to = msg.pop_front().and_then(|f| PeerId::from_bytes(&f));
+        let Some((to, p)) = to.and_then(|id| Some((id, self.peers.get_mut(id)?))) else {
+            self.drop_msg(None, DropReason::Unroutable);
+            return;
+        };
+        let seq = p.last_seq;
+        if p.info.lossy && seq.is_some() {
+            p.cached_reply = Some(msg.clone());
+        }
+        if self.enqueue(to, msg, seq).is_err() {
+            self.drop_msg(Some(to), DropReason::Hwm);
+        }
+    }
+
+    /// A message from the application: `[identity, frames...]`.
+    pub(super) fn router_send(&mut self, mut msg: Msg) {
+        let Some(identity) = msg.pop_front().filter(|_| !msg.is_empty()) else {
+            self.drop_msg(None, DropReason::Invalid);
+            return;
+        };
+        let to = match &self.kind {
+            Kind::Router(r) => r.lookup(&identity),
+            _ => None,
+        };
+        let Some(to) = to else {
+            if self.opts.router_mandatory {
+                log::debug!("ROUTER: no peer with identity {identity:?}");
+            }
+            self.drop_msg(None, DropReason::Unroutable);
+            return;
+        };
+        let seq = self.peers.get(to).and_then(|p| p.last_seq);
+        if self.enqueue(to, msg, seq).is_err() {
+            self.drop_msg(Some(to), DropReason::Hwm);
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! What a transport sees of the runtime: the poller's registry, the clock, timers, and
+//! the Vockets of the sockets it serves.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::fmt;
+use std::time::Instant;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use super::pipe::Pipe;
+use crate::pattern::{Flow, Input, PeerId, PeerInfo, Refusal, Transmit, Vocket};
+use crate::{SocketOptions, SocketType};
+
+/// Names one vtx socket within a driver (assigned by the manager, unique per `Vtx`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SocketId(pub u64);
+
+impl fmt::Display for SocketId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum TimerEntry {
+    Socket(SocketId),
+    Transport(u64),
+}
+
+/// One vtx socket inside the driver.
+#[derive(Debug)]
+pub(crate) struct SockState {
+    pub(crate) vocket: Vocket,
+    /// The inproc pipe to the application; `None` once the application closed it.
+    pub(crate) pipe: Option<Pipe>,
+    /// The Vocket deadline armed in the runtime's heap.
+    pub(crate) timer_at: Option<Instant>,
+    /// Set while lingering after close: destroy at this instant at the latest.
+    pub(crate) linger_until: Option<Instant>,
+    pub(crate) dirty: bool,
+    /// Transport-level protocol failures (bad greeting, oversize frame, ...).
+    pub(crate) protocol_errors: u64,
+}
+
+/// The runtime state a [`super::Transport`] works through.
+pub struct Core {
+    registry: mio::Registry,
+    scheme: String,
+    pub(crate) now: Instant,
+    rng: StdRng,
+    pub(crate) sockets: HashMap<SocketId, SockState>,
+    pub(crate) timers: BinaryHeap<Reverse<(Instant, TimerEntry)>>,
+    pub(crate) dirty: Vec<SocketId>,
+}
+
+impl fmt::Debug for Core {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Core")
+            .field("scheme", &self.scheme)
+            .field("sockets", &self.sockets.len())
+            .finish()
+    }
+}
+
+impl Core {
+    pub(crate) fn new(registry: mio::Registry, scheme: &str) -> Core {
+        Core {
+            registry,
+            scheme: scheme.to_owned(),
+            now: Instant::now(),
+            rng: StdRng::from_os_rng(),
+            sockets: HashMap::new(),
+            timers: BinaryHeap::new(),
+            dirty: Vec::new(),
+        }
+    }
+
+    /// The poller's registry, to register the transport's OS sockets (tokens below
+    /// [`super::RESERVED_TOKENS`]).
+    pub fn registry(&self) -> &mio::Registry {
+        &self.registry
+    }
+
+    /// The scheme this driver instance is registered under (`udp`, `udp1`, `tcp6`...).
+    pub fn scheme(&self) -> &str {
+        &self.scheme
+    }
+
+    /// The time of the current event-loop turn.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// The driver's random source (reconnect jitter, cookies, sequence starts).
+    pub fn rng(&mut self) -> &mut StdRng {
+        &mut self.rng
+    }
+
+    /// Calls [`super::Transport::timer`] with `key` at `at`. Timers cannot be cancelled:
+    /// a transport ignores keys it no longer expects (keep a generation in the key).
+    pub fn set_timer(&mut self, at: Instant, key: u64) {
+        self.timers.push(Reverse((at, TimerEntry::Transport(key))));
+    }
+
+    /// The type of an open socket.
+    pub fn socket_type(&self, sock: SocketId) -> Option<SocketType> {
+        self.sockets.get(&sock).map(|s| s.vocket.socket_type())
+    }
+
+    /// The options of a socket.
+    pub fn options(&self, sock: SocketId) -> Option<&SocketOptions> {
+        self.sockets.get(&sock).map(|s| s.vocket.options())
+    }
+
+    /// A peering completed its handshake on `sock`. On refusal the transport sends its
+    /// reject (ZMTP ERROR, NOM-2 ROTFL) and closes the link.
+    pub fn peer_up(&mut self, sock: SocketId, info: PeerInfo) -> Result<PeerId, Refusal> {
+        let now = self.now;
+        let Some(s) = self.sockets.get_mut(&sock) else {
+            return Err(Refusal::Closing);
+        };
+        let address = info.address.clone();
+        let r = s.vocket.handle_peer_up(info, now);
+        match &r {
+            Ok(_) => log::debug!("{sock} peer up: {address}"),
+            Err(reason) => log::warn!("{sock} refused {address}: {reason}"),
+        }
+        self.mark_dirty(sock);
+        r
+    }
+
+    /// A peering is gone (the transport closed it or lost it).
+    pub fn peer_down(&mut self, sock: SocketId, peer: PeerId) {
+        let now = self.now;
+        if let Some(s) = self.sockets.get_mut(&sock) {
+            s.vocket.handle_peer_down(peer, now);
+            self.mark_dirty(sock);
+        }
+    }
+
+    /// A peering sent something. [`Flow::Pause`]: stop reading it until
+    /// [`super::Transport::resume`].
+    pub fn input(&mut self, sock: SocketId, peer: PeerId, input: Input) -> Flow {
+        let now = self.now;
+        let Some(s) = self.sockets.get_mut(&sock) else {
+            return Flow::Continue;
+        };
+        let flow = s.vocket.handle_input(peer, input, now);
+        self.mark_dirty(sock);
+        flow
+    }
+
+    /// The next thing to send to a peering, if any.
+    pub fn transmit(&mut self, sock: SocketId, peer: PeerId) -> Option<Transmit> {
+        let s = self.sockets.get_mut(&sock)?;
+        let t = s.vocket.poll_transmit(peer);
+        if t.is_some() && !s.dirty {
+            // Taking a message may make room: the pipe may be readable again.
+            self.mark_dirty(sock);
+        }
+        t
+    }
+
+    /// A peer broke the protocol or failed its handshake: logged and counted, and the
+    /// transport closes that link.
+    pub fn protocol_error(&mut self, sock: SocketId, address: &str, reason: &dyn fmt::Display) {
+        log::warn!("{sock} dropping {address}: {reason}");
+        if let Some(s) = self.sockets.get_mut(&sock) {
+            s.protocol_errors += 1;
+            s.vocket
+                .note_handshake_failure(address, &reason.to_string());
+            self.mark_dirty(sock);
+        }
+    }
+
+    pub(crate) fn mark_dirty(&mut self, sock: SocketId) {
+        if let Some(s) = self.sockets.get_mut(&sock)
+            && !s.dirty
+        {
+            s.dirty = true;
+            self.dirty.push(sock);
+        }
+    }
+
+    /// Arms the runtime heap for a socket's Vocket deadline if it is sooner than the
+    /// one already armed (a later one is picked up when the earlier fires).
+    pub(crate) fn arm_socket_timer(&mut self, sock: SocketId) {
+        let Some(s) = self.sockets.get_mut(&sock) else {
+            return;
+        };
+        let Some(at) = s.vocket.poll_timeout() else {
+            return;
+        };
+        if s.timer_at.is_some_and(|t| t <= at) {
+            return;
+        }
+        s.timer_at = Some(at);
+        self.timers.push(Reverse((at, TimerEntry::Socket(sock))));
+    }
+}

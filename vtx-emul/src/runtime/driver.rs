@@ -1,0 +1,446 @@
+//! The driver thread: poll, dispatch, fire timers, service dirty sockets, repeat.
+
+use std::cmp::Reverse;
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
+use std::time::Instant;
+
+use mio::{Events, Poll, Token};
+
+use super::core::{Core, SockState, TimerEntry};
+use super::handle::Command;
+use super::pipe::Pipe;
+use super::{RESERVED_TOKENS, SocketId, Transport, sleep_until};
+use crate::pattern::{Action, Event, Vocket};
+use crate::{Error, Result};
+
+pub(crate) const WAKER: Token = Token(usize::MAX);
+
+fn pipe_token(sock: SocketId) -> Token {
+    Token(RESERVED_TOKENS + sock.0 as usize)
+}
+
+pub(crate) struct Driver<T> {
+    poll: Poll,
+    core: Core,
+    transport: T,
+    ctx: zmq::Context,
+    commands: Receiver<Command>,
+    monitors: std::collections::HashMap<SocketId, zmq::Socket>,
+    shutting_down: bool,
+}
+
+impl<T: Transport> Driver<T> {
+    pub(crate) fn new(
+        scheme: &str,
+        ctx: zmq::Context,
+        poll: Poll,
+        commands: Receiver<Command>,
+        transport: T,
+    ) -> Result<Driver<T>> {
+        let registry = poll
+            .registry()
+            .try_clone()
+            .map_err(|e| Error::io("clone registry", e))?;
+        Ok(Driver {
+            poll,
+            core: Core::new(registry, scheme),
+            transport,
+            ctx,
+            commands,
+            monitors: Default::default(),
+            shutting_down: false,
+        })
+    }
+
+    pub(crate) fn run(mut self, started: SyncSender<Result<()>>) {
+        let start = self.transport.start(&mut self.core);
+        let ok = start.is_ok();
+        let _ = started.send(start);
+        if !ok {
+            return;
+        }
+        let mut events = Events::with_capacity(1024);
+        loop {
+            self.core.now = Instant::now();
+            let timeout = if self.core.dirty.is_empty() {
+                sleep_until(
+                    self.core.timers.peek().map(|Reverse((at, _))| *at),
+                    self.core.now,
+                )
+            } else {
+                Some(std::time::Duration::ZERO)
+            };
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                log::error!("driver `{}`: poll failed: {e}", self.core.scheme());
+                break;
+            }
+            self.core.now = Instant::now();
+            for event in events.iter() {
+                match event.token() {
+                    WAKER => self.commands(),
+                    Token(t) if t >= RESERVED_TOKENS => {
+                        self.core.mark_dirty(SocketId((t - RESERVED_TOKENS) as u64));
+                    }
+                    token => self.transport.ready(&mut self.core, token, event),
+                }
+            }
+            self.fire_timers();
+            self.service_dirty();
+            if self.shutting_down && self.core.sockets.is_empty() {
+                break;
+            }
+        }
+        // Anything left (poll failure): close what remains without lingering.
+        let socks: Vec<SocketId> = self.core.sockets.keys().copied().collect();
+        for sock in socks {
+            self.destroy(sock);
+        }
+        log::debug!("driver `{}` exits", self.core.scheme());
+    }
+
+    fn commands(&mut self) {
+        loop {
+            match self.commands.try_recv() {
+                Ok(cmd) => self.command(cmd),
+                Err(TryRecvError::Empty) => return,
+                Err(TryRecvError::Disconnected) => {
+                    self.command(Command::Shutdown);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Open {
+                sock,
+                ty,
+                mut opts,
+                reply,
+            } => {
+                let r = if !self.transport.supports(ty) {
+                    Err(Error::UnsupportedSocketType {
+                        driver: self.core.scheme().to_owned(),
+                        socket_type: ty,
+                    })
+                } else if self.shutting_down {
+                    Err(Error::DriverGone {
+                        driver: self.core.scheme().to_owned(),
+                    })
+                } else {
+                    self.transport.adjust_options(&mut opts);
+                    let endpoint = format!(
+                        "inproc://vtx-{}-{}-{:x}",
+                        self.core.scheme(),
+                        sock.0,
+                        rand::random::<u32>()
+                    );
+                    Pipe::open(
+                        &self.ctx,
+                        ty,
+                        &endpoint,
+                        self.core.registry(),
+                        pipe_token(sock),
+                    )
+                    .map(|pipe| {
+                        let state = SockState {
+                            vocket: Vocket::new(ty, opts),
+                            pipe: Some(pipe),
+                            timer_at: None,
+                            linger_until: None,
+                            dirty: false,
+                            protocol_errors: 0,
+                        };
+                        self.core.sockets.insert(sock, state);
+                        endpoint
+                    })
+                };
+                let _ = reply.send(r);
+            }
+            Command::SetOptions {
+                sock,
+                mut opts,
+                reply,
+            } => {
+                self.transport.adjust_options(&mut opts);
+                let r = match self.core.sockets.get_mut(&sock) {
+                    Some(s) => {
+                        s.vocket.set_options(opts);
+                        Ok(())
+                    }
+                    None => Err(Error::NotAttached),
+                };
+                let _ = reply.send(r);
+            }
+            Command::Bind {
+                sock,
+                endpoint,
+                reply,
+            } => {
+                let r = self
+                    .open_socket(sock)
+                    .and_then(|()| self.transport.bind(&mut self.core, sock, &endpoint));
+                let _ = reply.send(r);
+            }
+            Command::Connect {
+                sock,
+                endpoint,
+                reply,
+            } => {
+                let r = self
+                    .open_socket(sock)
+                    .and_then(|()| self.transport.connect(&mut self.core, sock, &endpoint));
+                let _ = reply.send(r);
+            }
+            Command::Unbind {
+                sock,
+                endpoint,
+                reply,
+            } => {
+                let r = self
+                    .open_socket(sock)
+                    .and_then(|()| self.transport.unbind(&mut self.core, sock, &endpoint));
+                let _ = reply.send(r);
+            }
+            Command::Disconnect {
+                sock,
+                endpoint,
+                reply,
+            } => {
+                let r = self
+                    .open_socket(sock)
+                    .and_then(|()| self.transport.disconnect(&mut self.core, sock, &endpoint));
+                let _ = reply.send(r);
+            }
+            Command::Close { sock, reply } => {
+                self.close(sock);
+                let _ = reply.send(Ok(()));
+            }
+            Command::Meta { sock, key, reply } => {
+                let _ = reply.send(self.open_socket(sock).map(|()| self.meta(sock, &key)));
+            }
+            Command::Monitor {
+                sock,
+                endpoint,
+                reply,
+            } => {
+                let r = self.open_socket(sock).and_then(|()| {
+                    let m = self.ctx.socket(zmq::PAIR)?;
+                    m.set_linger(0)?;
+                    m.connect(&endpoint)?;
+                    self.monitors.insert(sock, m);
+                    Ok(())
+                });
+                let _ = reply.send(r);
+            }
+            Command::Shutdown => {
+                if !self.shutting_down {
+                    self.shutting_down = true;
+                    let socks: Vec<SocketId> = self.core.sockets.keys().copied().collect();
+                    for sock in socks {
+                        self.close(sock);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The socket exists and the application has not closed it.
+    fn open_socket(&self, sock: SocketId) -> Result<()> {
+        match self.core.sockets.get(&sock) {
+            Some(s) if s.pipe.is_some() => Ok(()),
+            _ => Err(Error::NotAttached),
+        }
+    }
+
+    fn meta(&self, sock: SocketId, key: &str) -> Option<String> {
+        let s = self.core.sockets.get(&sock)?;
+        let v = &s.vocket;
+        let stats = v.stats();
+        let n = |x: u64| Some(x.to_string());
+        match key {
+            "peers" => n(v.peer_count() as u64),
+            "last-peer" => v.last_sender().map(str::to_owned),
+            "socket-type" => Some(v.socket_type().to_string()),
+            "msgs-in" => n(stats.msgs_in),
+            "msgs-out" => n(stats.msgs_out),
+            "peers-up" => n(stats.peers_up),
+            "refused" => n(stats.refused),
+            "heartbeat-timeouts" => n(stats.heartbeat_timeouts),
+            "handshake-failures" => n(stats.handshake_failures),
+            "protocol-errors" => n(s.protocol_errors),
+            "dropped-hwm" => n(stats.dropped_hwm),
+            "dropped-app-full" => n(stats.dropped_app_full),
+            "dropped-unroutable" => n(stats.dropped_unroutable),
+            "dropped-invalid" => n(stats.dropped_invalid),
+            "dropped-duplicate" => n(stats.dropped_duplicate),
+            "dropped" => n(stats.dropped_hwm
+                + stats.dropped_app_full
+                + stats.dropped_unroutable
+                + stats.dropped_invalid
+                + stats.dropped_duplicate),
+            _ => {
+                // "last-peer.<key>": transport metadata of the last sender.
+                let sub = key.strip_prefix("last-peer.")?;
+                let conn = v
+                    .last_sender_id()
+                    .and_then(|p| v.peer_info(p))
+                    .map(|i| i.conn)?;
+                self.transport.peer_meta(conn, sub)
+            }
+        }
+    }
+
+    /// The application closed the socket: take what it sent, stop listening, linger.
+    fn close(&mut self, sock: SocketId) {
+        let now = self.core.now;
+        let Some(s) = self.core.sockets.get_mut(&sock) else {
+            return;
+        };
+        let Some(mut pipe) = s.pipe.take() else {
+            return;
+        };
+        pipe.drain(&mut s.vocket, now);
+        s.vocket.close();
+        let linger = s.vocket.options().linger;
+        // Shutting down must not hang on a peer that never drains.
+        let linger = if self.shutting_down {
+            linger.min(std::time::Duration::from_secs(2))
+        } else {
+            linger
+        };
+        let until = now + linger;
+        s.linger_until = Some(until);
+        pipe.close(self.core.registry());
+        self.core
+            .timers
+            .push(Reverse((until, TimerEntry::Socket(sock))));
+        self.monitors.remove(&sock);
+        self.transport.close_socket(&mut self.core, sock);
+        self.core.mark_dirty(sock);
+    }
+
+    fn destroy(&mut self, sock: SocketId) {
+        self.transport.destroy_socket(&mut self.core, sock);
+        if let Some(s) = self.core.sockets.remove(&sock)
+            && let Some(pipe) = s.pipe
+        {
+            pipe.close(self.core.registry());
+        }
+        self.monitors.remove(&sock);
+    }
+
+    fn fire_timers(&mut self) {
+        let now = self.core.now;
+        while let Some(Reverse((at, entry))) = self.core.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.core.timers.pop();
+            match entry {
+                TimerEntry::Transport(key) => self.transport.timer(&mut self.core, key),
+                TimerEntry::Socket(sock) => {
+                    let Some(s) = self.core.sockets.get_mut(&sock) else {
+                        continue;
+                    };
+                    if s.timer_at == Some(at) {
+                        s.timer_at = None;
+                    }
+                    s.vocket.handle_timeout(now);
+                    self.core.mark_dirty(sock);
+                }
+            }
+        }
+    }
+
+    fn service_dirty(&mut self) {
+        let dirty = std::mem::take(&mut self.core.dirty);
+        for sock in dirty {
+            if let Some(s) = self.core.sockets.get_mut(&sock) {
+                s.dirty = false;
+            }
+            self.service(sock);
+        }
+    }
+
+    /// Moves everything that is ready for one socket: pipe <-> Vocket <-> transport.
+    fn service(&mut self, sock: SocketId) {
+        let now = self.core.now;
+        let Some(s) = self.core.sockets.get_mut(&sock) else {
+            return;
+        };
+        if let Some(pipe) = s.pipe.as_mut() {
+            match pipe.service(&mut s.vocket, now) {
+                Ok(true) => self.core.mark_dirty(sock),
+                Ok(false) => {}
+                Err(e) => log::error!("{sock}: application pipe failed: {e}"),
+            }
+        }
+        loop {
+            let Some(s) = self.core.sockets.get_mut(&sock) else {
+                return;
+            };
+            if let Some((_, conn)) = s.vocket.poll_ready() {
+                self.transport.flush(&mut self.core, conn);
+                continue;
+            }
+            if let Some(action) = s.vocket.poll_action() {
+                match action {
+                    Action::Close { conn, reason } => {
+                        self.transport.close(&mut self.core, conn, &reason)
+                    }
+                    Action::Resume { conn } => self.transport.resume(&mut self.core, conn),
+                }
+                continue;
+            }
+            if let Some(event) = s.vocket.poll_event() {
+                self.report(sock, &event);
+                continue;
+            }
+            break;
+        }
+        // Anything the transport did to the Vocket above marked the socket dirty again,
+        // so new messages for the application get a pipe pass on the next turn.
+        let Some(s) = self.core.sockets.get(&sock) else {
+            return;
+        };
+        if let Some(until) = s.linger_until {
+            let flushed = s.vocket.is_flushed() && !self.transport.has_pending(sock);
+            if flushed || now >= until {
+                self.destroy(sock);
+                return;
+            }
+        }
+        self.core.arm_socket_timer(sock);
+    }
+
+    fn report(&mut self, sock: SocketId, event: &Event) {
+        log::debug!("{sock}: {event:?}");
+        let Some(m) = self.monitors.get(&sock) else {
+            return;
+        };
+        let (name, address, detail) = match event {
+            Event::PeerUp { address } => ("peer-up", address.as_str(), String::new()),
+            Event::PeerDown { address, reason } => {
+                ("peer-down", address.as_str(), reason.to_string())
+            }
+            Event::Refused { address, reason } => ("refused", address.as_str(), reason.to_string()),
+            Event::HandshakeFailed { address, reason } => {
+                ("handshake-failed", address.as_str(), reason.clone())
+            }
+            Event::Dropped { address, reason } => (
+                "dropped",
+                address.as_deref().unwrap_or(""),
+                format!("{reason:?}").to_lowercase(),
+            ),
+        };
+        let frames = [name.as_bytes(), address.as_bytes(), detail.as_bytes()];
+        if m.send_multipart(frames, zmq::DONTWAIT).is_err() {
+            log::debug!("{sock}: monitor full, event lost");
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! The inproc pipe between an application socket and its Vocket (DESIGN.md §2).
+//!
+//! `ZMQ_FD` is edge-triggered: a wake-up means "look", not "one message". So a service
+//! pass writes what the Vocket has for the application, reads what the application
+//! sent while the Vocket can take it, and checks `ZMQ_EVENTS` before going back to
+//! sleep; any send, recv or `ZMQ_EVENTS` read may have eaten the next edge.
+
+use std::fmt;
+use std::os::raw::c_void;
+use std::os::unix::io::RawFd;
+use std::time::Instant;
+
+use bytes::Bytes;
+use mio::unix::SourceFd;
+use mio::{Interest, Token};
+
+use crate::pattern::Vocket;
+use crate::{Msg, SocketType};
+
+/// Messages read from the application per service pass before other sockets get a turn.
+const READ_BUDGET: usize = 256;
+/// The driver side's own HWM: libzmq adds it to the application's (inproc), so the
+/// application's SNDHWM/RCVHWM keep their meaning.
+const PIPE_HWM: i32 = 1;
+/// Frames up to this size are copied; larger ones are shared with libzmq, not copied.
+const COPY_MAX: usize = 256;
+
+/// The libzmq socket type the application gets for a vtx socket type (DESIGN.md §2).
+pub fn app_socket_type(ty: SocketType) -> zmq::SocketType {
+    match ty {
+        SocketType::Pair => zmq::PAIR,
+        SocketType::Pub => zmq::PUB,
+        SocketType::Sub => zmq::SUB,
+        SocketType::Req => zmq::REQ,
+        SocketType::Rep => zmq::REP,
+        SocketType::Dealer | SocketType::Router => zmq::DEALER,
+        SocketType::Pull => zmq::PULL,
+        SocketType::Push => zmq::PUSH,
+        SocketType::XPub => zmq::XPUB,
+        SocketType::XSub => zmq::XSUB,
+    }
+}
+
+/// The libzmq socket type of the driver's end of the pipe.
+pub fn pipe_socket_type(ty: SocketType) -> zmq::SocketType {
+    match ty {
+        SocketType::Pair => zmq::PAIR,
+        SocketType::Pub | SocketType::XPub => zmq::XSUB,
+        SocketType::Sub | SocketType::XSub => zmq::XPUB,
+        SocketType::Req | SocketType::Rep | SocketType::Dealer | SocketType::Router => zmq::DEALER,
+        SocketType::Pull => zmq::PUSH,
+        SocketType::Push => zmq::PULL,
+    }
+}
+
+/// Maps a libzmq socket type to the vtx one (`STREAM` has none).
+pub fn from_zmq(ty: zmq::SocketType) -> Option<SocketType> {
+    Some(match ty {
+        zmq::PAIR => SocketType::Pair,
+        zmq::PUB => SocketType::Pub,
+        zmq::SUB => SocketType::Sub,
+        zmq::REQ => SocketType::Req,
+        zmq::REP => SocketType::Rep,
+        zmq::DEALER => SocketType::Dealer,
+        zmq::ROUTER => SocketType::Router,
+        zmq::PULL => SocketType::Pull,
+        zmq::PUSH => SocketType::Push,
+        zmq::XPUB => SocketType::XPub,
+        zmq::XSUB => SocketType::XSub,
+        zmq::STREAM => return None,
+    })
+}
+
+pub(crate) struct Pipe {
+    socket: zmq::Socket,
+    fd: RawFd,
+    /// The driver's end can receive (not a PUSH).
+    recv_ok: bool,
+    /// The driver's end can send (not a PULL).
+    send_ok: bool,
+}
+
+impl fmt::Debug for Pipe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pipe").field("fd", &self.fd).finish()
+    }
+}
+
+impl Pipe {
+    /// Creates the driver's end, binds it to `endpoint` and registers its `ZMQ_FD`.
+    pub(crate) fn open(
+        ctx: &zmq::Context,
+        ty: SocketType,
+        endpoint: &str,
+        registry: &mio::Registry,
+        token: Token,
+    ) -> crate::Result<Pipe> {
+        let mut socket = ctx.socket(pipe_socket_type(ty))?;
+        socket.set_linger(0)?;
+        socket.set_sndhwm(PIPE_HWM)?;
+        socket.set_rcvhwm(PIPE_HWM)?;
+        if matches!(ty, SocketType::Sub | SocketType::XSub) {
+            // Without NODROP an XPUB drops silently when the application is slow; with
+            // it we see EAGAIN and apply our own policy (pause streams, count drops).
+            set_int_option(&mut socket, zmq_sys::ZMQ_XPUB_NODROP as i32, 1)?;
+        }
+        socket.bind(endpoint)?;
+        let fd = socket.get_fd()?;
+        registry
+            .register(&mut SourceFd(&fd), token, Interest::READABLE)
+            .map_err(|e| crate::Error::io("register pipe", e))?;
+        Ok(Pipe {
+            socket,
+            fd,
+            recv_ok: ty != SocketType::Pull,
+            send_ok: ty != SocketType::Push,
+        })
+    }
+
+    /// One service pass. Returns true when it stopped on its budget with more to read.
+    pub(crate) fn service(&mut self, v: &mut Vocket, now: Instant) -> Result<bool, zmq::Error> {
+        let mut budget = READ_BUDGET;
+        loop {
+            self.write_out(v)?;
+            while self.recv_ok && budget > 0 && v.can_send() {
+                match self.recv()? {
+                    Some(msg) => {
+                        v.handle_app(msg, now);
+                        budget -= 1;
+                    }
+                    None => break,
+                }
+            }
+            if budget == 0 {
+                return Ok(true);
+            }
+            let events = self.socket.get_events()?;
+            let more_in = self.recv_ok && events.contains(zmq::POLLIN) && v.can_send();
+            let more_out = events.contains(zmq::POLLOUT) && v.peek_to_app().is_some();
+            if !more_in && !more_out {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// Reads everything the application sent before closing (no `can_send` check: the
+    /// Vocket keeps what it cannot place yet, and lingers).
+    pub(crate) fn drain(&mut self, v: &mut Vocket, now: Instant) {
+        if !self.recv_ok {
+            return;
+        }
+        while let Ok(Some(msg)) = self.recv() {
+            v.handle_app(msg, now);
+        }
+    }
+
+    pub(crate) fn close(self, registry: &mio::Registry) {
+        let _ = registry.deregister(&mut SourceFd(&self.fd));
+    }
+
+    fn write_out(&mut self, v: &mut Vocket) -> Result<(), zmq::Error> {
+        if !self.send_ok {
+            while v.pop_to_app().is_some() {}
+            return Ok(());
+        }
+        while let Some(msg) = v.peek_to_app() {
+            match send_msg(&mut self.socket, msg) {
+                Ok(()) => {
+                    v.pop_to_app();
+                }
+                Err(zmq::Error::EAGAIN) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    fn recv(&mut self) -> Result<Option<Msg>, zmq::Error> {
+        let mut msg = Msg::new();
+        loop {
+            let frame = match self.socket.recv_msg(zmq::DONTWAIT) {
+                Ok(f) => f,
+                // libzmq delivers multipart messages atomically: EAGAIN can only come first.
+                Err(zmq::Error::EAGAIN) if msg.is_empty() => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let more = frame.get_more();
+            msg.push(frame_to_bytes(frame));
+            if !more {
+                return Ok(Some(msg));
+            }
+        }
+    }
+}
+
+struct ZmqFrame(zmq::Message);
+
+impl AsRef<[u8]> for ZmqFrame {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+fn frame_to_bytes(frame: zmq::Message) -> Bytes {
+    if frame.len() <= COPY_MAX {
+        Bytes::copy_from_slice(&frame)
+    } else {
+        Bytes::from_owner(ZmqFrame(frame))
+    }
+}
+
+/// Sends a whole message; EAGAIN can only happen on the first frame (libzmq queues the
+/// rest of a message atomically once its first frame is accepted).
+fn send_msg(socket: &mut zmq::Socket, msg: &Msg) -> Result<(), zmq::Error> {
+    let n = msg.len();
+    for (i, frame) in msg.iter().enumerate() {
+        let flags = zmq::DONTWAIT | if i + 1 < n { zmq::SNDMORE } else { 0 };
+        send_frame(socket, frame, flags)?;
+    }
+    if n == 0 {
+        // A Vocket never queues an empty message; send one empty frame rather than nothing.
+        socket.send(&[][..], zmq::DONTWAIT)?;
+    }
+    Ok(())
+}
+
+unsafe extern "C" fn release_bytes(_data: *mut c_void, hint: *mut c_void) {
+    // SAFETY: `hint` is the `Box<Bytes>` leaked in `send_frame`, and libzmq calls this
+    // exactly once, when the message is released.
+    drop(unsafe { Box::from_raw(hint.cast::<Bytes>()) });
+}
+
+/// Sends one frame; large frames hand libzmq a reference to the `Bytes` instead of a copy.
+fn send_frame(socket: &mut zmq::Socket, frame: &Bytes, flags: i32) -> Result<(), zmq::Error> {
+    if frame.len() <= COPY_MAX {
+        return socket.send(&frame[..], flags);
+    }
+    let owner = Box::new(frame.clone());
+    let (data, len) = (owner.as_ptr().cast_mut().cast::<c_void>(), owner.len());
+    let hint = Box::into_raw(owner).cast::<c_void>();
+    let mut msg = zmq_sys::zmq_msg_t::default();
+    // SAFETY: `data`/`len` point into the `Bytes` owned by `hint`, which stays alive until
+    // libzmq calls `release_bytes`; libzmq never writes through `data`.
+    unsafe {
+        if zmq_sys::zmq_msg_init_data(&mut msg, data, len, Some(release_bytes), hint) != 0 {
+            drop(Box::from_raw(hint.cast::<Bytes>()));
+            return Err(zmq::Error::from_raw(zmq_sys::zmq_errno()));
+        }
+        if zmq_sys::zmq_msg_send(&mut msg, socket.as_mut_ptr(), flags) == -1 {
+            let err = zmq::Error::from_raw(zmq_sys::zmq_errno());
+            // Not consumed: closing it releases our Bytes through `release_bytes`.
+            zmq_sys::zmq_msg_close(&mut msg);
+            return Err(err);
+        }
+    }
+    Ok(())
+}
+
+fn set_int_option(socket: &mut zmq::Socket, option: i32, value: i32) -> Result<(), zmq::Error> {
+    // SAFETY: a valid socket pointer and a pointer/length pair to a live i32.
+    let rc = unsafe {
+        zmq_sys::zmq_setsockopt(
+            socket.as_mut_ptr(),
+            option,
+            (&value as *const i32).cast::<c_void>(),
+            std::mem::size_of::<i32>(),
+        )
+    };
+    if rc == -1 {
+        Err(zmq::Error::from_raw(unsafe { zmq_sys::zmq_errno() }))
+    } else {
+        Ok(())
+    }
+}

@@ -1,0 +1,155 @@
+//! The manager: drivers by scheme, sockets, and the calls that route between them.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use vtx_emul::runtime::{DriverHandle, SocketId, Transport, app_socket_type, from_zmq};
+use vtx_emul::{Endpoint, Error, Result};
+
+use crate::socket::VtxSocket;
+
+pub(crate) struct Inner {
+    pub(crate) ctx: zmq::Context,
+    drivers: RwLock<HashMap<String, Arc<DriverHandle>>>,
+    next_socket: AtomicU64,
+}
+
+impl Inner {
+    pub(crate) fn driver(&self, scheme: &str) -> Result<Arc<DriverHandle>> {
+        let drivers = self.drivers.read().map_err(|_| Error::DriverGone {
+            driver: scheme.into(),
+        })?;
+        drivers
+            .get(scheme)
+            .cloned()
+            .ok_or_else(|| Error::UnknownScheme {
+                scheme: scheme.into(),
+            })
+    }
+
+    fn shutdown(&self) {
+        let drivers: Vec<Arc<DriverHandle>> = match self.drivers.write() {
+            Ok(mut d) => d.drain().map(|(_, h)| h).collect(),
+            Err(_) => return,
+        };
+        for d in drivers {
+            d.shutdown();
+        }
+    }
+}
+
+/// The VTX manager: registers drivers and creates sockets that use them.
+///
+/// Dropping it shuts every driver down: sockets still open are closed (each lingers at
+/// most its `ZMQ_LINGER`, capped at 2 s), driver threads are joined, and calls on
+/// surviving [`VtxSocket`]s return [`Error::DriverGone`].
+pub struct Vtx {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Vtx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Vtx")
+            .field("schemes", &self.schemes())
+            .finish()
+    }
+}
+
+impl Vtx {
+    /// A manager using `ctx` for the application sockets and the pipes.
+    pub fn new(ctx: &zmq::Context) -> Vtx {
+        Vtx {
+            inner: Arc::new(Inner {
+                ctx: ctx.clone(),
+                drivers: RwLock::new(HashMap::new()),
+                next_socket: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    /// Starts a driver instance (its own thread) for endpoints `scheme://...`.
+    ///
+    /// One transport may be registered several times under different schemes (`udp`,
+    /// `udp1`, ...): each is an independent instance with its own thread. Identities and
+    /// peerings do not cross instances.
+    pub fn register<T: Transport>(&self, scheme: &str, transport: T) -> Result<()> {
+        Endpoint::parse(&format!("{scheme}://x"))
+            .map_err(|_| Error::bad_endpoint(scheme, "invalid scheme"))?;
+        let mut drivers = self.inner.drivers.write().map_err(|_| Error::DriverGone {
+            driver: scheme.into(),
+        })?;
+        if drivers.contains_key(scheme) {
+            return Err(Error::SchemeTaken {
+                scheme: scheme.into(),
+            });
+        }
+        let handle = DriverHandle::spawn(scheme, &self.inner.ctx, transport)?;
+        drivers.insert(scheme.to_owned(), Arc::new(handle));
+        Ok(())
+    }
+
+    /// The registered schemes, sorted.
+    pub fn schemes(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .inner
+            .drivers
+            .read()
+            .map(|d| d.keys().cloned().collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    /// Whether the driver registered under `scheme` is running.
+    pub fn is_alive(&self, scheme: &str) -> bool {
+        self.inner.driver(scheme).is_ok_and(|d| d.is_alive())
+    }
+
+    /// Creates a socket of a 0MQ type. The application gets a real libzmq socket (see
+    /// [`VtxSocket`]); it attaches to a driver at its first `bind`/`connect`, so libzmq
+    /// options set before then (SNDHWM, ROUTING_ID, HEARTBEAT_IVL...) apply.
+    pub fn socket(&self, ty: zmq::SocketType) -> Result<VtxSocket> {
+        let vty = from_zmq(ty).ok_or_else(|| Error::InvalidSocketType(format!("{ty:?}")))?;
+        let socket = self.inner.ctx.socket(app_socket_type(vty))?;
+        let id = SocketId(self.inner.next_socket.fetch_add(1, Ordering::Relaxed));
+        Ok(VtxSocket::new(socket, vty, id, self.inner.clone()))
+    }
+
+    /// Binds a socket; returns the endpoint bound (port 0 resolved).
+    pub fn bind(&self, s: &VtxSocket, endpoint: &str) -> Result<String> {
+        s.bind(endpoint)
+    }
+
+    /// Connects a socket; the peering comes up in the background, as in libzmq.
+    pub fn connect(&self, s: &VtxSocket, endpoint: &str) -> Result<()> {
+        s.connect(endpoint)
+    }
+
+    /// Stops listening on an endpoint.
+    pub fn unbind(&self, s: &VtxSocket, endpoint: &str) -> Result<()> {
+        s.unbind(endpoint)
+    }
+
+    /// Stops connecting to an endpoint and drops its peerings.
+    pub fn disconnect(&self, s: &VtxSocket, endpoint: &str) -> Result<()> {
+        s.disconnect(endpoint)
+    }
+
+    /// Reads a socket's metadata (see [`VtxSocket::meta`]).
+    pub fn meta(&self, s: &VtxSocket, key: &str) -> Result<Option<String>> {
+        s.meta(key)
+    }
+
+    /// Shuts every driver down now (what dropping the manager does).
+    pub fn shutdown(&self) {
+        self.inner.shutdown();
+    }
+}
+
+impl Drop for Vtx {
+    fn drop(&mut self) {
+        self.inner.shutdown();
+    }
+}
