@@ -24,8 +24,9 @@ pub const DEFAULT_MAX_PEERS: usize = 100_000;
 pub const DEFAULT_LINGER: Duration = Duration::from_secs(2);
 
 /// Options of one vtx socket. Durations of `None` mean "off".
+///
+/// Build with struct update syntax: `SocketOptions { sndhwm: 10, ..Default::default() }`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct SocketOptions {
     /// Messages queued per peering before it counts as full (0: no limit).
     /// Full peerings are skipped by load balancing; PUB and ROUTER drop for them.

@@ -13,6 +13,9 @@ use crate::socket::VtxSocket;
 pub(crate) struct Inner {
     pub(crate) ctx: zmq::Context,
     drivers: RwLock<HashMap<String, Arc<DriverHandle>>>,
+    /// Schemes whose drivers were shut down: asking for them is `DriverGone`, not
+    /// `UnknownScheme`.
+    gone: RwLock<Vec<String>>,
     next_socket: AtomicU64,
 }
 
@@ -30,10 +33,14 @@ impl Inner {
     }
 
     fn shutdown(&self) {
-        let drivers: Vec<Arc<DriverHandle>> = match self.drivers.write() {
-            Ok(mut d) => d.drain().map(|(_, h)| h).collect(),
+        let drivers: Vec<(String, Arc<DriverHandle>)> = match self.drivers.write() {
+            Ok(mut d) => d.drain().collect(),
             Err(_) => return,
         };
+        if let Ok(mut g) = self.gone.write() {
+            g.extend(drivers.iter().map(|(s, _)| s.clone()));
+        }
+        let drivers = drivers.into_iter().map(|(_, d)| d);
         for d in drivers {
             d.shutdown();
         }
@@ -64,6 +71,7 @@ impl Vtx {
             inner: Arc::new(Inner {
                 ctx: ctx.clone(),
                 drivers: RwLock::new(HashMap::new()),
+                gone: RwLock::new(Vec::new()),
                 next_socket: AtomicU64::new(1),
             }),
         }

@@ -98,30 +98,32 @@ impl VtxSocket {
     /// the vtx-only ones set here.
     pub fn options(&self) -> Result<SocketOptions> {
         let s = &self.socket;
-        let mut o = SocketOptions::default();
-        o.sndhwm = usize::try_from(s.get_sndhwm()?).unwrap_or(0);
-        o.rcvhwm = usize::try_from(s.get_rcvhwm()?).unwrap_or(0);
-        o.identity = Some(s.get_identity()?)
-            .filter(|i| !i.is_empty())
-            .map(Into::into);
-        o.heartbeat_ivl = ms(s.get_heartbeat_ivl()?);
-        o.heartbeat_timeout = ms(s.get_heartbeat_timeout()?);
-        o.heartbeat_ttl = ms(s.get_heartbeat_ttl()?);
-        // libzmq's default is -1 (no limit); vtx keeps a limit unless one is set.
+        // libzmq's MAXMSGSIZE default is -1 (no limit); vtx keeps a limit unless one is set.
         let max = s.get_maxmsgsize()?;
-        o.max_msg_size = if max < 0 {
-            Some(DEFAULT_MAX_MSG_SIZE)
-        } else {
-            Some(max as u64)
-        };
-        o.handshake_ivl = ms(s.get_handshake_ivl()?);
-        o.reconnect_ivl = ms(s.get_reconnect_ivl()?);
-        o.reconnect_ivl_max = ms(s.get_reconnect_ivl_max()?);
         let linger = s.get_linger()?;
-        o.linger = if linger < 0 {
-            DEFAULT_LINGER
-        } else {
-            Duration::from_millis(linger as u64)
+        let mut o = SocketOptions {
+            sndhwm: usize::try_from(s.get_sndhwm()?).unwrap_or(0),
+            rcvhwm: usize::try_from(s.get_rcvhwm()?).unwrap_or(0),
+            identity: Some(s.get_identity()?)
+                .filter(|i| !i.is_empty())
+                .map(Into::into),
+            heartbeat_ivl: ms(s.get_heartbeat_ivl()?),
+            heartbeat_timeout: ms(s.get_heartbeat_timeout()?),
+            heartbeat_ttl: ms(s.get_heartbeat_ttl()?),
+            max_msg_size: Some(if max < 0 {
+                DEFAULT_MAX_MSG_SIZE
+            } else {
+                max as u64
+            }),
+            handshake_ivl: ms(s.get_handshake_ivl()?),
+            reconnect_ivl: ms(s.get_reconnect_ivl()?),
+            reconnect_ivl_max: ms(s.get_reconnect_ivl_max()?),
+            linger: if linger < 0 {
+                DEFAULT_LINGER
+            } else {
+                Duration::from_millis(linger as u64)
+            },
+            ..SocketOptions::default()
         };
         let v = self.overrides.borrow();
         if let Some(x) = v.req_resend_ivl {
@@ -180,17 +182,17 @@ impl VtxSocket {
 
     /// Attaches to the endpoint's driver (first call), or checks it is the same one.
     fn attach(&self, endpoint: &Endpoint) -> Result<Arc<DriverHandle>> {
-        let driver = self.inner.driver(endpoint.scheme())?;
         if let Some(a) = self.attached.borrow().as_ref() {
-            if a.driver.scheme() != driver.scheme() {
+            if a.driver.scheme() != endpoint.scheme() {
                 return Err(Error::MixedDrivers {
                     current: a.driver.scheme().to_owned(),
-                    requested: driver.scheme().to_owned(),
+                    requested: endpoint.scheme().to_owned(),
                 });
             }
             a.driver.set_options(self.id, self.options()?)?;
             return Ok(a.driver.clone());
         }
+        let driver = self.inner.driver(endpoint.scheme())?;
         let pipe = driver.open(self.id, self.ty, self.options()?)?;
         if let Err(e) = self.socket.connect(&pipe) {
             let _ = driver.close(self.id);

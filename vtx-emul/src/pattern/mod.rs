@@ -25,6 +25,8 @@
 //!
 //! Must never import mio, zmq or `std::net` (checked by a test).
 
+#![forbid(unsafe_code)]
+
 mod lb;
 mod peers;
 pub mod pubsub;
@@ -504,9 +506,18 @@ impl Vocket {
             return Flow::Continue;
         };
         p.last_rx = now;
-        p.ping_sent_at = None;
+        if p.ping_sent_at.take().is_some()
+            && let Some(ivl) = self.opts.heartbeat_ivl
+            && p.timer_at.is_none_or(|at| now + ivl < at)
+        {
+            // The armed timer was the PING's timeout; the next PING is due sooner.
+            self.arm_peer_timer(peer, now + ivl);
+        }
         match input {
             Input::Ping { ttl, context } => {
+                let Some(p) = self.peers.get_mut(peer) else {
+                    return Flow::Continue;
+                };
                 p.ttl_deadline = ttl.filter(|t| !t.is_zero()).map(|t| now + t);
                 p.control.push_back(Transmit::Pong { context });
                 self.mark_ready(peer);
@@ -918,6 +929,3 @@ impl Vocket {
         }
     }
 }
-
-#[cfg(test)]
-mod tests;

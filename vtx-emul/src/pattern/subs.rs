@@ -54,9 +54,4 @@ impl SubIndex {
             }
         }
     }
-
-    #[cfg(test)]
-    pub(crate) fn topic_count(&self) -> usize {
-        self.topics.len()
-    }
 }

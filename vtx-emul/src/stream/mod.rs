@@ -742,23 +742,21 @@ impl<N: Network, S: Session> Transport for StreamTransport<N, S> {
     fn timer(&mut self, core: &mut Core, key: u64) {
         let (kind, generation, k) = split_timer_key(key);
         match kind {
-            TIMER_HANDSHAKE => {
+            TIMER_HANDSHAKE
                 if self
                     .conns
                     .get(k)
-                    .is_some_and(|c| c.generation == generation && c.state != State::Up)
-                {
-                    self.fail(core, k, &"handshake timeout");
-                }
+                    .is_some_and(|c| c.generation == generation && c.state != State::Up) =>
+            {
+                self.fail(core, k, &"handshake timeout");
             }
-            TIMER_RECONNECT => {
+            TIMER_RECONNECT
                 if self
                     .connecters
                     .get(k)
-                    .is_some_and(|c| c.generation == generation)
-                {
-                    self.attempt(core, k);
-                }
+                    .is_some_and(|c| c.generation == generation) =>
+            {
+                self.attempt(core, k);
             }
             _ => {}
         }

@@ -206,6 +206,13 @@ impl Session for ZmtpSession {
                         return Ok(Some(SessionEvent::Input(input)));
                     }
                     self.msg_cost += f.body.len() as u64 + FRAME_COST;
+                    if self.msg_cost > self.limit() {
+                        return Err(ProtocolError(format!(
+                            "message of {} frames exceeds limit {}",
+                            self.msg.len() + 1,
+                            self.limit()
+                        )));
+                    }
                     self.msg.push(f.body);
                     if !f.more {
                         self.msg_cost = 0;

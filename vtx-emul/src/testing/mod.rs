@@ -4,6 +4,11 @@
 //!
 //! Addresses: `scheme://@name` (Linux abstract namespace, nothing to clean up) or
 //! `scheme:///path/to/socket`.
+//!
+//! [`net`] is the in-memory world for sans-IO tests: Vockets wired by links with a
+//! virtual clock and seeded loss, duplication, reordering and delay.
+
+pub mod net;
 
 use std::io::{self, IoSlice, Read, Write};
 use std::os::linux::net::SocketAddrExt;
