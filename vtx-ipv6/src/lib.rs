@@ -1,1 +1,29 @@
-//! placeholder
+//! The `tcp6` transport: ZMTP 3.1 over TCP, IPv6 first, so any libzmq (`tcp://[::1]:port`
+//! with `ZMQ_IPV6`), pyzmq or JeroMQ peer talks to it.
+//!
+//! Endpoints: `tcp6://[::1]:5555`, `tcp6://[::]:5555` and `tcp6://*:5555` (dual stack:
+//! IPv4 peers arrive as IPv4-mapped addresses and are shown as IPv4),
+//! `tcp6://127.0.0.1:5555`, `tcp6://host.name:5555` (resolved at connect/bind), and port
+//! 0 or `*` to let the system choose (the bound endpoint is returned).
+//!
+//! The transport is the shared [`vtx_emul::stream::StreamTransport`] carrying
+//! [`vtx_emul::zmtp::ZmtpSession`]; this crate supplies only the TCP [`Network`]:
+//! socket setup through socket2 (SO_REUSEADDR, dual stack, TCP_NODELAY, non-blocking
+//! connect).
+//!
+//! ```no_run
+//! # fn main() -> Result<(), vtx_emul::Error> {
+//! # let ctx = zmq::Context::new();
+//! # let vtx = vtx::Vtx::new(&ctx);
+//! vtx.register("tcp6", vtx_ipv6::Tcp6Transport::default())?;
+//! # Ok(()) }
+//! ```
+
+mod network;
+
+pub use network::TcpNetwork;
+use vtx_emul::stream::StreamTransport;
+use vtx_emul::zmtp::ZmtpSession;
+
+/// ZMTP 3.1 over TCP.
+pub type Tcp6Transport = StreamTransport<TcpNetwork, ZmtpSession>;

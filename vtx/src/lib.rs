@@ -21,6 +21,7 @@
 //! Features `udp`, `tls`, `sctp` and `ipv6` (all on by default) compile in and re-export
 //! the transports.
 
+pub mod bench;
 mod manager;
 mod socket;
 

@@ -8,6 +8,7 @@
 //! transport crate supplies a [`Network`] and gets a full [`crate::runtime::Transport`].
 
 mod conn;
+mod links;
 mod outbuf;
 
 use std::collections::{HashMap, HashSet};
@@ -807,6 +808,12 @@ impl<N: Network, S: Session> Transport for StreamTransport<N, S> {
             .get(k)
             .filter(|c| c.generation == generation)
             .and_then(|c| c.link.meta(key))
+    }
+}
+
+impl<N: Network + Default, S: Session> Default for StreamTransport<N, S> {
+    fn default() -> Self {
+        StreamTransport::new(N::default())
     }
 }
 

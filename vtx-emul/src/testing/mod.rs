@@ -10,11 +10,11 @@
 
 pub mod net;
 
-use std::io::{self, IoSlice, Read, Write};
+use std::io;
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::SocketAddr;
 
-use crate::stream::{Link, Network, StreamTransport};
+use crate::stream::{Network, StreamTransport};
 use crate::zmtp::ZmtpSession;
 use crate::{Endpoint, Error, Result, SocketOptions};
 
@@ -91,26 +91,5 @@ fn describe(a: &SocketAddr) -> String {
         p.display().to_string()
     } else {
         "unnamed".into()
-    }
-}
-
-impl Link for mio::net::UnixStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        Read::read(self, buf)
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        Write::write_vectored(self, bufs)
-    }
-
-    fn connected(&mut self) -> io::Result<bool> {
-        if let Some(e) = self.take_error()? {
-            return Err(e);
-        }
-        match self.peer_addr() {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
-            Err(e) => Err(e),
-        }
     }
 }

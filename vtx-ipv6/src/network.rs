@@ -1,0 +1,123 @@
+//! TCP as a stream [`Network`]: listeners and connections set up through socket2.
+
+use std::io;
+use std::net::{Ipv6Addr, SocketAddr};
+
+use socket2::{Domain, Protocol, Socket, Type};
+use vtx_emul::endpoint::{Host, format_addr};
+use vtx_emul::stream::Network;
+use vtx_emul::{Endpoint, Error, Result, SocketOptions};
+
+/// libzmq's default `ZMQ_BACKLOG`.
+const BACKLOG: i32 = 100;
+
+/// TCP, IPv6 first.
+#[derive(Debug, Default)]
+pub struct TcpNetwork;
+
+fn listener(addr: SocketAddr) -> io::Result<mio::net::TcpListener> {
+    let s = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM.nonblocking(),
+        Some(Protocol::TCP),
+    )?;
+    s.set_reuse_address(true)?;
+    if addr.is_ipv6() && addr.ip().is_unspecified() {
+        // Dual stack: `[::]` and `*` take IPv4 peers too.
+        s.set_only_v6(false)?;
+    }
+    s.bind(&addr.into())?;
+    s.listen(BACKLOG)?;
+    Ok(mio::net::TcpListener::from_std(s.into()))
+}
+
+impl Network for TcpNetwork {
+    type Listener = mio::net::TcpListener;
+    type Link = mio::net::TcpStream;
+    type Target = SocketAddr;
+
+    fn listen(
+        &mut self,
+        endpoint: &Endpoint,
+        _opts: &SocketOptions,
+    ) -> Result<(Self::Listener, String)> {
+        let hp = endpoint.host_port()?;
+        let addrs = hp.resolve(true).map_err(|e| Error::AddressNotAvailable {
+            endpoint: endpoint.to_string(),
+            reason: e.to_string(),
+        })?;
+        let mut last = None;
+        for addr in addrs {
+            match listener(addr) {
+                Ok(l) => {
+                    let local = l.local_addr().map_err(|e| Error::io("local address", e))?;
+                    let shown = match local {
+                        // Dual-stack wildcard: write it as libzmq would, `[::]`.
+                        SocketAddr::V6(v6) if v6.ip().is_unspecified() => {
+                            format!("[{}]:{}", Ipv6Addr::UNSPECIFIED, v6.port())
+                        }
+                        other => format_addr(other),
+                    };
+                    return Ok((l, format!("{}://{shown}", endpoint.scheme())));
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        let e =
+            last.unwrap_or_else(|| io::Error::new(io::ErrorKind::AddrNotAvailable, "no address"));
+        Err(Error::from_bind(endpoint.as_str(), e))
+    }
+
+    fn accept(&mut self, listener: &Self::Listener) -> io::Result<(Self::Link, String)> {
+        let (s, peer) = listener.accept()?;
+        s.set_nodelay(true)?;
+        Ok((s, format_addr(peer)))
+    }
+
+    fn resolve(&mut self, endpoint: &Endpoint) -> Result<Self::Target> {
+        let hp = endpoint.host_port()?;
+        if hp.host == Host::Any || hp.port == 0 {
+            return Err(Error::bad_endpoint(
+                endpoint.as_str(),
+                "connect needs a host and a port",
+            ));
+        }
+        let addrs = hp.resolve(false).map_err(|e| Error::AddressNotAvailable {
+            endpoint: endpoint.to_string(),
+            reason: e.to_string(),
+        })?;
+        // IPv6 first, as the scheme promises; IPv4 when that is all a name has.
+        addrs
+            .iter()
+            .find(|a| a.is_ipv6())
+            .or(addrs.first())
+            .copied()
+            .ok_or_else(|| Error::AddressNotAvailable {
+                endpoint: endpoint.to_string(),
+                reason: "no address".into(),
+            })
+    }
+
+    fn connect(
+        &mut self,
+        target: &Self::Target,
+        _opts: &SocketOptions,
+    ) -> io::Result<(Self::Link, String)> {
+        let s = Socket::new(
+            Domain::for_address(*target),
+            Type::STREAM.nonblocking(),
+            Some(Protocol::TCP),
+        )?;
+        s.set_tcp_nodelay(true)?;
+        match s.connect(&(*target).into()) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+        Ok((
+            mio::net::TcpStream::from_std(s.into()),
+            format_addr(*target),
+        ))
+    }
+}

@@ -1,0 +1,36 @@
+//! A pyzmq peer in another process talks to a vtx tcp6 socket.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+#[test]
+fn pyzmq_req_talks_to_vtx_rep() {
+    let have = Command::new("python3")
+        .args(["-c", "import zmq"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        have,
+        "pyzmq is missing: `python3 -m pip install pyzmq` (scripts/test installs it)"
+    );
+    let t = Setup::new();
+    let (rep, ep) = t.vtx_bind(zmq::REP);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pyzmq_peer.py");
+    let mut child = Command::new("python3")
+        .args([script, &ep, "50"])
+        .spawn()
+        .unwrap();
+    for _ in 0..50 {
+        let req = rep.recv_multipart(0).unwrap();
+        assert_eq!(req[0], b"py");
+        rep.send_multipart([b"ack".to_vec(), req[1].clone()], 0)
+            .unwrap();
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success(), "pyzmq peer failed: {status}");
+}
