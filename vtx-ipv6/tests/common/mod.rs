@@ -1,7 +1,7 @@
 //! Shared helpers for the tcp6 interop tests: a vtx manager and native sockets on one
 //! context, monitors, and a TCP proxy that can turn into a black hole.
 
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
