@@ -2,11 +2,12 @@
 //! the Vockets of the sockets it serves.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::fmt;
 use std::time::Instant;
 
 use rand::SeedableRng;
+use rustc_hash::FxHashMap;
 use rand::rngs::StdRng;
 
 use super::pipe::Pipe;
@@ -50,7 +51,8 @@ pub struct Core {
     scheme: String,
     pub(crate) now: Instant,
     rng: StdRng,
-    pub(crate) sockets: HashMap<SocketId, SockState>,
+    /// By socket id (our own ids, not peer input: a fast hash is safe here).
+    pub(crate) sockets: FxHashMap<SocketId, SockState>,
     pub(crate) timers: BinaryHeap<Reverse<(Instant, TimerEntry)>>,
     pub(crate) dirty: Vec<SocketId>,
 }
@@ -71,7 +73,7 @@ impl Core {
             scheme: scheme.to_owned(),
             now: Instant::now(),
             rng: StdRng::from_os_rng(),
-            sockets: HashMap::new(),
+            sockets: FxHashMap::default(),
             timers: BinaryHeap::new(),
             dirty: Vec::new(),
         }

@@ -11,7 +11,7 @@ mod conn;
 mod links;
 mod outbuf;
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::fmt;
 use std::io::{self, IoSlice};
 use std::time::Duration;
@@ -192,7 +192,7 @@ struct Connecter<T> {
 struct SockLinks {
     listeners: Vec<usize>,
     connecters: Vec<usize>,
-    conns: HashSet<usize>,
+    conns: FxHashSet<usize>,
 }
 
 /// A [`Transport`] for any byte-stream [`Network`] carrying any [`Session`].
@@ -201,7 +201,7 @@ pub struct StreamTransport<N: Network, S: Session> {
     listeners: Slab<ListenerEntry<N::Listener>>,
     conns: Slab<Conn<N::Link, S>>,
     connecters: Slab<Connecter<N::Target>>,
-    sockets: HashMap<SocketId, SockLinks>,
+    sockets: FxHashMap<SocketId, SockLinks>,
     next_generation_value: u32,
     supports: fn(SocketType) -> bool,
 }
@@ -224,7 +224,7 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
             listeners: Slab::new(),
             conns: Slab::new(),
             connecters: Slab::new(),
-            sockets: HashMap::new(),
+            sockets: FxHashMap::default(),
             next_generation_value: 1,
             supports: |_| true,
         }
