@@ -7,8 +7,8 @@ use std::fmt;
 use std::time::Instant;
 
 use rand::SeedableRng;
-use rustc_hash::FxHashMap;
 use rand::rngs::StdRng;
+use rustc_hash::FxHashMap;
 
 use super::pipe::Pipe;
 use crate::pattern::{Flow, Input, PeerId, PeerInfo, Refusal, Transmit, Vocket};
@@ -173,6 +173,15 @@ impl Core {
             s.protocol_errors += 1;
             s.vocket
                 .note_handshake_failure(address, &reason.to_string());
+            self.mark_dirty(sock);
+        }
+    }
+
+    /// Like [`Core::protocol_error`] without the log line (the caller rate-limits it).
+    pub fn count_protocol_error(&mut self, sock: SocketId, address: &str, reason: &str) {
+        if let Some(s) = self.sockets.get_mut(&sock) {
+            s.protocol_errors += 1;
+            s.vocket.note_handshake_failure(address, reason);
             self.mark_dirty(sock);
         }
     }

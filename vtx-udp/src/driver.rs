@@ -1,0 +1,651 @@
+//! The `udp` driver: UDP sockets, readiness and batching around the sans-IO NOM-2
+//! engine. Datagrams are received with `recvmmsg` (and GRO where the kernel has it) and
+//! sent in GSO batches where it has that, through `quinn-udp`, which falls back to one
+//! datagram per call by itself; small messages are packed many to a datagram either way.
+
+use std::io::{self, IoSliceMut};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use quinn_udp::{BATCH_SIZE, RecvMeta, Transmit as UdpTransmit, UdpSocketState};
+use rand::Rng;
+use rustc_hash::{FxHashMap, FxHashSet};
+use slab::Slab;
+use socket2::{Domain, Protocol, Socket, Type};
+
+use vtx_emul::endpoint::{Host as EpHost, format_addr};
+use vtx_emul::pattern::{ConnId, DownReason, Input, PeerId, PeerInfo, Refusal};
+use vtx_emul::runtime::{Core, SocketId, Transport};
+use vtx_emul::{Endpoint, Error, Result, SocketOptions, SocketType};
+
+use crate::host::{self, Host};
+use crate::nom2::{Config, Engine, LocalId, Owner};
+
+/// Receive buffer per datagram slot (with GRO one slot holds many datagrams).
+const RECV_SLOT: usize = 64 * 1024;
+/// Batches queued in the engine before pulling from Vockets pauses.
+const OUT_LIMIT: usize = 256;
+/// Datagram batches read per readiness event before other work gets a turn.
+const READ_BUDGET: usize = 64;
+const TIMER_ENGINE: u64 = 1;
+const TIMER_READ_MORE: u64 = 2 << 56;
+
+/// Default heartbeat interval for UDP peerings (there is no connection to lose).
+pub const DEFAULT_HEARTBEAT_IVL: Duration = Duration::from_secs(1);
+/// Default silence after a HUGZ before a peering is declared dead.
+pub const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default REQ resend interval (the seed's 200 ms).
+pub const DEFAULT_REQ_RESEND_IVL: Duration = Duration::from_millis(200);
+
+#[derive(Debug)]
+enum Kind {
+    Bound { asked: String, bound: String },
+    Client,
+}
+
+struct Udp {
+    socket: mio::net::UdpSocket,
+    state: UdpSocketState,
+    local: LocalId,
+    owner: SocketId,
+    kind: Kind,
+}
+
+#[derive(Default)]
+struct Links {
+    udp: Vec<usize>,
+    client_v4: Option<usize>,
+    client_v6: Option<usize>,
+    connecters: Vec<(usize, String)>,
+}
+
+/// The `udp` transport (NOM-2). Register one per driver instance:
+/// `vtx.register("udp", UdpTransport::default())`.
+pub struct UdpTransport {
+    cfg: Config,
+    engine: Option<Engine>,
+    udp: Slab<Udp>,
+    by_local: FxHashMap<LocalId, usize>,
+    links: FxHashMap<SocketId, Links>,
+    recv: Vec<u8>,
+    timer_at: Option<Instant>,
+    /// Peerings whose transmits stopped on a full output queue.
+    starved: FxHashSet<ConnId>,
+    failures_logged: (Instant, u32),
+}
+
+impl std::fmt::Debug for UdpTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UdpTransport")
+            .field("sockets", &self.udp.len())
+            .finish()
+    }
+}
+
+impl Default for UdpTransport {
+    fn default() -> Self {
+        UdpTransport::with_config(Config::default())
+    }
+}
+
+impl UdpTransport {
+    /// A transport with explicit NOM-2 limits.
+    pub fn with_config(cfg: Config) -> UdpTransport {
+        UdpTransport {
+            cfg,
+            engine: None,
+            udp: Slab::new(),
+            by_local: FxHashMap::default(),
+            links: FxHashMap::default(),
+            recv: Vec::new(),
+            timer_at: None,
+            starved: FxHashSet::default(),
+            failures_logged: (Instant::now(), 0),
+        }
+    }
+
+    /// Largest message carried (default 64 KiB); larger ones are fragmented up to it.
+    pub fn max_msg_size(mut self, bytes: usize) -> Self {
+        self.cfg.max_msg_size = bytes;
+        self
+    }
+
+    /// Largest datagram sent (default 1400 bytes).
+    pub fn max_datagram(mut self, bytes: usize) -> Self {
+        self.cfg.max_datagram = bytes.clamp(256, 65_000);
+        self
+    }
+
+    fn owner(core: &Core, sock: SocketId) -> Option<Owner> {
+        Some(Owner {
+            sock: sock.0,
+            socket_type: core.socket_type(sock)?,
+            identity: core.options(sock)?.identity.clone().unwrap_or_default(),
+        })
+    }
+
+    fn open(
+        &mut self,
+        core: &mut Core,
+        sock: SocketId,
+        addr: SocketAddr,
+        kind: Kind,
+    ) -> Result<(usize, String)> {
+        let owner = Self::owner(core, sock).ok_or(Error::NotAttached)?;
+        let what = match &kind {
+            Kind::Bound { asked, .. } => asked.clone(),
+            Kind::Client => "udp client socket".into(),
+        };
+        let s = Socket::new(
+            Domain::for_address(addr),
+            Type::DGRAM.nonblocking(),
+            Some(Protocol::UDP),
+        )
+        .map_err(|e| Error::io(&what, e))?;
+        if addr.is_ipv6() && addr.ip().is_unspecified() {
+            s.set_only_v6(false).map_err(|e| Error::io(&what, e))?;
+        }
+        if addr.is_ipv4() {
+            // Connecting to a broadcast address needs it; harmless otherwise.
+            s.set_broadcast(true).map_err(|e| Error::io(&what, e))?;
+        }
+        s.bind(&addr.into())
+            .map_err(|e| Error::from_bind(&what, e))?;
+        let socket = mio::net::UdpSocket::from_std(s.into());
+        let state = UdpSocketState::new((&socket).into()).map_err(|e| Error::io(&what, e))?;
+        let local_addr = socket.local_addr().map_err(|e| Error::io(&what, e))?;
+        let engine = self.engine.as_mut().ok_or(Error::NotAttached)?;
+        engine.set_max_segments(state.max_gso_segments());
+        let local = engine.add_local(owner, matches!(kind, Kind::Bound { .. }));
+        let key = self.udp.vacant_key();
+        let mut socket = socket;
+        core.registry()
+            .register(
+                &mut socket,
+                mio::Token(key),
+                mio::Interest::READABLE | mio::Interest::WRITABLE,
+            )
+            .map_err(|e| Error::io(&what, e))?;
+        let shown = match local_addr {
+            SocketAddr::V6(v6) if v6.ip().is_unspecified() => format!("[::]:{}", v6.port()),
+            a => format_addr(a),
+        };
+        let kind = match kind {
+            Kind::Bound { asked, .. } => Kind::Bound {
+                asked,
+                bound: format!("{}://{shown}", core.scheme()),
+            },
+            k => k,
+        };
+        self.udp.insert(Udp {
+            socket,
+            state,
+            local,
+            owner: sock,
+            kind,
+        });
+        self.by_local.insert(local, key);
+        self.links.entry(sock).or_default().udp.push(key);
+        Ok((key, format!("{}://{shown}", core.scheme())))
+    }
+
+    fn client_socket(&mut self, core: &mut Core, sock: SocketId, v6: bool) -> Result<usize> {
+        let links = self.links.entry(sock).or_default();
+        if let Some(k) = if v6 { links.client_v6 } else { links.client_v4 } {
+            return Ok(k);
+        }
+        let any: IpAddr = if v6 {
+            Ipv6Addr::UNSPECIFIED.into()
+        } else {
+            Ipv4Addr::UNSPECIFIED.into()
+        };
+        let (k, _) = self.open(core, sock, SocketAddr::new(any, 0), Kind::Client)?;
+        let links = self.links.entry(sock).or_default();
+        if v6 {
+            links.client_v6 = Some(k);
+        } else {
+            links.client_v4 = Some(k);
+        }
+        Ok(k)
+    }
+
+    /// Engine events to Vockets, datagrams to the network, the engine's timer armed.
+    fn settle(&mut self, core: &mut Core) {
+        let now = core.now();
+        let scheme = core.scheme().to_owned();
+        if let Some(engine) = self.engine.as_mut() {
+            let mut h = CoreHost {
+                core,
+                logged: &mut self.failures_logged,
+            };
+            host::dispatch(engine, &mut h, &scheme, now);
+        }
+        self.send_out(core);
+        let Some(at) = self.engine.as_ref().and_then(Engine::poll_timeout) else {
+            return;
+        };
+        if self.timer_at.is_none_or(|t| at < t || t <= now) {
+            self.timer_at = Some(at);
+            core.set_timer(at, TIMER_ENGINE);
+        }
+    }
+
+    fn send_out(&mut self, core: &mut Core) {
+        let Some(engine) = self.engine.as_mut() else {
+            return;
+        };
+        while let Some(b) = engine.peek_batch() {
+            let Some(u) = self.by_local.get(&b.local).and_then(|&k| self.udp.get(k)) else {
+                engine.pop_batch();
+                continue;
+            };
+            let t = UdpTransmit {
+                destination: b.dst,
+                ecn: None,
+                contents: b.buf,
+                segment_size: (b.count > 1).then_some(b.seg),
+                src_ip: None,
+            };
+            match u.state.try_send((&u.socket).into(), &t) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return, // writable will resume
+                Err(e) if b.count > 1 => {
+                    // GSO refused (quinn-udp then reports one segment): send one by one.
+                    log::debug!("GSO send failed ({e}); falling back to single datagrams");
+                    for d in b.buf.chunks(b.seg) {
+                        let one = UdpTransmit {
+                            destination: b.dst,
+                            ecn: None,
+                            contents: d,
+                            segment_size: None,
+                            src_ip: None,
+                        };
+                        let _ = u.state.try_send((&u.socket).into(), &one);
+                    }
+                    engine.set_max_segments(u.state.max_gso_segments());
+                }
+                Err(e) => log::debug!("udp send to {} failed: {e}", b.dst),
+            }
+            engine.pop_batch();
+        }
+        // Room again: pull what starved peerings still have.
+        if !self.starved.is_empty() {
+            let starved: Vec<ConnId> = self.starved.drain().collect();
+            for conn in starved {
+                self.pull(core, conn);
+            }
+        }
+    }
+
+    fn pull(&mut self, core: &mut Core, conn: ConnId) {
+        let Some(engine) = self.engine.as_mut() else {
+            return;
+        };
+        let Some((sock, peer)) = engine.peer_of(conn) else {
+            return;
+        };
+        let now = core.now();
+        loop {
+            if engine.queued_batches() >= OUT_LIMIT {
+                self.starved.insert(conn);
+                break;
+            }
+            match core.transmit(SocketId(sock), peer) {
+                Some(t) => {
+                    engine.send(conn, t, now);
+                }
+                None => break,
+            }
+        }
+        engine.flush(conn);
+    }
+
+    fn read(&mut self, core: &mut Core, key: usize) {
+        if self.recv.is_empty() {
+            self.recv = vec![0; RECV_SLOT * BATCH_SIZE];
+        }
+        let mut metas = [RecvMeta::default(); BATCH_SIZE];
+        for _ in 0..READ_BUDGET {
+            let Some(u) = self.udp.get(key) else { return };
+            let local = u.local;
+            let n = {
+                let mut bufs: Vec<IoSliceMut<'_>> = self
+                    .recv
+                    .chunks_mut(RECV_SLOT)
+                    .map(IoSliceMut::new)
+                    .collect();
+                match u.state.recv((&u.socket).into(), &mut bufs, &mut metas) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        // ICMP errors surface here (port unreachable): not fatal for UDP.
+                        log::debug!("udp recv: {e}");
+                        continue;
+                    }
+                }
+            };
+            let now = core.now();
+            let Some(engine) = self.engine.as_mut() else {
+                return;
+            };
+            for (i, meta) in metas.iter().take(n).enumerate() {
+                let slot = &self.recv[i * RECV_SLOT..i * RECV_SLOT + meta.len.min(RECV_SLOT)];
+                let stride = if meta.stride == 0 {
+                    slot.len().max(1)
+                } else {
+                    meta.stride
+                };
+                for d in slot.chunks(stride) {
+                    engine.handle_datagram(
+                        local,
+                        normalize(meta.addr),
+                        Bytes::copy_from_slice(d),
+                        now,
+                    );
+                }
+            }
+            self.settle(core);
+        }
+        // Budget spent with data still waiting: come back on the next loop turn (the
+        // edge-triggered poller will not tell us again).
+        core.set_timer(core.now(), TIMER_READ_MORE | key as u64);
+    }
+}
+
+/// IPv4-mapped IPv6 sources (dual-stack sockets) as plain IPv4, so a peer has one name.
+fn normalize(a: SocketAddr) -> SocketAddr {
+    match a {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(v4.into(), v6.port()),
+            None => a,
+        },
+        a => a,
+    }
+}
+
+/// Whether connecting to `ip` means discovery: an IPv4 broadcast address.
+fn is_broadcast(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_broadcast() || v4.octets()[3] == 255,
+        IpAddr::V6(_) => false,
+    }
+}
+
+struct CoreHost<'a> {
+    core: &'a mut Core,
+    logged: &'a mut (Instant, u32),
+}
+
+impl Host for CoreHost<'_> {
+    fn peer_up(&mut self, sock: u64, info: PeerInfo) -> std::result::Result<PeerId, Refusal> {
+        self.core.peer_up(SocketId(sock), info)
+    }
+
+    fn input(&mut self, sock: u64, peer: PeerId, input: Input) {
+        self.core.input(SocketId(sock), peer, input);
+    }
+
+    fn peer_down(&mut self, sock: u64, peer: PeerId) {
+        self.core.peer_down(SocketId(sock), peer);
+    }
+
+    fn failure(&mut self, sock: u64, address: &str, what: &str) {
+        // Counted always; logged at most 20 times a second, so a flood of garbage
+        // datagrams cannot flood the log.
+        let now = self.core.now();
+        if now.duration_since(self.logged.0) >= Duration::from_secs(1) {
+            if self.logged.1 > 20 {
+                log::warn!("udp: {} more bad datagrams not logged", self.logged.1 - 20);
+            }
+            *self.logged = (now, 0);
+        }
+        self.logged.1 += 1;
+        if self.logged.1 <= 20 {
+            self.core.protocol_error(SocketId(sock), address, &what);
+        } else {
+            self.core
+                .count_protocol_error(SocketId(sock), address, what);
+        }
+    }
+}
+
+impl Transport for UdpTransport {
+    fn start(&mut self, core: &mut Core) -> Result<()> {
+        let seed = core.rng().random();
+        self.engine = Some(Engine::new(self.cfg.clone(), seed, core.now()));
+        Ok(())
+    }
+
+    fn adjust_options(&self, opts: &mut SocketOptions) {
+        // Nothing tells a datagram peering it is gone but silence: heartbeats are on by
+        // default, and REQ resends what the network may have lost.
+        opts.heartbeat_ivl.get_or_insert(DEFAULT_HEARTBEAT_IVL);
+        opts.heartbeat_timeout
+            .get_or_insert(DEFAULT_HEARTBEAT_TIMEOUT);
+        opts.req_resend_ivl.get_or_insert(DEFAULT_REQ_RESEND_IVL);
+    }
+
+    fn supports(&self, _ty: SocketType) -> bool {
+        true
+    }
+
+    fn bind(&mut self, core: &mut Core, sock: SocketId, endpoint: &Endpoint) -> Result<String> {
+        let hp = endpoint.host_port()?;
+        let addr = match &hp.host {
+            EpHost::Any => SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), hp.port),
+            _ => *hp
+                .resolve(false)
+                .map_err(|e| Error::AddressNotAvailable {
+                    endpoint: endpoint.to_string(),
+                    reason: e.to_string(),
+                })?
+                .first()
+                .ok_or_else(|| Error::AddressNotAvailable {
+                    endpoint: endpoint.to_string(),
+                    reason: "no address".into(),
+                })?,
+        };
+        let kind = Kind::Bound {
+            asked: endpoint.to_string(),
+            bound: String::new(),
+        };
+        let (_, bound) = self.open(core, sock, addr, kind)?;
+        log::debug!("{sock} listening on {bound}");
+        Ok(bound)
+    }
+
+    fn connect(&mut self, core: &mut Core, sock: SocketId, endpoint: &Endpoint) -> Result<()> {
+        let hp = endpoint.host_port()?;
+        if hp.host == EpHost::Any || hp.port == 0 {
+            return Err(Error::bad_endpoint(
+                endpoint.as_str(),
+                "connect needs a host and a port",
+            ));
+        }
+        let target = *hp
+            .resolve(false)
+            .map_err(|e| Error::AddressNotAvailable {
+                endpoint: endpoint.to_string(),
+                reason: e.to_string(),
+            })?
+            .first()
+            .ok_or_else(|| Error::AddressNotAvailable {
+                endpoint: endpoint.to_string(),
+                reason: "no address".into(),
+            })?;
+        let key = self.client_socket(core, sock, target.is_ipv6())?;
+        let local = self.udp[key].local;
+        let reconnect = core
+            .options(sock)
+            .and_then(|o| o.reconnect_ivl)
+            .unwrap_or(Duration::from_millis(100));
+        let now = core.now();
+        let engine = self.engine.as_mut().ok_or(Error::NotAttached)?;
+        let c = engine.connect(local, target, is_broadcast(target.ip()), reconnect, now);
+        self.links
+            .entry(sock)
+            .or_default()
+            .connecters
+            .push((c, endpoint.to_string()));
+        self.settle(core);
+        Ok(())
+    }
+
+    fn unbind(&mut self, core: &mut Core, sock: SocketId, endpoint: &str) -> Result<()> {
+        let links = self.links.entry(sock).or_default();
+        let udp = &self.udp;
+        let pos = links.udp.iter().position(|&k| {
+            udp.get(k).is_some_and(|u| matches!(&u.kind, Kind::Bound { asked, bound } if asked == endpoint || bound == endpoint))
+        });
+        let Some(pos) = pos else {
+            return Err(Error::UnknownEndpoint {
+                endpoint: endpoint.into(),
+            });
+        };
+        let key = links.udp.swap_remove(pos);
+        self.close_udp(core, key);
+        self.settle(core);
+        Ok(())
+    }
+
+    fn disconnect(&mut self, core: &mut Core, sock: SocketId, endpoint: &str) -> Result<()> {
+        let links = self.links.entry(sock).or_default();
+        let Some(pos) = links.connecters.iter().position(|(_, e)| e == endpoint) else {
+            return Err(Error::UnknownEndpoint {
+                endpoint: endpoint.into(),
+            });
+        };
+        let (c, _) = links.connecters.swap_remove(pos);
+        let now = core.now();
+        if let Some(engine) = self.engine.as_mut() {
+            engine.disconnect(c, now);
+        }
+        self.settle(core);
+        Ok(())
+    }
+
+    fn close_socket(&mut self, core: &mut Core, sock: SocketId) {
+        let Some(links) = self.links.get_mut(&sock) else {
+            return;
+        };
+        let connecters: Vec<usize> = links.connecters.drain(..).map(|(c, _)| c).collect();
+        let locals: Vec<LocalId> = links
+            .udp
+            .iter()
+            .filter_map(|&k| self.udp.get(k))
+            .map(|u| u.local)
+            .collect();
+        if let Some(engine) = self.engine.as_mut() {
+            for c in connecters {
+                engine.stop_connecter(c);
+            }
+            for l in locals {
+                engine.stop_accepting(l);
+            }
+        }
+        self.settle(core);
+    }
+
+    fn has_pending(&self, sock: SocketId) -> bool {
+        let (Some(links), Some(engine)) = (self.links.get(&sock), self.engine.as_ref()) else {
+            return false;
+        };
+        links
+            .udp
+            .iter()
+            .filter_map(|&k| self.udp.get(k))
+            .any(|u| engine.has_output(u.local))
+    }
+
+    fn destroy_socket(&mut self, core: &mut Core, sock: SocketId) {
+        let Some(links) = self.links.remove(&sock) else {
+            return;
+        };
+        let now = core.now();
+        if let Some(engine) = self.engine.as_mut() {
+            for (c, _) in &links.connecters {
+                engine.stop_connecter(*c);
+            }
+            for &k in &links.udp {
+                if let Some(u) = self.udp.get(k) {
+                    engine.remove_local(u.local, now); // says goodbye to each peering
+                }
+            }
+        }
+        // Goodbyes go out before the sockets close (best effort).
+        self.settle(core);
+        for k in links.udp {
+            self.close_udp(core, k);
+        }
+    }
+
+    fn ready(&mut self, core: &mut Core, token: mio::Token, event: &mio::event::Event) {
+        let key = token.0;
+        if !self.udp.contains(key) {
+            return;
+        }
+        if event.is_readable() {
+            self.read(core, key);
+        }
+        if event.is_writable() {
+            self.send_out(core);
+        }
+        self.settle(core);
+    }
+
+    fn timer(&mut self, core: &mut Core, key: u64) {
+        if key & TIMER_READ_MORE != 0 {
+            self.read(core, (key & !TIMER_READ_MORE) as usize);
+        } else {
+            self.timer_at = None;
+            let now = core.now();
+            if let Some(e) = self.engine.as_mut() {
+                e.handle_timeout(now);
+            }
+        }
+        self.settle(core);
+    }
+
+    fn flush(&mut self, core: &mut Core, conn: ConnId) {
+        self.pull(core, conn);
+        self.settle(core);
+    }
+
+    fn close(&mut self, core: &mut Core, conn: ConnId, reason: &DownReason) {
+        log::debug!("udp peering {conn:#x} closed: {reason}");
+        let now = core.now();
+        if let Some(e) = self.engine.as_mut() {
+            e.close(conn, now);
+        }
+        self.settle(core);
+    }
+
+    fn resume(&mut self, _core: &mut Core, _conn: ConnId) {
+        // Datagram peerings are never paused: a full application pipe drops instead.
+    }
+}
+
+impl UdpTransport {
+    fn close_udp(&mut self, core: &mut Core, key: usize) {
+        let Some(mut u) = self.udp.try_remove(key) else {
+            return;
+        };
+        let now = core.now();
+        if let Some(e) = self.engine.as_mut() {
+            e.remove_local(u.local, now);
+        }
+        self.by_local.remove(&u.local);
+        let _ = core.registry().deregister(&mut u.socket);
+        if let Some(l) = self.links.get_mut(&u.owner) {
+            l.udp.retain(|&k| k != key);
+            if l.client_v4 == Some(key) {
+                l.client_v4 = None;
+            }
+            if l.client_v6 == Some(key) {
+                l.client_v6 = None;
+            }
+        }
+    }
+}

@@ -1,0 +1,1292 @@
+//! The NOM-2 engine, sans-IO: every peering of one driver, the OHAI handshake and
+//! discovery, packing and fragmentation, reassembly, the reliable subscription channel,
+//! and batching for GSO. Datagrams come in with [`Engine::handle_datagram`]; what to
+//! send comes out of [`Engine::poll_batch`]; what happened comes out of
+//! [`Engine::poll_event`]. Time is passed in; randomness (peering ids) comes from a
+//! seeded generator the caller provides.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use slab::Slab;
+
+use vtx_emul::pattern::{Input, PeerId, Refusal, Transmit};
+use vtx_emul::{Msg, SocketType};
+
+use super::peering::{Batch, Origin, Partial, Peering};
+use super::wire::{self, Cmd, Datagram, Hello, Reason, Record, Records, WireError};
+
+/// Index of a local UDP socket in the engine.
+pub type LocalId = usize;
+/// A peering, as the Vocket's [`vtx_emul::pattern::ConnId`].
+pub type PeeringId = u64;
+
+/// Engine limits and timers (docs/nom-2.md §8).
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Largest datagram sent (default 1400: fits common paths without IP fragmentation).
+    pub max_datagram: usize,
+    /// Largest message, reassembled or not (default 64 KiB).
+    pub max_msg_size: usize,
+    /// OHAI retry interval while a connecter has no peering (default 100 ms).
+    pub ohai_ivl: Duration,
+    /// OHAI interval for broadcast connecters once peered, to find late joiners (1 s).
+    pub discover_ivl: Duration,
+    /// First SUB/UNSUB retransmission timeout; doubles to 1 s.
+    pub control_rto: Duration,
+    /// A partial message is dropped after this long (default 2 s).
+    pub reassembly_timeout: Duration,
+    /// Messages reassembled at once per peering (default 2).
+    pub max_partials: usize,
+    /// Bytes held for reassembly over all peerings (default 32 MiB).
+    pub reassembly_budget: usize,
+    /// Datagrams per GSO batch (1: no GSO).
+    pub max_segments: usize,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            max_datagram: 1400,
+            max_msg_size: 64 * 1024,
+            ohai_ivl: Duration::from_millis(100),
+            discover_ivl: Duration::from_secs(1),
+            control_rto: Duration::from_millis(100),
+            reassembly_timeout: Duration::from_secs(2),
+            max_partials: 2,
+            reassembly_budget: 32 * 1024 * 1024,
+            max_segments: 1,
+        }
+    }
+}
+
+/// The socket a local UDP socket serves.
+#[derive(Clone, Debug)]
+pub struct Owner {
+    /// The owning vtx socket (`SocketId.0`).
+    pub sock: u64,
+    /// Its type, announced in OHAI/OHAI-OK.
+    pub socket_type: SocketType,
+    /// Its identity, announced in OHAI/OHAI-OK.
+    pub identity: Bytes,
+}
+
+/// What the engine reports.
+#[derive(Debug)]
+pub enum Event {
+    /// A handshake completed: the owner's Vocket must accept ([`Engine::accept`]) or
+    /// refuse ([`Engine::refuse`]) it before anything else is processed.
+    Up {
+        /// The peering.
+        peering: PeeringId,
+        /// Owning socket.
+        sock: u64,
+        /// The peer's announcement.
+        hello: Hello,
+        /// The peer's address.
+        addr: SocketAddr,
+    },
+    /// Traffic for the owner's Vocket.
+    Input {
+        /// Owning socket.
+        sock: u64,
+        /// The Vocket's peer.
+        peer: PeerId,
+        /// What arrived.
+        input: Input,
+    },
+    /// A peering ended (goodbye, refusal, restart).
+    Down {
+        /// Owning socket.
+        sock: u64,
+        /// The Vocket's peer.
+        peer: PeerId,
+        /// Why.
+        why: &'static str,
+    },
+    /// A datagram was dropped as hostile or broken, or the peer refused us.
+    Failure {
+        /// Owning socket.
+        sock: u64,
+        /// Who sent it.
+        addr: SocketAddr,
+        /// What was wrong.
+        what: String,
+    },
+}
+
+/// A batch of datagrams to one destination: `buf` holds `count` datagrams of `seg`
+/// bytes, the last possibly shorter (a GSO send), or one datagram.
+#[derive(Debug)]
+pub struct OutBatch<'a> {
+    /// Local socket to send from.
+    pub local: LocalId,
+    /// Destination.
+    pub dst: SocketAddr,
+    /// The datagrams, back to back.
+    pub buf: &'a [u8],
+    /// Size of each datagram but the last.
+    pub seg: usize,
+    /// How many.
+    pub count: usize,
+}
+
+#[derive(Debug)]
+struct Local {
+    owner: Owner,
+    bound: bool,
+}
+
+#[derive(Debug)]
+struct Connecter {
+    local: LocalId,
+    target: SocketAddr,
+    broadcast: bool,
+    nonce: u32,
+    reconnect: Duration,
+    peerings: Vec<usize>,
+    /// Next OHAI (the timer armed for it).
+    next_ohai: Option<Instant>,
+    generation: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    Ohai(usize, u32),
+    Control(usize, u32),
+    Reassembly(usize, u32),
+}
+
+/// Refusals remembered to answer OHAI retries without asking the Vocket again.
+const REFUSAL_MEMORY: Duration = Duration::from_secs(5);
+/// Answers to datagrams for unknown peerings, at most this many per second.
+const UNKNOWN_REPLIES_PER_SEC: u32 = 100;
+
+/// Everything NOM-2 of one driver.
+#[derive(Debug)]
+pub struct Engine {
+    cfg: Config,
+    rng: StdRng,
+    locals: Slab<Local>,
+    connecters: Slab<Connecter>,
+    peerings: Slab<Peering>,
+    /// (local, peer address, our id) -> peering: how datagrams find their peering.
+    by_local_id: HashMap<(LocalId, SocketAddr, u32), usize>,
+    /// (local, peer address, their id) -> peering: duplicate OHAI and ROTFL lookups.
+    by_remote_id: HashMap<(LocalId, SocketAddr, u32), usize>,
+    /// (local, nonce) -> connecter.
+    nonces: HashMap<(LocalId, u32), usize>,
+    refused: HashMap<(LocalId, SocketAddr, u32), (Reason, Instant)>,
+    timers: BinaryHeap<Reverse<(Instant, Timer)>>,
+    events: VecDeque<Event>,
+    out: VecDeque<Batch>,
+    reassembly_bytes: usize,
+    unknown_budget: (Instant, u32),
+    next_generation: u32,
+    /// Datagrams dropped as hostile or malformed.
+    pub dropped: u64,
+}
+
+fn failure(sock: u64, addr: SocketAddr, what: impl ToString) -> Event {
+    Event::Failure {
+        sock,
+        addr,
+        what: what.to_string(),
+    }
+}
+
+/// Maps a Vocket refusal to its ROTFL reason.
+pub fn reason_for(r: &Refusal) -> Reason {
+    match r {
+        Refusal::Incompatible { .. } => Reason::Incompatible,
+        Refusal::TooManyPeers => Reason::TooManyPeers,
+        Refusal::PairTaken => Reason::PairTaken,
+        Refusal::DuplicateIdentity => Reason::DuplicateIdentity,
+        _ => Reason::Closing,
+    }
+}
+
+impl Engine {
+    /// An engine; `seed` drives peering ids and nonces.
+    pub fn new(cfg: Config, seed: u64, now: Instant) -> Engine {
+        Engine {
+            cfg,
+            rng: StdRng::seed_from_u64(seed),
+            locals: Slab::new(),
+            connecters: Slab::new(),
+            peerings: Slab::new(),
+            by_local_id: HashMap::new(),
+            by_remote_id: HashMap::new(),
+            nonces: HashMap::new(),
+            refused: HashMap::new(),
+            timers: BinaryHeap::new(),
+            events: VecDeque::new(),
+            out: VecDeque::new(),
+            reassembly_bytes: 0,
+            unknown_budget: (now, UNKNOWN_REPLIES_PER_SEC),
+            next_generation: 0,
+            dropped: 0,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// Sets the GSO segment limit (after the socket reported its capability).
+    pub fn set_max_segments(&mut self, n: usize) {
+        self.cfg.max_segments = n.max(1);
+    }
+
+    /// Number of peerings.
+    pub fn peering_count(&self) -> usize {
+        self.peerings.len()
+    }
+
+    /// The owning socket and Vocket peer of a peering.
+    pub fn peer_of(&self, peering: PeeringId) -> Option<(u64, PeerId)> {
+        let key = self.peering_key(peering)?;
+        let peer = self.peerings[key].peer?;
+        Some((self.owner_of(key), peer))
+    }
+
+    /// Stops a bound local accepting OHAI (its socket is closing); peerings stay.
+    pub fn stop_accepting(&mut self, local: LocalId) {
+        if let Some(l) = self.locals.get_mut(local) {
+            l.bound = false;
+        }
+    }
+
+    /// Whether datagrams from a local are still waiting to be sent.
+    pub fn has_output(&self, local: LocalId) -> bool {
+        self.out.iter().any(|b| b.local == local)
+    }
+
+    fn generation(&mut self) -> u32 {
+        self.next_generation = self.next_generation.wrapping_add(1);
+        self.next_generation
+    }
+
+    fn id(&mut self) -> u32 {
+        loop {
+            let id: u32 = self.rng.random();
+            if id != 0 {
+                return id;
+            }
+        }
+    }
+
+    fn peering_id(&self, key: usize) -> PeeringId {
+        let g = self.peerings.get(key).map_or(0, |p| p.generation);
+        (u64::from(g) << 32) | key as u64
+    }
+
+    fn peering_key(&self, id: PeeringId) -> Option<usize> {
+        let key = (id & 0xffff_ffff) as usize;
+        self.peerings
+            .get(key)
+            .filter(|p| u64::from(p.generation) == id >> 32)
+            .map(|_| key)
+    }
+
+    /// Adds a local UDP socket; `bound` sockets accept OHAI.
+    pub fn add_local(&mut self, owner: Owner, bound: bool) -> LocalId {
+        self.locals.insert(Local { owner, bound })
+    }
+
+    /// Updates what a local announces.
+    pub fn set_owner(&mut self, local: LocalId, owner: Owner) {
+        if let Some(l) = self.locals.get_mut(local) {
+            l.owner = owner;
+        }
+    }
+
+    /// Removes a local socket with its connecters and peerings, saying goodbye to each.
+    pub fn remove_local(&mut self, local: LocalId, now: Instant) {
+        let keys: Vec<usize> = self
+            .peerings
+            .iter()
+            .filter(|(_, p)| p.local == local)
+            .map(|(k, _)| k)
+            .collect();
+        for k in keys {
+            if let Some(peer) = self.peerings.get(k).and_then(|p| p.peer) {
+                let sock = self.owner_of(k);
+                self.events.push_back(Event::Down {
+                    sock,
+                    peer,
+                    why: "local socket closed",
+                });
+            }
+            self.goodbye(k, now);
+        }
+        let cs: Vec<usize> = self
+            .connecters
+            .iter()
+            .filter(|(_, c)| c.local == local)
+            .map(|(k, _)| k)
+            .collect();
+        for c in cs {
+            self.remove_connecter(c);
+        }
+        self.out.retain(|b| b.local != local);
+        if self.locals.contains(local) {
+            self.locals.remove(local);
+        }
+    }
+
+    /// Starts peering with `target`; returns the connecter. A broadcast target keeps
+    /// looking for new peers after the first.
+    pub fn connect(
+        &mut self,
+        local: LocalId,
+        target: SocketAddr,
+        broadcast: bool,
+        reconnect: Duration,
+        now: Instant,
+    ) -> usize {
+        let nonce = self.id();
+        let generation = self.generation();
+        let c = self.connecters.insert(Connecter {
+            local,
+            target,
+            broadcast,
+            nonce,
+            reconnect,
+            peerings: Vec::new(),
+            next_ohai: None,
+            generation,
+        });
+        self.nonces.insert((local, nonce), c);
+        self.send_ohai(c, now);
+        c
+    }
+
+    /// Stops a connecter and ends its peerings.
+    pub fn disconnect(&mut self, c: usize, now: Instant) {
+        let Some(conn) = self.connecters.get(c) else {
+            return;
+        };
+        for k in conn.peerings.clone() {
+            if let Some(peer) = self.peerings.get(k).and_then(|p| p.peer) {
+                let sock = self.owner_of(k);
+                self.events.push_back(Event::Down {
+                    sock,
+                    peer,
+                    why: "disconnected",
+                });
+            }
+            self.goodbye(k, now);
+        }
+        self.remove_connecter(c);
+    }
+
+    /// Stops a connecter retrying, keeping its peerings (socket closing, linger).
+    pub fn stop_connecter(&mut self, c: usize) {
+        if let Some(conn) = self.connecters.get_mut(c) {
+            conn.next_ohai = None;
+        }
+        for (_, p) in self.peerings.iter_mut() {
+            if p.origin == Origin::Connected(c) {
+                p.origin = Origin::Accepted;
+            }
+        }
+        self.remove_connecter(c);
+    }
+
+    fn remove_connecter(&mut self, c: usize) {
+        if let Some(conn) = self.connecters.try_remove(c) {
+            self.nonces.remove(&(conn.local, conn.nonce));
+        }
+    }
+
+    fn owner_of(&self, key: usize) -> u64 {
+        self.peerings
+            .get(key)
+            .and_then(|p| self.locals.get(p.local))
+            .map_or(0, |l| l.owner.sock)
+    }
+
+    fn hello(&self, local: LocalId, sender: u32) -> Option<Hello> {
+        let o = &self.locals.get(local)?.owner;
+        Some(Hello {
+            sender,
+            socket_type: o.socket_type,
+            identity: o.identity.clone(),
+        })
+    }
+
+    fn push_single(&mut self, local: LocalId, dst: SocketAddr, buf: Vec<u8>) {
+        let seg = buf.len();
+        self.out.push_back(Batch {
+            local,
+            dst,
+            buf,
+            seg,
+            count: 1,
+            closed: true,
+        });
+    }
+
+    fn send_ohai(&mut self, c: usize, now: Instant) {
+        let Some(conn) = self.connecters.get(c) else {
+            return;
+        };
+        let (local, target, nonce) = (conn.local, conn.target, conn.nonce);
+        let Some(hello) = self.hello(local, nonce) else {
+            return;
+        };
+        let mut buf = Vec::with_capacity(64);
+        wire::encode_hello(&mut buf, Cmd::Ohai, 0, &hello);
+        let ivl = if conn.peerings.is_empty() {
+            self.cfg.ohai_ivl
+        } else {
+            self.cfg.discover_ivl
+        };
+        let peered_unicast = !conn.broadcast && !conn.peerings.is_empty();
+        let generation = conn.generation;
+        self.push_single(local, target, buf);
+        if let Some(conn) = self.connecters.get_mut(c) {
+            conn.next_ohai = (!peered_unicast).then_some(now + ivl);
+            if let Some(at) = conn.next_ohai {
+                self.timers.push(Reverse((at, Timer::Ohai(c, generation))));
+            }
+        }
+    }
+
+    // ----- incoming -------------------------------------------------------------
+
+    /// A datagram arrived on `local` from `src`.
+    pub fn handle_datagram(&mut self, local: LocalId, src: SocketAddr, data: Bytes, now: Instant) {
+        let Some(l) = self.locals.get(local) else {
+            return;
+        };
+        let sock = l.owner.sock;
+        let d = match wire::decode(&data) {
+            Ok(d) => d,
+            Err(e) => return self.bad(sock, src, e),
+        };
+        match d {
+            Datagram::Ohai(_, hello) => self.on_ohai(local, src, hello, now),
+            Datagram::OhaiOk(h, hello) => self.on_ohai_ok(local, src, h.peering, hello, now),
+            Datagram::Rotfl(h, reason, about, text) => {
+                self.on_rotfl(local, src, h.peering, reason, about, &text, now)
+            }
+            other => {
+                let h = match &other {
+                    Datagram::Hugz(h, _)
+                    | Datagram::HugzOk(h)
+                    | Datagram::Nom(h, _)
+                    | Datagram::Sub(h, ..)
+                    | Datagram::SubOk(h, _)
+                    | Datagram::Kthxbai(h) => *h,
+                    _ => return,
+                };
+                let Some(&key) = self.by_local_id.get(&(local, src, h.peering)) else {
+                    return self.unknown_peering(local, src, h, now);
+                };
+                self.on_peering_datagram(key, other, now);
+            }
+        }
+    }
+
+    fn bad(&mut self, sock: u64, src: SocketAddr, e: impl ToString) {
+        self.dropped += 1;
+        self.events.push_back(failure(sock, src, e));
+    }
+
+    fn unknown_peering(&mut self, local: LocalId, src: SocketAddr, h: wire::Header, now: Instant) {
+        let sock = self.locals.get(local).map_or(0, |l| l.owner.sock);
+        self.bad(
+            sock,
+            src,
+            format!("{:?} for unknown peering {:#010x}", h.cmd, h.peering),
+        );
+        // Tell a peer that lost our state (we restarted) so it re-OHAIs instead of
+        // waiting for its heartbeat timeout. Never answer answers, and rate-limit.
+        if matches!(h.cmd, Cmd::Kthxbai | Cmd::HugzOk) {
+            return;
+        }
+        if now.duration_since(self.unknown_budget.0) >= Duration::from_secs(1) {
+            self.unknown_budget = (now, UNKNOWN_REPLIES_PER_SEC);
+        }
+        if self.unknown_budget.1 == 0 {
+            return;
+        }
+        self.unknown_budget.1 -= 1;
+        let mut buf = Vec::with_capacity(32);
+        wire::encode_rotfl(
+            &mut buf,
+            0,
+            Reason::UnknownPeering,
+            h.peering,
+            "unknown peering",
+        );
+        self.push_single(local, src, buf);
+    }
+
+    fn on_ohai(&mut self, local: LocalId, src: SocketAddr, hello: Hello, now: Instant) {
+        let Some(l) = self.locals.get(local) else {
+            return;
+        };
+        let sock = l.owner.sock;
+        if !l.bound {
+            return self.bad(sock, src, "OHAI to a connecting socket");
+        }
+        if hello.sender == 0 {
+            return self.bad(sock, src, "OHAI with peering id 0");
+        }
+        // A retry of an OHAI we already answered.
+        if let Some(&key) = self.by_remote_id.get(&(local, src, hello.sender)) {
+            if let Some(p) = self.peerings.get(key)
+                && p.peer.is_some()
+            {
+                let local_id = p.local_id;
+                self.send_ohai_ok(local, src, hello.sender, local_id);
+            }
+            return;
+        }
+        let rkey = (local, src, hello.sender);
+        if let Some(&(reason, at)) = self.refused.get(&rkey) {
+            if now.duration_since(at) < REFUSAL_MEMORY {
+                let mut buf = Vec::with_capacity(32);
+                wire::encode_rotfl(&mut buf, hello.sender, reason, 0, "refused");
+                self.push_single(local, src, buf);
+                return;
+            }
+            self.refused.remove(&rkey);
+        }
+        let local_id = loop {
+            let id = self.id();
+            if !self.by_local_id.contains_key(&(local, src, id)) {
+                break id;
+            }
+        };
+        let generation = self.generation();
+        let key = self.peerings.insert(Peering::new(
+            generation,
+            local,
+            src,
+            local_id,
+            hello.sender,
+            Origin::Accepted,
+        ));
+        self.by_local_id.insert((local, src, local_id), key);
+        self.by_remote_id.insert((local, src, hello.sender), key);
+        let peering = self.peering_id(key);
+        self.events.push_back(Event::Up {
+            peering,
+            sock,
+            hello,
+            addr: src,
+        });
+    }
+
+    fn send_ohai_ok(&mut self, local: LocalId, dst: SocketAddr, their_id: u32, our_id: u32) {
+        let Some(hello) = self.hello(local, our_id) else {
+            return;
+        };
+        let mut buf = Vec::with_capacity(64);
+        wire::encode_hello(&mut buf, Cmd::OhaiOk, their_id, &hello);
+        self.push_single(local, dst, buf);
+    }
+
+    fn on_ohai_ok(
+        &mut self,
+        local: LocalId,
+        src: SocketAddr,
+        nonce: u32,
+        hello: Hello,
+        now: Instant,
+    ) {
+        let sock = self.locals.get(local).map_or(0, |l| l.owner.sock);
+        // Only an OHAI-OK echoing one of our live nonces is accepted (§4.2): a blind
+        // spoofer must guess 32 random bits.
+        let Some(&c) = self.nonces.get(&(local, nonce)) else {
+            return self.bad(sock, src, "OHAI-OK for no OHAI of ours");
+        };
+        if hello.sender == 0 {
+            return self.bad(sock, src, "OHAI-OK with peering id 0");
+        }
+        if let Some(&key) = self.by_local_id.get(&(local, src, nonce)) {
+            let same = self
+                .peerings
+                .get(key)
+                .is_some_and(|p| p.remote_id == hello.sender);
+            if same {
+                return; // retry answered twice
+            }
+            // The server restarted and forgot us: the old peering is gone.
+            if let Some(peer) = self.peerings.get(key).and_then(|p| p.peer) {
+                self.events.push_back(Event::Down {
+                    sock,
+                    peer,
+                    why: "peer restarted",
+                });
+            }
+            self.remove_peering(key);
+        }
+        let generation = self.generation();
+        let key = self.peerings.insert(Peering::new(
+            generation,
+            local,
+            src,
+            nonce,
+            hello.sender,
+            Origin::Connected(c),
+        ));
+        self.by_local_id.insert((local, src, nonce), key);
+        self.by_remote_id.insert((local, src, hello.sender), key);
+        if let Some(conn) = self.connecters.get_mut(c) {
+            conn.peerings.push(key);
+            if !conn.broadcast {
+                conn.next_ohai = None; // peered: stop retrying
+            }
+        }
+        let _ = now;
+        let peering = self.peering_id(key);
+        self.events.push_back(Event::Up {
+            peering,
+            sock,
+            hello,
+            addr: src,
+        });
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_rotfl(
+        &mut self,
+        local: LocalId,
+        src: SocketAddr,
+        header_id: u32,
+        reason: Reason,
+        about: u32,
+        text: &[u8],
+        now: Instant,
+    ) {
+        let sock = self.locals.get(local).map_or(0, |l| l.owner.sock);
+        let text = String::from_utf8_lossy(text);
+        if reason == Reason::UnknownPeering {
+            // The peer forgot the peering we address as `about`: drop it and re-OHAI.
+            if let Some(&key) = self.by_remote_id.get(&(local, src, about)) {
+                if let Some(peer) = self.peerings.get(key).and_then(|p| p.peer) {
+                    self.events.push_back(Event::Down {
+                        sock,
+                        peer,
+                        why: "peer forgot the peering",
+                    });
+                }
+                self.drop_and_reconnect(key, now);
+            }
+            return;
+        }
+        if let Some(&key) = self.by_local_id.get(&(local, src, header_id)) {
+            // A live peering refused after the fact (e.g. the peer's Vocket refused our OHAI-OK).
+            if let Some(peer) = self.peerings.get(key).and_then(|p| p.peer) {
+                self.events.push_back(Event::Down {
+                    sock,
+                    peer,
+                    why: "refused by peer",
+                });
+            }
+            self.remove_peering(key);
+            return;
+        }
+        if self.nonces.contains_key(&(local, header_id)) {
+            self.events.push_back(failure(
+                sock,
+                src,
+                format!("peer refused us: {reason:?} ({text})"),
+            ));
+            return;
+        }
+        self.bad(sock, src, "ROTFL for nothing of ours");
+    }
+
+    fn on_peering_datagram(&mut self, key: usize, d: Datagram, now: Instant) {
+        let sock = self.owner_of(key);
+        let Some(p) = self.peerings.get(key) else {
+            return;
+        };
+        let (src, Some(peer)) = (p.remote, p.peer) else {
+            return;
+        };
+        match d {
+            Datagram::Hugz(_, ttl) => {
+                let ttl = (ttl != 0).then(|| Duration::from_millis(u64::from(ttl) * 100));
+                self.events.push_back(Event::Input {
+                    sock,
+                    peer,
+                    input: Input::Ping {
+                        ttl,
+                        context: Bytes::new(),
+                    },
+                });
+            }
+            Datagram::HugzOk(_) => self.events.push_back(Event::Input {
+                sock,
+                peer,
+                input: Input::Pong {
+                    context: Bytes::new(),
+                },
+            }),
+            Datagram::Kthxbai(_) => {
+                self.events.push_back(Event::Down {
+                    sock,
+                    peer,
+                    why: "goodbye",
+                });
+                self.drop_and_reconnect(key, now);
+            }
+            Datagram::SubOk(_, cseq) => self.on_sub_ok(key, cseq, now),
+            Datagram::Sub(_, on, cseq, topic) => self.on_sub(key, on, cseq, topic),
+            Datagram::Nom(_, body) => self.on_nom(key, sock, src, peer, body, now),
+            _ => {}
+        }
+    }
+
+    fn on_nom(
+        &mut self,
+        key: usize,
+        sock: u64,
+        src: SocketAddr,
+        peer: PeerId,
+        body: Bytes,
+        now: Instant,
+    ) {
+        let max = self.cfg.max_msg_size;
+        for r in Records::new(body) {
+            let r = match r {
+                Ok(r) => r,
+                Err(e) => return self.bad(sock, src, e),
+            };
+            let Some(p) = self.peerings.get_mut(key) else {
+                return;
+            };
+            match r {
+                Record::Msg { dseq, rseq, body } => {
+                    if !p.fresh(dseq) {
+                        continue; // duplicate or late: at most once (§6.1)
+                    }
+                    p.rx_dseq = Some(dseq);
+                    match wire::decode_frames(&body) {
+                        Ok(msg) if msg.byte_len() <= max => self.events.push_back(Event::Input {
+                            sock,
+                            peer,
+                            input: Input::Message { msg, seq: rseq },
+                        }),
+                        Ok(_) => self.bad(sock, src, "message over the size limit"),
+                        Err(e) => self.bad(sock, src, e),
+                    }
+                }
+                Record::Frag {
+                    dseq,
+                    rseq,
+                    total,
+                    offset,
+                    chunk,
+                } => self.on_fragment(
+                    key,
+                    sock,
+                    src,
+                    peer,
+                    dseq,
+                    rseq,
+                    total as usize,
+                    offset as usize,
+                    &chunk,
+                    now,
+                ),
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_fragment(
+        &mut self,
+        key: usize,
+        sock: u64,
+        src: SocketAddr,
+        peer: PeerId,
+        dseq: u32,
+        rseq: Option<u32>,
+        total: usize,
+        offset: usize,
+        chunk: &[u8],
+        now: Instant,
+    ) {
+        // Serialized frames cost at most 5 bytes each over their payload: allow that.
+        let limit = self.cfg.max_msg_size + self.cfg.max_msg_size / 4 + 16;
+        let Some(p) = self.peerings.get_mut(key) else {
+            return;
+        };
+        if !p.fresh(dseq) {
+            return;
+        }
+        if total > limit {
+            return self.bad(
+                sock,
+                src,
+                format!("fragmented message of {total} bytes over the limit"),
+            );
+        }
+        let idx = match p.partials.iter().position(|x| x.dseq == dseq) {
+            Some(i) => {
+                if p.partials[i].total != total {
+                    return self.bad(sock, src, "fragments disagree on the message length");
+                }
+                i
+            }
+            None => {
+                // Bounded: a few partials per peering, and a budget over all of them.
+                if p.partials.len() >= self.cfg.max_partials {
+                    let old = p.partials.remove(0);
+                    self.reassembly_bytes -= old.total;
+                }
+                if self.reassembly_bytes + total > self.cfg.reassembly_budget {
+                    self.dropped += 1;
+                    return;
+                }
+                self.reassembly_bytes += total;
+                let deadline = now + self.cfg.reassembly_timeout;
+                let p = &mut self.peerings[key];
+                p.partials.push(Partial {
+                    dseq,
+                    rseq,
+                    total,
+                    buf: vec![0; total],
+                    have: Vec::new(),
+                    deadline,
+                });
+                self.timers
+                    .push(Reverse((deadline, Timer::Reassembly(key, p.generation))));
+                p.partials.len() - 1
+            }
+        };
+        let p = &mut self.peerings[key];
+        if !p.partials[idx].add(offset, chunk) {
+            return;
+        }
+        let part = p.partials.remove(idx);
+        self.reassembly_bytes -= part.total;
+        p.rx_dseq = Some(dseq);
+        // Older partials can never complete in order now.
+        let stale: usize = p
+            .partials
+            .iter()
+            .filter(|x| !super::peering::newer(x.dseq, dseq))
+            .map(|x| x.total)
+            .sum();
+        p.partials.retain(|x| super::peering::newer(x.dseq, dseq));
+        self.reassembly_bytes -= stale;
+        let body = Bytes::from(part.buf);
+        match wire::decode_frames(&body) {
+            Ok(msg) if msg.byte_len() <= self.cfg.max_msg_size => {
+                self.events.push_back(Event::Input {
+                    sock,
+                    peer,
+                    input: Input::Message {
+                        msg,
+                        seq: part.rseq,
+                    },
+                })
+            }
+            Ok(_) => self.bad(sock, src, "message over the size limit"),
+            Err(e) => self.bad(sock, src, e),
+        }
+    }
+
+    fn on_sub(&mut self, key: usize, on: bool, cseq: u32, topic: Bytes) {
+        let sock = self.owner_of(key);
+        let Some(p) = self.peerings.get_mut(key) else {
+            return;
+        };
+        let Some(peer) = p.peer else { return };
+        if cseq == p.ctl_in_next {
+            p.ctl_in_next = p.ctl_in_next.wrapping_add(1);
+            let input = if on {
+                Input::Subscribe(topic)
+            } else {
+                Input::Cancel(topic)
+            };
+            self.events.push_back(Event::Input { sock, peer, input });
+        } else if !super::peering::newer(cseq, p.ctl_in_next) {
+            // A retransmission of one we applied: our SUB-OK was lost. Ack again.
+        } else {
+            return; // out of order: the sender retransmits in order (§7)
+        }
+        let (local, dst, rid) = (p.local, p.remote, p.remote_id);
+        self.flush_peering(key);
+        let mut buf = Vec::with_capacity(12);
+        wire::encode_sub_ok(&mut buf, rid, cseq);
+        self.push_single(local, dst, buf);
+    }
+
+    fn on_sub_ok(&mut self, key: usize, cseq: u32, now: Instant) {
+        let Some(p) = self.peerings.get_mut(key) else {
+            return;
+        };
+        if p.ctl_out.is_empty() || cseq != p.ctl_seq {
+            return;
+        }
+        p.ctl_out.pop_front();
+        p.ctl_seq = p.ctl_seq.wrapping_add(1);
+        p.ctl_deadline = None;
+        if !p.ctl_out.is_empty() {
+            p.ctl_rto = self.cfg.control_rto;
+            self.send_control_head(key, now);
+        }
+    }
+
+    fn send_control_head(&mut self, key: usize, now: Instant) {
+        let Some(p) = self.peerings.get_mut(key) else {
+            return;
+        };
+        let Some((on, topic)) = p.ctl_out.front() else {
+            return;
+        };
+        let mut buf = Vec::with_capacity(topic.len() + 12);
+        wire::encode_sub(&mut buf, p.remote_id, *on, p.ctl_seq, topic);
+        let at = now + p.ctl_rto;
+        p.ctl_deadline = Some(at);
+        let (local, dst, generation) = (p.local, p.remote, p.generation);
+        self.timers
+            .push(Reverse((at, Timer::Control(key, generation))));
+        self.flush_peering(key);
+        self.push_single(local, dst, buf);
+    }
+
+    // ----- decisions and outgoing --------------------------------------------------
+
+    /// The owner's Vocket accepted the peering: answer the OHAI (server side).
+    pub fn accept(&mut self, peering: PeeringId, peer: PeerId) {
+        let Some(key) = self.peering_key(peering) else {
+            return;
+        };
+        let p = &mut self.peerings[key];
+        p.peer = Some(peer);
+        if p.origin == Origin::Accepted {
+            let (local, dst, rid, lid) = (p.local, p.remote, p.remote_id, p.local_id);
+            self.send_ohai_ok(local, dst, rid, lid);
+        }
+    }
+
+    /// The owner's Vocket refused the peering: ROTFL, and forget it.
+    pub fn refuse(&mut self, peering: PeeringId, refusal: &Refusal, now: Instant) {
+        let Some(key) = self.peering_key(peering) else {
+            return;
+        };
+        let p = &self.peerings[key];
+        let (local, dst, rid) = (p.local, p.remote, p.remote_id);
+        let accepted = p.origin == Origin::Accepted;
+        let reason = reason_for(refusal);
+        let mut buf = Vec::with_capacity(64);
+        wire::encode_rotfl(&mut buf, rid, reason, 0, &refusal.to_string());
+        self.push_single(local, dst, buf);
+        if accepted {
+            self.refused.insert((local, dst, rid), (reason, now));
+            if self.refused.len() > 10_000 {
+                self.refused
+                    .retain(|_, (_, at)| now.duration_since(*at) < REFUSAL_MEMORY);
+            }
+        }
+        self.remove_peering(key);
+    }
+
+    /// Queues a Vocket transmit for a peering. Returns false if the peering is gone.
+    pub fn send(&mut self, peering: PeeringId, t: Transmit, now: Instant) -> bool {
+        let Some(key) = self.peering_key(peering) else {
+            return false;
+        };
+        match t {
+            Transmit::Message { msg, seq } => self.send_message(key, &msg, seq),
+            Transmit::Subscribe(topic) | Transmit::Cancel(topic)
+                if topic.len() > self.cfg.max_datagram - 16 =>
+            {
+                log::warn!(
+                    "subscription topic of {} bytes does not fit a datagram; dropped",
+                    topic.len()
+                );
+            }
+            Transmit::Subscribe(topic) => self.queue_control(key, true, topic, now),
+            Transmit::Cancel(topic) => self.queue_control(key, false, topic, now),
+            Transmit::Ping { ttl, .. } => {
+                let p = &self.peerings[key];
+                let (local, dst, rid) = (p.local, p.remote, p.remote_id);
+                let deci = ttl.map_or(0, |t| {
+                    u16::try_from(t.as_millis() / 100).unwrap_or(u16::MAX)
+                });
+                let mut buf = Vec::with_capacity(10);
+                wire::encode_hugz(&mut buf, rid, deci);
+                self.flush_peering(key);
+                self.push_single(local, dst, buf);
+            }
+            Transmit::Pong { .. } => {
+                let p = &self.peerings[key];
+                let (local, dst, rid) = (p.local, p.remote, p.remote_id);
+                let mut buf = Vec::with_capacity(8);
+                wire::put_header(&mut buf, Cmd::HugzOk, rid);
+                self.flush_peering(key);
+                self.push_single(local, dst, buf);
+            }
+        }
+        true
+    }
+
+    fn queue_control(&mut self, key: usize, on: bool, topic: Bytes, now: Instant) {
+        let p = &mut self.peerings[key];
+        p.ctl_out.push_back((on, topic));
+        if p.ctl_out.len() == 1 {
+            p.ctl_rto = self.cfg.control_rto;
+            self.send_control_head(key, now);
+        }
+    }
+
+    fn send_message(&mut self, key: usize, msg: &Msg, rseq: Option<u32>) {
+        let flen = wire::frames_len(msg);
+        if msg.byte_len() > self.cfg.max_msg_size {
+            log::warn!(
+                "message of {} bytes over the UDP limit {}; dropped",
+                msg.byte_len(),
+                self.cfg.max_msg_size
+            );
+            self.dropped += 1;
+            return;
+        }
+        let max = self.cfg.max_datagram;
+        let hdr = wire::record_header_len(rseq);
+        let p = &mut self.peerings[key];
+        p.tx_dseq = p.tx_dseq.wrapping_add(1);
+        let dseq = p.tx_dseq;
+        if wire::HEADER_LEN + hdr + flen <= max {
+            if p.cur.len() + hdr + flen > max {
+                self.seal(key);
+            }
+            let p = &mut self.peerings[key];
+            if p.cur.is_empty() {
+                wire::put_header(&mut p.cur, Cmd::Nom, p.remote_id);
+            }
+            wire::put_record_header(&mut p.cur, wire::RECORD_MSG, flen, dseq, rseq);
+            wire::encode_frames(&mut p.cur, msg);
+            return;
+        }
+        // Too large for one datagram: fragments, each in a datagram of its own (§5.3).
+        let mut whole = Vec::with_capacity(flen);
+        wire::encode_frames(&mut whole, msg);
+        let room = max - wire::HEADER_LEN - hdr - 8;
+        self.seal(key);
+        for (i, chunk) in whole.chunks(room).enumerate() {
+            let p = &mut self.peerings[key];
+            wire::put_header(&mut p.cur, Cmd::Nom, p.remote_id);
+            wire::put_record_header(&mut p.cur, wire::RECORD_FRAG, chunk.len() + 8, dseq, rseq);
+            p.cur.extend_from_slice(&(flen as u32).to_be_bytes());
+            p.cur.extend_from_slice(&((i * room) as u32).to_be_bytes());
+            p.cur.extend_from_slice(chunk);
+            self.seal(key);
+        }
+    }
+
+    /// Moves the datagram being packed into the peering's GSO batch.
+    fn seal(&mut self, key: usize) {
+        let max_seg = self.cfg.max_segments;
+        let p = &mut self.peerings[key];
+        if p.cur.is_empty() {
+            return;
+        }
+        let dgram = std::mem::take(&mut p.cur);
+        let len = dgram.len();
+        if let Some(b) = p.batch.as_mut()
+            && !b.closed
+            && b.count < max_seg
+            && len <= b.seg
+            && b.buf.len() + len <= 65_000
+        {
+            b.buf.extend_from_slice(&dgram);
+            b.count += 1;
+            b.closed = len < b.seg;
+            p.cur = Vec::with_capacity(self.cfg.max_datagram);
+            return;
+        }
+        if let Some(b) = p.batch.take() {
+            self.out.push_back(b);
+        }
+        let (local, dst) = (p.local, p.remote);
+        p.batch = Some(Batch {
+            local,
+            dst,
+            buf: dgram,
+            seg: len,
+            count: 1,
+            closed: false,
+        });
+        p.cur = Vec::with_capacity(self.cfg.max_datagram);
+    }
+
+    /// Ends packing for a peering: what it has goes out.
+    pub fn flush(&mut self, peering: PeeringId) {
+        if let Some(key) = self.peering_key(peering) {
+            self.flush_peering(key);
+        }
+    }
+
+    fn flush_peering(&mut self, key: usize) {
+        self.seal(key);
+        if let Some(b) = self.peerings.get_mut(key).and_then(|p| p.batch.take()) {
+            self.out.push_back(b);
+        }
+    }
+
+    /// Ends a peering the Vocket dropped (or the socket closed): KTHXBAI, forget it.
+    pub fn close(&mut self, peering: PeeringId, now: Instant) {
+        if let Some(key) = self.peering_key(peering) {
+            self.flush_peering(key);
+            self.goodbye(key, now);
+        }
+    }
+
+    fn goodbye(&mut self, key: usize, now: Instant) {
+        let Some(p) = self.peerings.get(key) else {
+            return;
+        };
+        let (local, dst, rid) = (p.local, p.remote, p.remote_id);
+        let mut buf = Vec::with_capacity(8);
+        wire::put_header(&mut buf, Cmd::Kthxbai, rid);
+        self.push_single(local, dst, buf);
+        self.drop_and_reconnect(key, now);
+    }
+
+    /// Forgets a peering; its connecter (unicast) starts OHAI again after its interval.
+    fn drop_and_reconnect(&mut self, key: usize, now: Instant) {
+        let origin = self.peerings.get(key).map(|p| p.origin);
+        self.remove_peering(key);
+        if let Some(Origin::Connected(c)) = origin {
+            let next_nonce = self.id();
+            let generation = self.generation();
+            let Some(conn) = self.connecters.get_mut(c) else {
+                return;
+            };
+            conn.peerings.retain(|&k| k != key);
+            if conn.peerings.is_empty() && conn.next_ohai.is_none() {
+                // A fresh nonce: a stale OHAI-OK for the old one cannot revive it.
+                let old = conn.nonce;
+                conn.nonce = next_nonce;
+                conn.generation = generation;
+                let at = now + conn.reconnect;
+                conn.next_ohai = Some(at);
+                let local = conn.local;
+                self.nonces.remove(&(local, old));
+                self.nonces.insert((local, next_nonce), c);
+                self.timers.push(Reverse((at, Timer::Ohai(c, generation))));
+            }
+        }
+    }
+
+    fn remove_peering(&mut self, key: usize) {
+        let Some(p) = self.peerings.try_remove(key) else {
+            return;
+        };
+        self.by_local_id.remove(&(p.local, p.remote, p.local_id));
+        self.by_remote_id.remove(&(p.local, p.remote, p.remote_id));
+        self.reassembly_bytes -= p.reassembly_bytes();
+        if let Origin::Connected(c) = p.origin
+            && let Some(conn) = self.connecters.get_mut(c)
+        {
+            conn.peerings.retain(|&k| k != key);
+        }
+        if let Some(b) = p.batch {
+            self.out.push_back(b);
+        }
+    }
+
+    // ----- time and output ------------------------------------------------------------
+
+    /// The next batch to send, without removing it.
+    pub fn peek_batch(&self) -> Option<OutBatch<'_>> {
+        self.out.front().map(|b| OutBatch {
+            local: b.local,
+            dst: b.dst,
+            buf: &b.buf,
+            seg: b.seg,
+            count: b.count,
+        })
+    }
+
+    /// Removes the batch [`Engine::peek_batch`] showed (it was sent, or cannot be).
+    pub fn pop_batch(&mut self) {
+        self.out.pop_front();
+    }
+
+    /// Batches waiting to be sent.
+    pub fn queued_batches(&self) -> usize {
+        self.out.len()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Engine::handle_timeout`] is next due.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// Time passed: OHAI retries, control retransmissions, reassembly expiry.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(&Reverse((at, t))) = self.timers.peek() {
+            if at > now {
+                return;
+            }
+            self.timers.pop();
+            match t {
+                Timer::Ohai(c, generation) => {
+                    if self
+                        .connecters
+                        .get(c)
+                        .is_some_and(|x| x.generation == generation && x.next_ohai == Some(at))
+                    {
+                        self.send_ohai(c, now);
+                    }
+                }
+                Timer::Control(key, generation) => {
+                    let Some(p) = self.peerings.get_mut(key) else {
+                        continue;
+                    };
+                    if p.generation != generation || p.ctl_deadline != Some(at) {
+                        continue;
+                    }
+                    p.ctl_rto = (p.ctl_rto * 2).min(Duration::from_secs(1));
+                    self.send_control_head(key, now);
+                }
+                Timer::Reassembly(key, generation) => {
+                    let Some(p) = self.peerings.get_mut(key) else {
+                        continue;
+                    };
+                    if p.generation != generation {
+                        continue;
+                    }
+                    let expired: usize = p
+                        .partials
+                        .iter()
+                        .filter(|x| x.deadline <= now)
+                        .map(|x| x.total)
+                        .sum();
+                    p.partials.retain(|x| x.deadline > now);
+                    self.reassembly_bytes -= expired;
+                }
+            }
+        }
+    }
+}
+
+impl From<WireError> for String {
+    fn from(e: WireError) -> String {
+        e.to_string()
+    }
+}

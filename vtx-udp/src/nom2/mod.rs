@@ -1,0 +1,10 @@
+//! NOM-2 (docs/nom-2.md): the protocol of the `udp` transport, sans-IO.
+//!
+//! [`wire`] is the codec; [`engine`] holds every peering of a driver and is driven by
+//! datagrams, transmits and time. Neither touches a socket or reads a clock.
+
+pub mod engine;
+mod peering;
+pub mod wire;
+
+pub use engine::{Config, Engine, Event, LocalId, OutBatch, Owner, PeeringId};
