@@ -29,6 +29,8 @@ const OUT_LIMIT: usize = 256;
 /// Datagram batches read per readiness event before other work gets a turn.
 const READ_BUDGET: usize = 64;
 const TIMER_ENGINE: u64 = 1;
+/// Kernel socket buffer asked for.
+const SOCKET_BUFFER: usize = 4 << 20;
 const TIMER_READ_MORE: u64 = 2 << 56;
 
 /// Default heartbeat interval for UDP peerings (there is no connection to lose).
@@ -146,6 +148,9 @@ impl UdpTransport {
         if addr.is_ipv6() && addr.ip().is_unspecified() {
             s.set_only_v6(false).map_err(|e| Error::io(&what, e))?;
         }
+        // Datagrams have no flow control: room for bursts (capped by net.core.*mem_max).
+        let _ = s.set_recv_buffer_size(SOCKET_BUFFER);
+        let _ = s.set_send_buffer_size(SOCKET_BUFFER);
         if addr.is_ipv4() {
             // Connecting to a broadcast address needs it; harmless otherwise.
             s.set_broadcast(true).map_err(|e| Error::io(&what, e))?;

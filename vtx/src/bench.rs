@@ -69,6 +69,8 @@ pub struct Row {
     pub msgs_per_sec: Option<f64>,
     /// Mean round trip (latency rows).
     pub rtt: Option<Duration>,
+    /// Fraction of sent messages delivered (throughput rows).
+    pub delivered: Option<f64>,
     /// Ratio to the baseline row of the same size (throughput: higher is better;
     /// latency: lower is better).
     pub ratio: Option<f64>,
@@ -159,8 +161,14 @@ fn connect(s: &Sock, ep: &str) -> Result<()> {
     }
 }
 
-/// PUSH/PULL throughput: messages per second.
-pub fn throughput(p: &Pairing, size: usize, count: usize, register: Register) -> Result<f64> {
+/// PUSH/PULL throughput: messages per second delivered, and the fraction of the sent
+/// messages that arrived (below 1 only on datagram transports, which may drop).
+pub fn throughput(
+    p: &Pairing,
+    size: usize,
+    count: usize,
+    register: Register,
+) -> Result<(f64, f64)> {
     let (rx_side, tx_side) = (Side::new(&p.to, register)?, Side::new(&p.from, register)?);
     let pull = open(&rx_side, &p.to, zmq::PULL)?;
     pull.set_rcvhwm(10_000)?;
@@ -168,16 +176,27 @@ pub fn throughput(p: &Pairing, size: usize, count: usize, register: Register) ->
     let push = open(&tx_side, &p.from, zmq::PUSH)?;
     push.set_sndhwm(10_000)?;
     connect(&push, &ep)?;
-    let elapsed = thread::scope(|scope| -> Result<Duration> {
-        let rx = scope.spawn(move || -> Result<Duration> {
+    let (received, elapsed) = thread::scope(|scope| -> Result<(usize, Duration)> {
+        let rx = scope.spawn(move || -> Result<(usize, Duration)> {
             pull.set_rcvtimeo(30_000)?;
             let mut msg = zmq::Message::new();
             pull.recv(&mut msg, 0)?;
             let t0 = Instant::now();
-            for _ in 1..count {
-                pull.recv(&mut msg, 0)?;
+            let mut last = t0;
+            let mut n = 1;
+            // A datagram transport may lose messages: stop after a second of silence.
+            pull.set_rcvtimeo(1000)?;
+            while n < count {
+                match pull.recv(&mut msg, 0) {
+                    Ok(()) => {
+                        n += 1;
+                        last = Instant::now();
+                    }
+                    Err(zmq::Error::EAGAIN) => break,
+                    Err(e) => return Err(e.into()),
+                }
             }
-            Ok(t0.elapsed())
+            Ok((n, last - t0))
         });
         let payload = vec![0x5Au8; size];
         push.set_sndtimeo(30_000)?;
@@ -190,7 +209,11 @@ pub fn throughput(p: &Pairing, size: usize, count: usize, register: Register) ->
         drop(push);
         r
     })?;
-    Ok((count - 1) as f64 / elapsed.as_secs_f64())
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    Ok((
+        (received.saturating_sub(1)) as f64 / secs,
+        received as f64 / count as f64,
+    ))
 }
 
 /// REQ/REP mean round-trip time.
@@ -249,13 +272,14 @@ pub fn suite(
         let count = default_count(size, scale);
         let mut base = None;
         for p in pairings {
-            let mps = throughput(p, size, count, register)?;
+            let (mps, delivered) = throughput(p, size, count, register)?;
             let base = *base.get_or_insert(mps);
             let row = Row {
                 name: p.name.clone(),
                 size,
                 msgs_per_sec: Some(mps),
                 rtt: None,
+                delivered: Some(delivered),
                 ratio: Some(mps / base),
             };
             progress(&row);
@@ -274,6 +298,7 @@ pub fn suite(
             size,
             msgs_per_sec: None,
             rtt: Some(rtt),
+            delivered: None,
             ratio: Some(ratio),
         };
         progress(&row);
@@ -328,10 +353,11 @@ pub fn json(rows: &[Row]) -> String {
         }
         let _ = write!(
             s,
-            "\n  {{\"pairing\": \"{}\", \"size\": {}, \"msgs_per_sec\": {}, \"rtt_us\": {}, \"ratio\": {}}}",
+            "\n  {{\"pairing\": \"{}\", \"size\": {}, \"msgs_per_sec\": {}, \"delivered\": {}, \"rtt_us\": {}, \"ratio\": {}}}",
             r.name.replace('"', "'"),
             r.size,
             r.msgs_per_sec.map_or("null".into(), |m| format!("{m:.1}")),
+            r.delivered.map_or("null".into(), |d| format!("{d:.4}")),
             r.rtt
                 .map_or("null".into(), |d| format!("{:.2}", d.as_secs_f64() * 1e6)),
             r.ratio.map_or("null".into(), |x| format!("{x:.4}")),

@@ -98,6 +98,17 @@ impl Vtx {
         Ok(())
     }
 
+    /// Registers every transport compiled in, with default configuration, under its
+    /// usual scheme: `udp` and `tcp6` (and `sctp` when built with it). `tls` needs
+    /// certificates, so it is registered by the application.
+    pub fn register_defaults(&self) -> Result<()> {
+        #[cfg(feature = "udp")]
+        self.register("udp", vtx_udp::UdpTransport::default())?;
+        #[cfg(feature = "ipv6")]
+        self.register("tcp6", vtx_ipv6::Tcp6Transport::default())?;
+        Ok(())
+    }
+
     /// The registered schemes, sorted.
     pub fn schemes(&self) -> Vec<String> {
         let mut v: Vec<String> = self

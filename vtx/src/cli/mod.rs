@@ -1,0 +1,132 @@
+//! Argument parsing and dispatch for the `vtx` command.
+
+mod bench;
+mod cat;
+mod demo;
+mod proxy;
+
+use std::fmt;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// VTX: 0MQ transports libzmq does not have (UDP with discovery, TLS, SCTP, ZMTP over
+/// IPv6), usable from any 0MQ binding through `vtx proxy`.
+#[derive(Debug, Parser)]
+#[command(name = "vtx", version, about, propagate_version = true)]
+pub(crate) struct Args {
+    /// More logging (-v info, -vv debug); RUST_LOG works too.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub(crate) verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The seed's example: a REP on udp://*:PORT and a REQ that finds it by broadcast.
+    Demo(demo::DemoArgs),
+    /// Send stdin lines (or files) to, or print messages from, any vtx endpoint.
+    Cat(cat::CatArgs),
+    /// Bridge a native libzmq endpoint (tcp://, ipc://) and a vtx endpoint.
+    Proxy(proxy::ProxyArgs),
+    /// Throughput and latency of vtx transports against native libzmq tcp, in one run.
+    Bench(bench::BenchArgs),
+}
+
+/// A 0MQ socket type on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum SockType {
+    Req,
+    Rep,
+    Dealer,
+    Router,
+    Pub,
+    Sub,
+    Xpub,
+    Xsub,
+    Push,
+    Pull,
+    Pair,
+}
+
+impl SockType {
+    pub(crate) fn zmq(self) -> zmq::SocketType {
+        match self {
+            SockType::Req => zmq::REQ,
+            SockType::Rep => zmq::REP,
+            SockType::Dealer => zmq::DEALER,
+            SockType::Router => zmq::ROUTER,
+            SockType::Pub => zmq::PUB,
+            SockType::Sub => zmq::SUB,
+            SockType::Xpub => zmq::XPUB,
+            SockType::Xsub => zmq::XSUB,
+            SockType::Push => zmq::PUSH,
+            SockType::Pull => zmq::PULL,
+            SockType::Pair => zmq::PAIR,
+        }
+    }
+}
+
+/// An error for the user: one line, no backtrace.
+#[derive(Debug)]
+pub(crate) struct CliError(pub(crate) String);
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<vtx::Error> for CliError {
+    fn from(e: vtx::Error) -> CliError {
+        match e {
+            vtx::Error::UnknownScheme { scheme } => CliError(format!(
+                "no transport `{scheme}` in this build (available: {})",
+                available().join(", ")
+            )),
+            e => CliError(e.to_string()),
+        }
+    }
+}
+
+impl From<zmq::Error> for CliError {
+    fn from(e: zmq::Error) -> CliError {
+        CliError(format!("libzmq: {e}"))
+    }
+}
+
+impl From<std::io::Error> for CliError {
+    fn from(e: std::io::Error) -> CliError {
+        CliError(e.to_string())
+    }
+}
+
+pub(crate) type CliResult<T = ()> = Result<T, CliError>;
+
+/// Transports compiled into this binary.
+pub(crate) fn available() -> Vec<&'static str> {
+    let mut v = Vec::new();
+    if cfg!(feature = "udp") {
+        v.push("udp");
+    }
+    if cfg!(feature = "ipv6") {
+        v.push("tcp6");
+    }
+    v
+}
+
+/// A manager with every compiled-in transport registered.
+pub(crate) fn manager(ctx: &zmq::Context) -> CliResult<vtx::Vtx> {
+    let v = vtx::Vtx::new(ctx);
+    v.register_defaults()?;
+    Ok(v)
+}
+
+pub(crate) fn run(args: Args) -> CliResult {
+    match args.command {
+        Command::Demo(a) => demo::run(a),
+        Command::Cat(a) => cat::run(a),
+        Command::Proxy(a) => proxy::run(a),
+        Command::Bench(a) => bench::run(a),
+    }
+}
