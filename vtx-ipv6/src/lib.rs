@@ -7,7 +7,7 @@
 //! 0 or `*` to let the system choose (the bound endpoint is returned).
 //!
 //! The transport is the shared [`vtx_emul::stream::StreamTransport`] carrying
-//! [`vtx_emul::zmtp::ZmtpSession`]; this crate supplies only the TCP [`Network`]:
+//! [`vtx_emul::zmtp::ZmtpSession`]; this crate supplies only the TCP [`vtx_emul::stream::Network`]:
 //! socket setup through socket2 (SO_REUSEADDR, dual stack, TCP_NODELAY, non-blocking
 //! connect).
 //!

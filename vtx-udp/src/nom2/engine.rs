@@ -1,7 +1,7 @@
 //! The NOM-2 engine, sans-IO: every peering of one driver, the OHAI handshake and
 //! discovery, packing and fragmentation, reassembly, the reliable subscription channel,
 //! and batching for GSO. Datagrams come in with [`Engine::handle_datagram`]; what to
-//! send comes out of [`Engine::poll_batch`]; what happened comes out of
+//! send comes out of [`Engine::peek_batch`]; what happened comes out of
 //! [`Engine::poll_event`]. Time is passed in; randomness (peering ids) comes from a
 //! seeded generator the caller provides.
 
