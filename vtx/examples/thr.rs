@@ -7,15 +7,17 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000_000);
     let mode = args.next().unwrap_or_else(|| "vtx".into());
-    let vtx = vtx::bench::End::Vtx("tcp6://[::1]:0".into());
+    let vtx = if std::env::var("UDP").is_ok() {
+        vtx::bench::End::Vtx("udp://127.0.0.1:0".into())
+    } else {
+        vtx::bench::End::Vtx("tcp6://[::1]:0".into())
+    };
     let native = vtx::bench::End::Native("tcp://[::1]:*".into());
     let p = match mode.as_str() {
         "native" => vtx::bench::Pairing::new(native.clone(), native),
         "mixed" => vtx::bench::Pairing::new(native, vtx),
         _ => vtx::bench::Pairing::new(vtx.clone(), vtx),
     };
-    let r = vtx::bench::throughput(&p, size, count, |v| {
-        v.register("tcp6", vtx::ipv6::Tcp6Transport::default())
-    });
+    let r = vtx::bench::throughput(&p, size, count, |v| v.register_defaults());
     println!("{}: {:?} msg/s", p.name, r);
 }

@@ -321,22 +321,26 @@ pub fn table(rows: &[Row]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "| pairing | size | msgs/s | MB/s | RTT | ratio to baseline |"
+        "| pairing | size | msgs/s | MB/s | delivered | RTT | ratio to baseline |"
     );
-    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|");
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|");
     for r in rows {
         let (mps, mbs) = match r.msgs_per_sec {
             Some(m) => (format!("{m:.0}"), format!("{:.1}", m * r.size as f64 / 1e6)),
-            None => ("".into(), "".into()),
+            None => (String::new(), String::new()),
         };
         let rtt = r
             .rtt
             .map(|d| format!("{:.1} µs", d.as_secs_f64() * 1e6))
             .unwrap_or_default();
+        let delivered = r
+            .delivered
+            .map(|d| format!("{:.1}%", d * 100.0))
+            .unwrap_or_default();
         let ratio = r.ratio.map(|x| format!("{x:.2}x")).unwrap_or_default();
         let _ = writeln!(
             s,
-            "| {} | {} | {mps} | {mbs} | {rtt} | {ratio} |",
+            "| {} | {} | {mps} | {mbs} | {delivered} | {rtt} | {ratio} |",
             r.name,
             size_label(r.size)
         );
