@@ -1,0 +1,51 @@
+//! The server side of a ZMTP session fed hostile bytes in arbitrary chunks, with or
+//! without a valid greeting and READY first: no panic, bounded buffering.
+#![no_main]
+
+use bytes::BytesMut;
+use libfuzzer_sys::fuzz_target;
+use vtx_emul::SocketType;
+use vtx_emul::stream::{Local, OutBuf, Role, Session};
+use vtx_emul::zmtp::ZmtpSession;
+
+const LIMIT: u64 = 64 * 1024;
+
+fn handshake() -> Vec<u8> {
+    let mut g = vec![0u8; 64];
+    g[0] = 0xFF;
+    g[9] = 0x7F;
+    g[10] = 3;
+    g[11] = 1;
+    g[12..16].copy_from_slice(b"NULL");
+    let mut body = vec![5u8];
+    body.extend_from_slice(b"READY");
+    body.push(11);
+    body.extend_from_slice(b"Socket-Type");
+    body.extend_from_slice(&6u32.to_be_bytes());
+    body.extend_from_slice(b"DEALER");
+    g.extend_from_slice(&[0x04, body.len() as u8]);
+    g.extend(body);
+    g
+}
+
+fuzz_target!(|input: (bool, u8, &[u8])| {
+    let (valid_prefix, chunk, data) = input;
+    let local = Local { socket_type: SocketType::Router, identity: None, max_msg_size: Some(LIMIT) };
+    let mut s = ZmtpSession::new(&local, Role::Server);
+    let mut out = OutBuf::new();
+    s.start(&mut out);
+    let mut stream = if valid_prefix { handshake() } else { Vec::new() };
+    stream.extend_from_slice(data);
+    let mut buf = BytesMut::new();
+    for piece in stream.chunks(usize::from(chunk).max(1)) {
+        buf.extend_from_slice(piece);
+        loop {
+            match s.decode(&mut buf, &mut out) {
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(_) => return,
+            }
+        }
+        assert!(buf.len() as u64 <= LIMIT + 64 * 1024 + 255, "buffered {} bytes", buf.len());
+    }
+});
