@@ -23,11 +23,34 @@ fuzz_target!(|input: (Vec<Vec<u8>>, bool)| {
     }
     // The engine: a bound REP socket with a peering from a REQ at `peer`.
     let now = Instant::now();
-    let mut e = Engine::new(Config { max_msg_size: 8192, ..Config::default() }, 1, now);
-    let local = e.add_local(Owner { sock: 1, socket_type: SocketType::Rep, identity: Bytes::new() }, true);
+    let mut e = Engine::new(
+        Config {
+            max_msg_size: 8192,
+            ..Config::default()
+        },
+        1,
+        now,
+    );
+    let local = e.add_local(
+        Owner {
+            sock: 1,
+            socket_type: SocketType::Rep,
+            identity: Bytes::new(),
+        },
+        true,
+    );
     let peer: std::net::SocketAddr = "127.0.0.1:5000".parse().unwrap();
     let mut hello = Vec::new();
-    wire::encode_hello(&mut hello, wire::Cmd::Ohai, 0, &wire::Hello { sender: 77, socket_type: SocketType::Req, identity: Bytes::new() });
+    wire::encode_hello(
+        &mut hello,
+        wire::Cmd::Ohai,
+        0,
+        &wire::Hello {
+            sender: 77,
+            socket_type: SocketType::Req,
+            identity: Bytes::new(),
+        },
+    );
     e.handle_datagram(local, peer, Bytes::from(hello), now);
     let mut our_id = 0;
     while let Some(ev) = e.poll_event() {
@@ -41,7 +64,11 @@ fuzz_target!(|input: (Vec<Vec<u8>>, bool)| {
         }
         e.pop_batch();
     }
-    let src = if from_peer { peer } else { "10.9.8.7:1".parse().unwrap() };
+    let src = if from_peer {
+        peer
+    } else {
+        "10.9.8.7:1".parse().unwrap()
+    };
     for (i, d) in datagrams.into_iter().enumerate() {
         let mut d = d;
         // Most datagrams address the real peering, so the engine goes past the lookup.
@@ -51,7 +78,12 @@ fuzz_target!(|input: (Vec<Vec<u8>>, bool)| {
             d[3] = 0;
             d[4..8].copy_from_slice(&our_id.to_be_bytes());
         }
-        e.handle_datagram(local, src, Bytes::from(d), now + Duration::from_millis(i as u64));
+        e.handle_datagram(
+            local,
+            src,
+            Bytes::from(d),
+            now + Duration::from_millis(i as u64),
+        );
         while e.poll_event().is_some() {}
         while e.peek_batch().is_some() {
             e.pop_batch();
@@ -62,5 +94,9 @@ fuzz_target!(|input: (Vec<Vec<u8>>, bool)| {
 
 fn dummy_peer() -> vtx_emul::pattern::PeerId {
     let mut v = vtx_emul::pattern::Vocket::new(SocketType::Rep, Default::default());
-    v.handle_peer_up(vtx_emul::pattern::PeerInfo::new(SocketType::Req, "x", 0), Instant::now()).unwrap()
+    v.handle_peer_up(
+        vtx_emul::pattern::PeerInfo::new(SocketType::Req, "x", 0),
+        Instant::now(),
+    )
+    .unwrap()
 }

@@ -17,7 +17,13 @@ struct Case {
     msgs: Vec<(Vec<Vec<u8>>, Option<u32>)>,
 }
 
-fn pump(from: &mut Engine, to: &mut Engine, to_local: usize, src: std::net::SocketAddr, now: Instant) {
+fn pump(
+    from: &mut Engine,
+    to: &mut Engine,
+    to_local: usize,
+    src: std::net::SocketAddr,
+    now: Instant,
+) {
     while let Some(b) = from.peek_batch() {
         for d in b.buf.chunks(b.seg) {
             to.handle_datagram(to_local, src, Bytes::copy_from_slice(d), now);
@@ -28,14 +34,41 @@ fn pump(from: &mut Engine, to: &mut Engine, to_local: usize, src: std::net::Sock
 
 fuzz_target!(|c: Case| {
     let now = Instant::now();
-    let cfg = Config { max_datagram: usize::from(c.datagram).clamp(64, 9000), max_segments: 8, ..Config::default() };
+    let cfg = Config {
+        max_datagram: usize::from(c.datagram).clamp(64, 9000),
+        max_segments: 8,
+        ..Config::default()
+    };
     let (mut a, mut b) = (Engine::new(cfg.clone(), 1, now), Engine::new(cfg, 2, now));
-    let (a_addr, b_addr) = ("127.0.0.1:1".parse().unwrap(), "127.0.0.1:2".parse().unwrap());
-    let al = a.add_local(Owner { sock: 1, socket_type: SocketType::Dealer, identity: Bytes::new() }, false);
-    let bl = b.add_local(Owner { sock: 2, socket_type: SocketType::Dealer, identity: Bytes::new() }, true);
+    let (a_addr, b_addr) = (
+        "127.0.0.1:1".parse().unwrap(),
+        "127.0.0.1:2".parse().unwrap(),
+    );
+    let al = a.add_local(
+        Owner {
+            sock: 1,
+            socket_type: SocketType::Dealer,
+            identity: Bytes::new(),
+        },
+        false,
+    );
+    let bl = b.add_local(
+        Owner {
+            sock: 2,
+            socket_type: SocketType::Dealer,
+            identity: Bytes::new(),
+        },
+        true,
+    );
     let mut va = Vocket::new(SocketType::Dealer, Default::default());
     let mut vb = Vocket::new(SocketType::Dealer, Default::default());
-    a.connect(al, b_addr, false, std::time::Duration::from_millis(100), now);
+    a.connect(
+        al,
+        b_addr,
+        false,
+        std::time::Duration::from_millis(100),
+        now,
+    );
     let mut a_peering = None;
     for _ in 0..3 {
         pump(&mut a, &mut b, bl, a_addr, now);
@@ -43,7 +76,9 @@ fuzz_target!(|c: Case| {
         for (is_a, e, v) in [(true, &mut a, &mut va), (false, &mut b, &mut vb)] {
             while let Some(ev) = e.poll_event() {
                 if let Event::Up { peering, hello, .. } = ev {
-                    let p = v.handle_peer_up(PeerInfo::new(hello.socket_type, "x", peering), now).unwrap();
+                    let p = v
+                        .handle_peer_up(PeerInfo::new(hello.socket_type, "x", peering), now)
+                        .unwrap();
                     e.accept(peering, p);
                     if is_a {
                         a_peering = Some(peering);
@@ -59,14 +94,25 @@ fuzz_target!(|c: Case| {
             continue;
         }
         let msg = Msg::from_frames(frames.into_iter().map(Bytes::from));
-        a.send(a_peering, Transmit::Message { msg: msg.clone(), seq: rseq }, now);
+        a.send(
+            a_peering,
+            Transmit::Message {
+                msg: msg.clone(),
+                seq: rseq,
+            },
+            now,
+        );
         want.push((msg, rseq));
     }
     a.flush(a_peering);
     pump(&mut a, &mut b, bl, a_addr, now);
     let mut got = Vec::new();
     while let Some(ev) = b.poll_event() {
-        if let Event::Input { input: Input::Message { msg, seq }, .. } = ev {
+        if let Event::Input {
+            input: Input::Message { msg, seq },
+            ..
+        } = ev
+        {
             got.push((msg, seq));
         }
     }

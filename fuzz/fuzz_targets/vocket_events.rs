@@ -24,7 +24,9 @@ enum Op {
 
 fuzz_target!(|input: (u8, Vec<Op>)| {
     let (ty, ops) = input;
-    let Some(ty) = SocketType::from_raw(ty % 11) else { return };
+    let Some(ty) = SocketType::from_raw(ty % 11) else {
+        return;
+    };
     let opts = SocketOptions {
         sndhwm: 8,
         rcvhwm: 8,
@@ -40,8 +42,12 @@ fuzz_target!(|input: (u8, Vec<Op>)| {
     for (n, op) in ops.into_iter().enumerate() {
         match op {
             Op::Up(t, id, lossy) => {
-                let Some(t) = SocketType::from_raw(t % 11) else { continue };
-                let info = PeerInfo::new(t, format!("f://{n}"), n as u64).with_identity(id.map(Bytes::from)).lossy(lossy);
+                let Some(t) = SocketType::from_raw(t % 11) else {
+                    continue;
+                };
+                let info = PeerInfo::new(t, format!("f://{n}"), n as u64)
+                    .with_identity(id.map(Bytes::from))
+                    .lossy(lossy);
                 if let Ok(p) = v.handle_peer_up(info, now) {
                     peers.push(p);
                 }
@@ -53,19 +59,41 @@ fuzz_target!(|input: (u8, Vec<Op>)| {
             }
             Op::Msg(i, f, seq) => {
                 if let Some(p) = pick(&peers, i) {
-                    v.handle_input(p, Input::Message { msg: Msg::from_frames(f), seq }, now);
+                    v.handle_input(
+                        p,
+                        Input::Message {
+                            msg: Msg::from_frames(f),
+                            seq,
+                        },
+                        now,
+                    );
                 }
             }
             Op::Sub(i, on, t) => {
                 if let Some(p) = pick(&peers, i) {
                     let t = Bytes::from(t);
-                    v.handle_input(p, if on { Input::Subscribe(t) } else { Input::Cancel(t) }, now);
+                    v.handle_input(
+                        p,
+                        if on {
+                            Input::Subscribe(t)
+                        } else {
+                            Input::Cancel(t)
+                        },
+                        now,
+                    );
                 }
             }
             Op::Ping(i, ttl) => {
                 if let Some(p) = pick(&peers, i) {
                     let ttl = Some(Duration::from_millis(u64::from(ttl)));
-                    v.handle_input(p, Input::Ping { ttl, context: Bytes::new() }, now);
+                    v.handle_input(
+                        p,
+                        Input::Ping {
+                            ttl,
+                            context: Bytes::new(),
+                        },
+                        now,
+                    );
                 }
             }
             Op::App(f) => {

@@ -11,7 +11,12 @@ fuzz_target!(|data: &[u8]| {
         g.copy_from_slice(raw);
         if let Ok(greeting) = Greeting::decode(&g) {
             // What decodes re-encodes to something that decodes the same.
-            assert_eq!(Greeting::decode(&greeting.encode()).ok().map(|x| x.mechanism), Some(greeting.mechanism));
+            assert_eq!(
+                Greeting::decode(&greeting.encode())
+                    .ok()
+                    .map(|x| x.mechanism),
+                Some(greeting.mechanism)
+            );
         }
     }
 });

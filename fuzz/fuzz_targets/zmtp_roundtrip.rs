@@ -30,7 +30,11 @@ fn drain(out: &mut OutBuf) -> Vec<u8> {
 
 fuzz_target!(|input: (u8, Vec<Item>)| {
     let (chunk, items) = input;
-    let local = |t| Local { socket_type: t, identity: None, max_msg_size: None };
+    let local = |t| Local {
+        socket_type: t,
+        identity: None,
+        max_msg_size: None,
+    };
     let mut tx = ZmtpSession::new(&local(SocketType::XPub), Role::Client);
     let mut rx = ZmtpSession::new(&local(SocketType::XSub), Role::Server);
     let mut out = OutBuf::new();
@@ -42,19 +46,45 @@ fuzz_target!(|input: (u8, Vec<Item>)| {
         let (t, i) = match item {
             Item::Message(frames) if !frames.is_empty() => {
                 let msg = Msg::from_frames(frames.into_iter().map(Bytes::from));
-                (Transmit::Message { msg: msg.clone(), seq: None }, Input::Message { msg, seq: None })
+                (
+                    Transmit::Message {
+                        msg: msg.clone(),
+                        seq: None,
+                    },
+                    Input::Message { msg, seq: None },
+                )
             }
             Item::Message(_) => continue,
-            Item::Subscribe(t) => (Transmit::Subscribe(t.clone().into()), Input::Subscribe(t.into())),
+            Item::Subscribe(t) => (
+                Transmit::Subscribe(t.clone().into()),
+                Input::Subscribe(t.into()),
+            ),
             Item::Cancel(t) => (Transmit::Cancel(t.clone().into()), Input::Cancel(t.into())),
             Item::Ping(deci, mut ctx) => {
                 ctx.truncate(16);
-                let ttl = (deci != 0).then(|| std::time::Duration::from_millis(u64::from(deci) * 100));
-                (Transmit::Ping { ttl, context: ctx.clone().into() }, Input::Ping { ttl, context: ctx.into() })
+                let ttl =
+                    (deci != 0).then(|| std::time::Duration::from_millis(u64::from(deci) * 100));
+                (
+                    Transmit::Ping {
+                        ttl,
+                        context: ctx.clone().into(),
+                    },
+                    Input::Ping {
+                        ttl,
+                        context: ctx.into(),
+                    },
+                )
             }
             Item::Pong(mut ctx) => {
                 ctx.truncate(16);
-                (Transmit::Pong { context: ctx.clone().into() }, Input::Pong { context: ctx.into() })
+                (
+                    Transmit::Pong {
+                        context: ctx.clone().into(),
+                    },
+                    Input::Pong {
+                        context: ctx.into(),
+                    },
+                )
             }
         };
         tx.encode(t, &mut out);
@@ -66,10 +96,15 @@ fuzz_target!(|input: (u8, Vec<Item>)| {
     let mut o = OutBuf::new();
     for piece in wire.chunks(usize::from(chunk).max(1)) {
         buf.extend_from_slice(piece);
-        while let Some(ev) = rx.decode(&mut buf, &mut o).expect("what a session encodes decodes") {
+        while let Some(ev) = rx
+            .decode(&mut buf, &mut o)
+            .expect("what a session encodes decodes")
+        {
             match ev {
                 SessionEvent::Input(i) => got.push(i),
-                SessionEvent::Ready { socket_type, .. } => assert_eq!(socket_type, SocketType::XPub),
+                SessionEvent::Ready { socket_type, .. } => {
+                    assert_eq!(socket_type, SocketType::XPub)
+                }
                 SessionEvent::PeerError(e) => panic!("{e}"),
             }
         }

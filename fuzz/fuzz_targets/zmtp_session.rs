@@ -30,11 +30,19 @@ fn handshake() -> Vec<u8> {
 
 fuzz_target!(|input: (bool, u8, &[u8])| {
     let (valid_prefix, chunk, data) = input;
-    let local = Local { socket_type: SocketType::Router, identity: None, max_msg_size: Some(LIMIT) };
+    let local = Local {
+        socket_type: SocketType::Router,
+        identity: None,
+        max_msg_size: Some(LIMIT),
+    };
     let mut s = ZmtpSession::new(&local, Role::Server);
     let mut out = OutBuf::new();
     s.start(&mut out);
-    let mut stream = if valid_prefix { handshake() } else { Vec::new() };
+    let mut stream = if valid_prefix {
+        handshake()
+    } else {
+        Vec::new()
+    };
     stream.extend_from_slice(data);
     let mut buf = BytesMut::new();
     for piece in stream.chunks(usize::from(chunk).max(1)) {
@@ -46,6 +54,10 @@ fuzz_target!(|input: (bool, u8, &[u8])| {
                 Err(_) => return,
             }
         }
-        assert!(buf.len() as u64 <= LIMIT + 64 * 1024 + 255, "buffered {} bytes", buf.len());
+        assert!(
+            buf.len() as u64 <= LIMIT + 64 * 1024 + 255,
+            "buffered {} bytes",
+            buf.len()
+        );
     }
 });

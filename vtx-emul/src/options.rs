@@ -6,9 +6,52 @@
 //! applies the vtx-only options the application set, then lets the transport fill what
 //! is still unset (a datagram transport needs heartbeats where TCP does not).
 
+use std::any::Any;
+use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+
+/// Transport-specific configuration for one socket (the TLS settings of a `tls://`
+/// socket, for instance), overriding the driver's defaults. Opaque to everything but
+/// the transport that knows its type.
+#[derive(Clone, Default)]
+pub struct TransportConfig(Option<Arc<dyn Any + Send + Sync>>);
+
+impl TransportConfig {
+    /// Wraps a transport's configuration value.
+    pub fn new<T: Any + Send + Sync>(value: T) -> TransportConfig {
+        TransportConfig(Some(Arc::new(value)))
+    }
+
+    /// The value, if one of type `T` was set.
+    pub fn get<T: Any>(&self) -> Option<&T> {
+        self.0.as_ref().and_then(|v| v.downcast_ref::<T>())
+    }
+}
+
+impl fmt::Debug for TransportConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "TransportConfig(set)"
+        } else {
+            "TransportConfig(none)"
+        })
+    }
+}
+
+impl PartialEq for TransportConfig {
+    fn eq(&self, other: &TransportConfig) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
+}
+
+impl Eq for TransportConfig {}
 
 /// Default maximum message size (64 MiB): checked before any allocation.
 pub const DEFAULT_MAX_MSG_SIZE: u64 = 64 * 1024 * 1024;
@@ -64,6 +107,8 @@ pub struct SocketOptions {
     pub reconnect_ivl_max: Option<Duration>,
     /// How long a closed socket keeps flushing queued messages to its peerings.
     pub linger: Duration,
+    /// Per-socket transport configuration (e.g. TLS certificates), if any.
+    pub transport: TransportConfig,
 }
 
 impl Default for SocketOptions {
@@ -84,6 +129,7 @@ impl Default for SocketOptions {
             reconnect_ivl: Some(DEFAULT_RECONNECT_IVL),
             reconnect_ivl_max: None,
             linger: DEFAULT_LINGER,
+            transport: TransportConfig::default(),
         }
     }
 }

@@ -7,9 +7,10 @@
 //! 0 or `*` to let the system choose (the bound endpoint is returned).
 //!
 //! The transport is the shared [`vtx_emul::stream::StreamTransport`] carrying
-//! [`vtx_emul::zmtp::ZmtpSession`]; this crate supplies only the TCP [`vtx_emul::stream::Network`]:
-//! socket setup through socket2 (SO_REUSEADDR, dual stack, TCP_NODELAY, non-blocking
-//! connect).
+//! [`vtx_emul::zmtp::ZmtpSession`] over the shared TCP network
+//! ([`vtx_emul::stream::tcp::TcpNetwork`]: socket2 setup with SO_REUSEADDR, dual stack,
+//! TCP_NODELAY and non-blocking connect); `tls` runs the same network under its record
+//! layer.
 //!
 //! ```no_run
 //! # fn main() -> Result<(), vtx_emul::Error> {
@@ -19,10 +20,8 @@
 //! # Ok(()) }
 //! ```
 
-mod network;
-
-pub use network::TcpNetwork;
 use vtx_emul::stream::StreamTransport;
+pub use vtx_emul::stream::tcp::TcpNetwork;
 use vtx_emul::zmtp::ZmtpSession;
 
 /// ZMTP 3.1 over TCP.

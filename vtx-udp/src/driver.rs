@@ -15,7 +15,7 @@ use slab::Slab;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use vtx_emul::endpoint::{Host as EpHost, format_addr};
-use vtx_emul::pattern::{ConnId, DownReason, Input, PeerId, PeerInfo, Refusal};
+use vtx_emul::pattern::{ConnId, DownReason, Flow, Input, PeerId, PeerInfo, Refusal};
 use vtx_emul::runtime::{Core, SocketId, Transport};
 use vtx_emul::{Endpoint, Error, Result, SocketOptions, SocketType};
 
@@ -219,12 +219,19 @@ impl UdpTransport {
     fn settle(&mut self, core: &mut Core) {
         let now = core.now();
         let scheme = core.scheme().to_owned();
+        let mut writable = Vec::new();
         if let Some(engine) = self.engine.as_mut() {
             let mut h = CoreHost {
                 core,
                 logged: &mut self.failures_logged,
+                writable: Vec::new(),
             };
             host::dispatch(engine, &mut h, &scheme, now);
+            writable = h.writable;
+        }
+        // Windows that opened: what their Vockets hold can go now.
+        for conn in writable {
+            self.pull(core, conn);
         }
         self.send_out(core);
         let Some(at) = self.engine.as_ref().and_then(Engine::poll_timeout) else {
@@ -294,6 +301,11 @@ impl UdpTransport {
         loop {
             if engine.queued_batches() >= OUT_LIMIT {
                 self.starved.insert(conn);
+                break;
+            }
+            if !engine.can_send(conn) {
+                // The receiver has not caught up (§6.4): its WINDOW reopens us.
+                engine.blocked(conn, now);
                 break;
             }
             match core.transmit(SocketId(sock), peer) {
@@ -381,6 +393,7 @@ fn is_broadcast(ip: IpAddr) -> bool {
 struct CoreHost<'a> {
     core: &'a mut Core,
     logged: &'a mut (Instant, u32),
+    writable: Vec<ConnId>,
 }
 
 impl Host for CoreHost<'_> {
@@ -388,8 +401,12 @@ impl Host for CoreHost<'_> {
         self.core.peer_up(SocketId(sock), info)
     }
 
-    fn input(&mut self, sock: u64, peer: PeerId, input: Input) {
-        self.core.input(SocketId(sock), peer, input);
+    fn input(&mut self, sock: u64, peer: PeerId, input: Input) -> Flow {
+        self.core.input(SocketId(sock), peer, input)
+    }
+
+    fn writable(&mut self, peering: ConnId) {
+        self.writable.push(peering);
     }
 
     fn peer_down(&mut self, sock: u64, peer: PeerId) {
@@ -627,8 +644,12 @@ impl Transport for UdpTransport {
         self.settle(core);
     }
 
-    fn resume(&mut self, _core: &mut Core, _conn: ConnId) {
-        // Datagram peerings are never paused: a full application pipe drops instead.
+    fn resume(&mut self, core: &mut Core, conn: ConnId) {
+        // The application pipe has room: acknowledge again, so the sender goes on.
+        if let Some(e) = self.engine.as_mut() {
+            e.resume(conn);
+        }
+        self.settle(core);
     }
 }
 

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use vtx_emul::endpoint::format_addr;
-use vtx_emul::pattern::{Input, PeerId, PeerInfo, Refusal};
+use vtx_emul::pattern::{Flow, Input, PeerId, PeerInfo, Refusal};
 
 use crate::nom2::{Engine, Event};
 
@@ -13,8 +13,10 @@ use crate::nom2::{Engine, Event};
 pub trait Host {
     /// A peering came up for socket `sock`.
     fn peer_up(&mut self, sock: u64, info: PeerInfo) -> Result<PeerId, Refusal>;
-    /// Traffic for a peer.
-    fn input(&mut self, sock: u64, peer: PeerId, input: Input);
+    /// Traffic for a peer; [`Flow::Pause`] when the application pipe is full.
+    fn input(&mut self, sock: u64, peer: PeerId, input: Input) -> Flow;
+    /// A peering's window opened: pull its transmits again.
+    fn writable(&mut self, peering: crate::nom2::PeeringId);
     /// A peer went away.
     fn peer_down(&mut self, sock: u64, peer: PeerId);
     /// A datagram was dropped, or a peer refused us: log and count.
@@ -39,13 +41,24 @@ pub fn dispatch(engine: &mut Engine, host: &mut impl Host, scheme: &str, now: In
             } => {
                 let info = PeerInfo::new(hello.socket_type, address(scheme, addr), peering)
                     .with_identity(Some(hello.identity))
-                    .lossy(true);
+                    .lossy(true)
+                    .pausable(true);
                 match host.peer_up(sock, info) {
                     Ok(peer) => engine.accept(peering, peer),
                     Err(refusal) => engine.refuse(peering, &refusal, now),
                 }
             }
-            Event::Input { sock, peer, input } => host.input(sock, peer, input),
+            Event::Input {
+                peering,
+                sock,
+                peer,
+                input,
+            } => {
+                if host.input(sock, peer, input) == Flow::Pause {
+                    engine.pause(peering);
+                }
+            }
+            Event::Writable { peering } => host.writable(peering),
             Event::Down { sock, peer, why } => {
                 log::debug!("udp peering down: {why}");
                 host.peer_down(sock, peer);

@@ -191,3 +191,31 @@ fn heartbeat_notices_a_silent_peer_and_reconnects() {
     push.send("again", 0).unwrap();
     assert_eq!(pull.recv_bytes(0).unwrap(), b"again");
 }
+
+#[test]
+fn push_pull_flow_control_delivers_everything() {
+    let (_ctx, vtx) = setup();
+    let (pull, ep) = bind(&vtx, zmq::PULL);
+    let push = sock(&vtx, zmq::PUSH);
+    push.connect(&ep).unwrap();
+    wait_peers(&push, 1);
+    let n = 100_000u32;
+    let sender = std::thread::spawn(move || {
+        for i in 0..n {
+            push.send(&i.to_be_bytes()[..], 0).unwrap();
+        }
+        push
+    });
+    for i in 0..n {
+        let m = pull
+            .recv_bytes(0)
+            .unwrap_or_else(|e| panic!("message {i}: {e}"));
+        assert_eq!(
+            u32::from_be_bytes(m.try_into().unwrap()),
+            i,
+            "in order, none lost"
+        );
+    }
+    drop(sender.join().unwrap());
+    assert_eq!(pull.meta("dropped").unwrap().as_deref(), Some("0"));
+}

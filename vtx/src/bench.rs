@@ -163,6 +163,10 @@ fn connect(s: &Sock, ep: &str) -> Result<()> {
 
 /// PUSH/PULL throughput: messages per second delivered, and the fraction of the sent
 /// messages that arrived (below 1 only on datagram transports, which may drop).
+///
+/// One message first proves the peering is up; then the clock runs from the sender's
+/// first send to the receiver's last receive, so neither connection setup nor a queue
+/// that filled before the receiver looked is counted.
 pub fn throughput(
     p: &Pairing,
     size: usize,
@@ -171,49 +175,53 @@ pub fn throughput(
 ) -> Result<(f64, f64)> {
     let (rx_side, tx_side) = (Side::new(&p.to, register)?, Side::new(&p.from, register)?);
     let pull = open(&rx_side, &p.to, zmq::PULL)?;
-    pull.set_rcvhwm(10_000)?;
     let ep = bind(&pull, &p.to, &p.from)?;
     let push = open(&tx_side, &p.from, zmq::PUSH)?;
-    push.set_sndhwm(10_000)?;
     connect(&push, &ep)?;
+    let payload = vec![0x5Au8; size];
+    push.set_sndtimeo(30_000)?;
+    pull.set_rcvtimeo(30_000)?;
+    let mut msg = zmq::Message::new();
+    push.send(&payload[..], 0)?;
+    pull.recv(&mut msg, 0)?;
+    let (tx, rx) = std::sync::mpsc::channel::<Instant>();
     let (received, elapsed) = thread::scope(|scope| -> Result<(usize, Duration)> {
-        let rx = scope.spawn(move || -> Result<(usize, Duration)> {
-            pull.set_rcvtimeo(30_000)?;
+        let receiver = scope.spawn(move || -> Result<(usize, Duration)> {
             let mut msg = zmq::Message::new();
-            pull.recv(&mut msg, 0)?;
-            let t0 = Instant::now();
-            let mut last = t0;
-            let mut n = 1;
             // A datagram transport may lose messages: stop after a second of silence.
             pull.set_rcvtimeo(1000)?;
+            let mut n = 0;
+            let mut last = None;
             while n < count {
                 match pull.recv(&mut msg, 0) {
                     Ok(()) => {
                         n += 1;
-                        last = Instant::now();
+                        last = Some(Instant::now());
                     }
                     Err(zmq::Error::EAGAIN) => break,
                     Err(e) => return Err(e.into()),
                 }
             }
-            Ok((n, last - t0))
+            let t0 = rx.recv().map_err(|_| Error::InvalidConfig {
+                reason: "sender vanished".into(),
+            })?;
+            Ok((
+                n,
+                last.map_or(Duration::ZERO, |l| l.saturating_duration_since(t0)),
+            ))
         });
-        let payload = vec![0x5Au8; size];
-        push.set_sndtimeo(30_000)?;
+        let _ = tx.send(Instant::now());
         for _ in 0..count {
             push.send(&payload[..], 0)?;
         }
-        let r = rx.join().map_err(|_| Error::InvalidConfig {
+        let r = receiver.join().map_err(|_| Error::InvalidConfig {
             reason: "receiver panicked".into(),
         })?;
         drop(push);
         r
     })?;
     let secs = elapsed.as_secs_f64().max(1e-9);
-    Ok((
-        (received.saturating_sub(1)) as f64 / secs,
-        received as f64 / count as f64,
-    ))
+    Ok((received as f64 / secs, received as f64 / count as f64))
 }
 
 /// REQ/REP mean round-trip time.
@@ -369,4 +377,51 @@ pub fn json(rows: &[Row]) -> String {
     }
     s.push_str("\n]\n");
     s
+}
+
+/// A throwaway CA and a server certificate for `localhost`, 127.0.0.1 and ::1, as a TLS
+/// configuration that both serves and trusts it (for benchmarks and demos only). Made
+/// once per process, so every side of a benchmark trusts every other.
+#[cfg(feature = "tls")]
+pub fn ephemeral_tls() -> Result<vtx_tls::TlsConfig> {
+    static CONFIG: std::sync::OnceLock<std::result::Result<vtx_tls::TlsConfig, String>> =
+        std::sync::OnceLock::new();
+    CONFIG
+        .get_or_init(|| make_ephemeral_tls().map_err(|e| e.to_string()))
+        .clone()
+        .map_err(|reason| Error::InvalidConfig { reason })
+}
+
+#[cfg(feature = "tls")]
+fn make_ephemeral_tls() -> Result<vtx_tls::TlsConfig> {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let err = |e: rcgen::Error| Error::InvalidConfig {
+        reason: format!("certificate generation: {e}"),
+    };
+    let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().map_err(err)?;
+    let ca_cert = ca.self_signed(&ca_key).map_err(err)?;
+    let leaf = CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into(), "::1".into()])
+        .map_err(err)?;
+    let key = KeyPair::generate().map_err(err)?;
+    let cert = leaf
+        .signed_by(&key, &Issuer::from_params(&ca, &ca_key))
+        .map_err(err)?;
+    let mut roots = rustls_roots();
+    roots
+        .add(ca_cert.der().clone())
+        .map_err(|e| Error::InvalidConfig {
+            reason: e.to_string(),
+        })?;
+    let key = vtx_tls::key_der_from_pkcs8(key.serialize_der());
+    vtx_tls::TlsConfig::builder()
+        .server_cert(vec![cert.der().clone()], key)
+        .trust(roots)
+        .build()
+}
+
+#[cfg(feature = "tls")]
+fn rustls_roots() -> vtx_tls::RootCertStore {
+    vtx_tls::RootCertStore::empty()
 }

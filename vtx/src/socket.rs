@@ -24,6 +24,7 @@ struct Overrides {
     router_mandatory: Option<bool>,
     router_handover: Option<bool>,
     max_msg_size: Option<Option<u64>>,
+    transport: Option<vtx_emul::options::TransportConfig>,
 }
 
 /// A vtx socket: derefs to the application's real [`zmq::Socket`].
@@ -141,6 +142,9 @@ impl VtxSocket {
         if let Some(x) = v.max_msg_size {
             o.max_msg_size = x;
         }
+        if let Some(x) = &v.transport {
+            o.transport = x.clone();
+        }
         Ok(o)
     }
 
@@ -178,6 +182,12 @@ impl VtxSocket {
     /// Largest message accepted from a peer (`None`: no limit). Default 64 MiB.
     pub fn set_max_msg_size(&self, max: Option<u64>) -> Result<()> {
         self.set_override(|o| o.max_msg_size = Some(max))
+    }
+
+    /// Transport-specific settings for this socket, overriding the driver's defaults for
+    /// later binds and connects (for `tls://`: a `vtx::tls::TlsConfig`).
+    pub fn set_transport_config<T: std::any::Any + Send + Sync>(&self, config: T) -> Result<()> {
+        self.set_override(|o| o.transport = Some(vtx_emul::options::TransportConfig::new(config)))
     }
 
     /// Attaches to the endpoint's driver (first call), or checks it is the same one.

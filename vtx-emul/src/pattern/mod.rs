@@ -61,9 +61,12 @@ pub struct PeerInfo {
     pub address: String,
     /// The transport's key for this peering, handed back in [`Action`]s.
     pub conn: ConnId,
-    /// Datagram peering: may lose messages, so REQ resends and REP dedupes, and a full
-    /// application pipe drops instead of pausing the peer.
+    /// Datagram peering: may lose messages, so REQ resends and REP dedupes.
     pub lossy: bool,
+    /// The transport can stop this peering's sender when the application pipe is full
+    /// (streams by TCP flow control, NOM-2 by its window). Peerings that cannot be
+    /// paused get their messages dropped instead.
+    pub pausable: bool,
 }
 
 impl PeerInfo {
@@ -75,6 +78,7 @@ impl PeerInfo {
             address: address.into(),
             conn,
             lossy: false,
+            pausable: true,
         }
     }
 
@@ -84,9 +88,17 @@ impl PeerInfo {
         self
     }
 
-    /// Marks the peering as a datagram peering.
+    /// Marks the peering as a datagram peering, which (unless it says otherwise with
+    /// [`PeerInfo::pausable`]) cannot be paused either.
     pub fn lossy(mut self, lossy: bool) -> PeerInfo {
         self.lossy = lossy;
+        self.pausable = !lossy;
+        self
+    }
+
+    /// Whether the transport can pause this peering's sender (see the field).
+    pub fn pausable(mut self, pausable: bool) -> PeerInfo {
+        self.pausable = pausable;
         self
     }
 }
@@ -789,11 +801,11 @@ impl Vocket {
         let Some(p) = self.peers.get_mut(from) else {
             return Flow::Continue;
         };
-        let lossy = p.info.lossy;
+        let pausable = p.info.pausable;
         // Streams pause at the limit and may overshoot by what one read decoded; this hard
         // cap only guards against a transport that ignores Flow::Pause.
         let hard = limit.saturating_mul(2).max(limit + 1024);
-        if limit != 0 && (self.to_app.len() >= hard || (lossy && self.to_app.len() >= limit)) {
+        if limit != 0 && (self.to_app.len() >= hard || (!pausable && self.to_app.len() >= limit)) {
             self.drop_msg(Some(from), DropReason::AppFull);
             return Flow::Continue;
         }
@@ -803,7 +815,7 @@ impl Vocket {
         }
         self.to_app.push_back(msg);
         self.stats.msgs_in += 1;
-        if limit != 0 && !lossy && self.to_app.len() >= limit {
+        if limit != 0 && pausable && self.to_app.len() >= limit {
             if !p.paused {
                 p.paused = true;
                 self.paused.push(from);

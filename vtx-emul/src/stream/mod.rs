@@ -10,6 +10,7 @@
 mod conn;
 mod links;
 mod outbuf;
+pub mod tcp;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use std::fmt;
@@ -38,9 +39,14 @@ pub trait Link: mio::event::Source + Send + 'static {
     fn flush_link(&mut self) -> io::Result<bool> {
         Ok(true)
     }
-    /// Link metadata (`"peer-cert-subject"` for TLS).
+    /// Link metadata (`"cert-subject"` for TLS).
     fn meta(&self, key: &str) -> Option<String> {
         let _ = key;
+        None
+    }
+    /// An identity the link itself vouches for (a verified certificate's name), used
+    /// instead of the one the peer announces when the transport is set up to.
+    fn peer_identity(&self) -> Option<Bytes> {
         None
     }
 }
@@ -70,6 +76,12 @@ pub trait Network: Send + 'static {
         target: &Self::Target,
         opts: &SocketOptions,
     ) -> io::Result<(Self::Link, String)>;
+    /// Checks, at `connect` time, that a socket's options let it connect at all, so a
+    /// configuration mistake is an error for the application, not a silent retry loop.
+    fn check_connect(&self, opts: &SocketOptions) -> Result<()> {
+        let _ = opts;
+        Ok(())
+    }
 }
 
 /// Which side of a link we are.
@@ -449,6 +461,11 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                    // The link layer refused the peer (a TLS handshake or record error).
+                    self.fail(core, key, &e);
+                    return;
+                }
                 Err(e) => {
                     log::debug!("{}: read from {} failed: {e}", c.sock, c.address);
                     self.close_conn(core, key, true);
@@ -471,6 +488,7 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
                 socket_type,
                 identity,
             } => {
+                let identity = c.link.peer_identity().or(identity);
                 let info = crate::pattern::PeerInfo::new(
                     socket_type,
                     c.address.clone(),
@@ -607,6 +625,9 @@ impl<N: Network, S: Session> Transport for StreamTransport<N, S> {
     }
 
     fn connect(&mut self, core: &mut Core, sock: SocketId, endpoint: &Endpoint) -> Result<()> {
+        if let Some(opts) = core.options(sock) {
+            self.net.check_connect(opts)?;
+        }
         let target = self.net.resolve(endpoint)?;
         let base = core
             .options(sock)

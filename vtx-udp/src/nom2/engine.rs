@@ -47,6 +47,15 @@ pub struct Config {
     pub reassembly_budget: usize,
     /// Datagrams per GSO batch (1: no GSO).
     pub max_segments: usize,
+    /// Messages a sender may have beyond the receiver's last WINDOW (§6.4).
+    pub window: u32,
+    /// Bytes a sender may have beyond the receiver's last WINDOW: what a default Linux
+    /// socket receive buffer holds, so a burst is not dropped by the kernel.
+    pub window_bytes: usize,
+    /// A receiver acknowledges at most this long after delivering.
+    pub ack_delay: Duration,
+    /// A sender stopped by its window probes (HUGZ) this often for a lost WINDOW.
+    pub probe_ivl: Duration,
 }
 
 impl Default for Config {
@@ -61,6 +70,10 @@ impl Default for Config {
             max_partials: 2,
             reassembly_budget: 32 * 1024 * 1024,
             max_segments: 1,
+            window: 1024,
+            window_bytes: 256 * 1024,
+            ack_delay: Duration::from_millis(10),
+            probe_ivl: Duration::from_millis(50),
         }
     }
 }
@@ -93,12 +106,19 @@ pub enum Event {
     },
     /// Traffic for the owner's Vocket.
     Input {
+        /// The peering (to pause it if the Vocket says so).
+        peering: PeeringId,
         /// Owning socket.
         sock: u64,
         /// The Vocket's peer.
         peer: PeerId,
         /// What arrived.
         input: Input,
+    },
+    /// A peering's window opened again: pull what the Vocket has for it.
+    Writable {
+        /// The peering.
+        peering: PeeringId,
     },
     /// A peering ended (goodbye, refusal, restart).
     Down {
@@ -160,6 +180,8 @@ enum Timer {
     Ohai(usize, u32),
     Control(usize, u32),
     Reassembly(usize, u32),
+    Ack(usize, u32),
+    Probe(usize, u32),
 }
 
 /// Refusals remembered to answer OHAI retries without asking the Vocket again.
@@ -485,7 +507,8 @@ impl Engine {
                     | Datagram::Nom(h, _)
                     | Datagram::Sub(h, ..)
                     | Datagram::SubOk(h, _)
-                    | Datagram::Kthxbai(h) => *h,
+                    | Datagram::Kthxbai(h)
+                    | Datagram::Window(h, _) => *h,
                     _ => return,
                 };
                 let Some(&key) = self.by_local_id.get(&(local, src, h.peering)) else {
@@ -711,6 +734,7 @@ impl Engine {
 
     fn on_peering_datagram(&mut self, key: usize, d: Datagram, now: Instant) {
         let sock = self.owner_of(key);
+        let pid = self.peering_id(key);
         let Some(p) = self.peerings.get(key) else {
             return;
         };
@@ -720,7 +744,10 @@ impl Engine {
         match d {
             Datagram::Hugz(_, ttl) => {
                 let ttl = (ttl != 0).then(|| Duration::from_millis(u64::from(ttl) * 100));
+                // A HUGZ may be a stopped sender's probe (§6.4): tell it our window.
+                self.send_window(key);
                 self.events.push_back(Event::Input {
+                    peering: pid,
                     sock,
                     peer,
                     input: Input::Ping {
@@ -730,6 +757,7 @@ impl Engine {
                 });
             }
             Datagram::HugzOk(_) => self.events.push_back(Event::Input {
+                peering: pid,
                 sock,
                 peer,
                 input: Input::Pong {
@@ -745,8 +773,12 @@ impl Engine {
                 self.drop_and_reconnect(key, now);
             }
             Datagram::SubOk(_, cseq) => self.on_sub_ok(key, cseq, now),
+            Datagram::Window(_, delivered) => self.on_window(key, delivered),
             Datagram::Sub(_, on, cseq, topic) => self.on_sub(key, on, cseq, topic),
-            Datagram::Nom(_, body) => self.on_nom(key, sock, src, peer, body, now),
+            Datagram::Nom(_, body) => {
+                self.on_nom(key, sock, src, peer, body, now);
+                self.maybe_ack(key, now);
+            }
             _ => {}
         }
     }
@@ -761,6 +793,7 @@ impl Engine {
         now: Instant,
     ) {
         let max = self.cfg.max_msg_size;
+        let pid = self.peering_id(key);
         for r in Records::new(body) {
             let r = match r {
                 Ok(r) => r,
@@ -775,8 +808,10 @@ impl Engine {
                         continue; // duplicate or late: at most once (§6.1)
                     }
                     p.rx_dseq = Some(dseq);
+                    p.rx_unacked_bytes += body.len();
                     match wire::decode_frames(&body) {
                         Ok(msg) if msg.byte_len() <= max => self.events.push_back(Event::Input {
+                            peering: pid,
                             sock,
                             peer,
                             input: Input::Message { msg, seq: rseq },
@@ -823,6 +858,7 @@ impl Engine {
     ) {
         // Serialized frames cost at most 5 bytes each over their payload: allow that.
         let limit = self.cfg.max_msg_size + self.cfg.max_msg_size / 4 + 16;
+        let pid = self.peering_id(key);
         let Some(p) = self.peerings.get_mut(key) else {
             return;
         };
@@ -876,6 +912,7 @@ impl Engine {
         let part = p.partials.remove(idx);
         self.reassembly_bytes -= part.total;
         p.rx_dseq = Some(dseq);
+        p.rx_unacked_bytes += part.total;
         // Older partials can never complete in order now.
         let stale: usize = p
             .partials
@@ -889,6 +926,7 @@ impl Engine {
         match wire::decode_frames(&body) {
             Ok(msg) if msg.byte_len() <= self.cfg.max_msg_size => {
                 self.events.push_back(Event::Input {
+                    peering: pid,
                     sock,
                     peer,
                     input: Input::Message {
@@ -904,6 +942,7 @@ impl Engine {
 
     fn on_sub(&mut self, key: usize, on: bool, cseq: u32, topic: Bytes) {
         let sock = self.owner_of(key);
+        let pid = self.peering_id(key);
         let Some(p) = self.peerings.get_mut(key) else {
             return;
         };
@@ -915,7 +954,12 @@ impl Engine {
             } else {
                 Input::Cancel(topic)
             };
-            self.events.push_back(Event::Input { sock, peer, input });
+            self.events.push_back(Event::Input {
+                peering: pid,
+                sock,
+                peer,
+                input,
+            });
         } else if !super::peering::newer(cseq, p.ctl_in_next) {
             // A retransmission of one we applied: our SUB-OK was lost. Ack again.
         } else {
@@ -958,6 +1002,116 @@ impl Engine {
         let (local, dst, generation) = (p.local, p.remote, p.generation);
         self.timers
             .push(Reverse((at, Timer::Control(key, generation))));
+        self.flush_peering(key);
+        self.push_single(local, dst, buf);
+    }
+
+    // ----- flow control (§6.4) -------------------------------------------------------
+
+    /// Whether the window lets a peering send another message now.
+    pub fn can_send(&self, peering: PeeringId) -> bool {
+        self.peering_key(peering)
+            .is_some_and(|k| self.window_open(k))
+    }
+
+    fn window_open(&self, key: usize) -> bool {
+        let p = &self.peerings[key];
+        p.tx_dseq.wrapping_sub(p.acked) < self.cfg.window
+            && p.inflight_bytes < self.cfg.window_bytes
+    }
+
+    /// The caller found the window closed: probe for a lost WINDOW until it opens.
+    pub fn blocked(&mut self, peering: PeeringId, now: Instant) {
+        let Some(key) = self.peering_key(peering) else {
+            return;
+        };
+        let p = &mut self.peerings[key];
+        if p.probe_deadline.is_none() {
+            let at = now + self.cfg.probe_ivl;
+            p.probe_deadline = Some(at);
+            self.timers
+                .push(Reverse((at, Timer::Probe(key, p.generation))));
+        }
+    }
+
+    /// The owner's application pipe is full: stop acknowledging, so the sender stops.
+    pub fn pause(&mut self, peering: PeeringId) {
+        if let Some(key) = self.peering_key(peering) {
+            self.peerings[key].paused = true;
+        }
+    }
+
+    /// The application pipe has room again: acknowledge what was delivered.
+    pub fn resume(&mut self, peering: PeeringId) {
+        if let Some(key) = self.peering_key(peering) {
+            self.peerings[key].paused = false;
+            self.send_window(key);
+        }
+    }
+
+    fn on_window(&mut self, key: usize, delivered: u32) {
+        let peering = self.peering_id(key);
+        let Some(p) = self.peerings.get_mut(key) else {
+            return;
+        };
+        // Acknowledgements are cumulative; a stale one says nothing new.
+        if !super::peering::newer(delivered, p.acked) {
+            return;
+        }
+        p.acked = delivered;
+        p.probe_deadline = None;
+        while let Some(&(dseq, bytes)) = p.inflight.front() {
+            if super::peering::newer(dseq, delivered) {
+                break;
+            }
+            p.inflight.pop_front();
+            p.inflight_bytes -= bytes;
+        }
+        if self.window_open(key) {
+            self.events.push_back(Event::Writable { peering });
+        }
+    }
+
+    /// After delivering: acknowledge now if a quarter of the window is unacknowledged,
+    /// else within the ack delay.
+    fn maybe_ack(&mut self, key: usize, now: Instant) {
+        let Some(p) = self.peerings.get_mut(key) else {
+            return;
+        };
+        if p.paused {
+            return;
+        }
+        let delivered = p.rx_dseq.unwrap_or(0);
+        let unacked = delivered.wrapping_sub(p.rx_acked);
+        if unacked == 0 {
+            return;
+        }
+        if unacked >= (self.cfg.window / 4).max(1)
+            || p.rx_unacked_bytes >= self.cfg.window_bytes / 4
+        {
+            self.send_window(key);
+        } else if p.ack_deadline.is_none() {
+            let at = now + self.cfg.ack_delay;
+            p.ack_deadline = Some(at);
+            self.timers
+                .push(Reverse((at, Timer::Ack(key, p.generation))));
+        }
+    }
+
+    fn send_window(&mut self, key: usize) {
+        let Some(p) = self.peerings.get_mut(key) else {
+            return;
+        };
+        if p.paused || p.peer.is_none() {
+            return;
+        }
+        let delivered = p.rx_dseq.unwrap_or(0);
+        p.rx_acked = delivered;
+        p.rx_unacked_bytes = 0;
+        p.ack_deadline = None;
+        let (local, dst, rid) = (p.local, p.remote, p.remote_id);
+        let mut buf = Vec::with_capacity(12);
+        wire::encode_window(&mut buf, rid, delivered);
         self.flush_peering(key);
         self.push_single(local, dst, buf);
     }
@@ -1064,6 +1218,8 @@ impl Engine {
         let p = &mut self.peerings[key];
         p.tx_dseq = p.tx_dseq.wrapping_add(1);
         let dseq = p.tx_dseq;
+        p.inflight.push_back((dseq, flen));
+        p.inflight_bytes += flen;
         if wire::HEADER_LEN + hdr + flen <= max {
             if p.cur.len() + hdr + flen > max {
                 self.seal(key);
@@ -1263,6 +1419,33 @@ impl Engine {
                     }
                     p.ctl_rto = (p.ctl_rto * 2).min(Duration::from_secs(1));
                     self.send_control_head(key, now);
+                }
+                Timer::Ack(key, generation) => {
+                    let due = self
+                        .peerings
+                        .get(key)
+                        .is_some_and(|p| p.generation == generation && p.ack_deadline == Some(at));
+                    if due {
+                        self.send_window(key);
+                    }
+                }
+                Timer::Probe(key, generation) => {
+                    let Some(p) = self.peerings.get_mut(key) else {
+                        continue;
+                    };
+                    if p.generation != generation || p.probe_deadline != Some(at) {
+                        continue;
+                    }
+                    p.probe_deadline = None;
+                    if !self.window_open(key) {
+                        let p = &self.peerings[key];
+                        let (local, dst, rid) = (p.local, p.remote, p.remote_id);
+                        let mut buf = Vec::with_capacity(10);
+                        wire::encode_hugz(&mut buf, rid, 0);
+                        self.push_single(local, dst, buf);
+                        let peering = self.peering_id(key);
+                        self.blocked(peering, now);
+                    }
                 }
                 Timer::Reassembly(key, generation) => {
                     let Some(p) = self.peerings.get_mut(key) else {

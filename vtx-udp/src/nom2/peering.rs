@@ -91,6 +91,19 @@ pub(crate) struct Peering {
     pub(crate) ctl_rto: Duration,
     pub(crate) ctl_deadline: Option<Instant>,
     pub(crate) ctl_in_next: u32,
+    /// Highest data sequence of ours the peer acknowledged (§6.4).
+    pub(crate) acked: u32,
+    /// Messages sent and not yet acknowledged: (data sequence, bytes).
+    pub(crate) inflight: VecDeque<(u32, usize)>,
+    pub(crate) inflight_bytes: usize,
+    /// Highest data sequence we acknowledged to the peer.
+    pub(crate) rx_acked: u32,
+    /// Bytes delivered since our last WINDOW.
+    pub(crate) rx_unacked_bytes: usize,
+    /// The application pipe is full: acknowledgements withheld.
+    pub(crate) paused: bool,
+    pub(crate) ack_deadline: Option<Instant>,
+    pub(crate) probe_deadline: Option<Instant>,
     /// The datagram being packed.
     pub(crate) cur: Vec<u8>,
     pub(crate) batch: Option<Batch>,
@@ -121,6 +134,14 @@ impl Peering {
             ctl_rto: Duration::ZERO,
             ctl_deadline: None,
             ctl_in_next: 1,
+            acked: 0,
+            inflight: VecDeque::new(),
+            inflight_bytes: 0,
+            rx_acked: 0,
+            rx_unacked_bytes: 0,
+            paused: false,
+            ack_deadline: None,
+            probe_deadline: None,
             cur: Vec::new(),
             batch: None,
         }

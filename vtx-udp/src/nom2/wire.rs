@@ -41,6 +41,8 @@ pub enum Cmd {
     SubOk = 0x09,
     /// Goodbye.
     Kthxbai = 0x0A,
+    /// Flow control: the highest data sequence delivered (§6.4).
+    Window = 0x0B,
 }
 
 impl Cmd {
@@ -56,6 +58,7 @@ impl Cmd {
             0x08 => Cmd::Unsub,
             0x09 => Cmd::SubOk,
             0x0A => Cmd::Kthxbai,
+            0x0B => Cmd::Window,
             _ => return None,
         })
     }
@@ -174,6 +177,8 @@ pub enum Datagram {
     SubOk(Header, u32),
     /// KTHXBAI.
     Kthxbai(Header),
+    /// WINDOW: the highest data sequence the receiver delivered.
+    Window(Header, u32),
 }
 
 fn be32(b: &[u8]) -> u32 {
@@ -250,6 +255,10 @@ pub fn decode(data: &Bytes) -> Result<Datagram, WireError> {
             Datagram::SubOk(h, be32(s))
         }
         Cmd::Kthxbai => Datagram::Kthxbai(h),
+        Cmd::Window => {
+            let s = body.get(..4).ok_or(WireError::Truncated("WINDOW"))?;
+            Datagram::Window(h, be32(s))
+        }
     })
 }
 
@@ -290,6 +299,12 @@ pub fn encode_sub(out: &mut Vec<u8>, peering: u32, subscribe: bool, cseq: u32, t
     put_header(out, if subscribe { Cmd::Sub } else { Cmd::Unsub }, peering);
     out.put_u32(cseq);
     out.extend_from_slice(topic);
+}
+
+/// Encodes WINDOW.
+pub fn encode_window(out: &mut Vec<u8>, peering: u32, delivered: u32) {
+    put_header(out, Cmd::Window, peering);
+    out.put_u32(delivered);
 }
 
 /// Encodes SUB-OK.

@@ -24,7 +24,10 @@ pub(crate) struct BenchArgs {
 }
 
 fn register(v: &vtx::Vtx) -> vtx::Result<()> {
-    v.register_defaults()
+    v.register_defaults()?;
+    #[cfg(feature = "tls")]
+    v.register("tls", vtx::tls::transport(vtx::bench::ephemeral_tls()?))?;
+    Ok(())
 }
 
 pub(crate) fn run(a: BenchArgs) -> CliResult {
@@ -42,6 +45,7 @@ pub(crate) fn run(a: BenchArgs) -> CliResult {
         let ep = match t.as_str() {
             "tcp6" => "tcp6://[::1]:0",
             "udp" => "udp://127.0.0.1:0",
+            "tls" => "tls://127.0.0.1:0",
             other => {
                 return Err(CliError(format!(
                     "unknown transport `{other}` (available: {})",

@@ -48,6 +48,8 @@ pub(crate) struct CatArgs {
     /// REP: the reply (default: echo the request).
     #[arg(long)]
     reply: Option<String>,
+    #[command(flatten)]
+    tls: super::TlsArgs,
 }
 
 fn sends(t: SockType) -> bool {
@@ -124,7 +126,7 @@ pub(crate) fn run(a: CatArgs) -> CliResult {
         ));
     }
     let ctx = zmq::Context::new();
-    let vtx = manager(&ctx)?;
+    let vtx = manager(&ctx, &a.tls)?;
     let s = vtx.socket(a.ty.zmq())?;
     if matches!(a.ty, SockType::Sub) {
         if a.subscribe.is_empty() {

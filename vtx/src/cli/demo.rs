@@ -88,7 +88,7 @@ fn client(vtx: &vtx::Vtx, target: &str, count: u32, timeout: u32) -> CliResult {
 
 pub(crate) fn run(a: DemoArgs) -> CliResult {
     let ctx = zmq::Context::new();
-    let vtx = manager(&ctx)?;
+    let vtx = manager(&ctx, &Default::default())?;
     let target = format!("udp://{}:{}", a.broadcast, a.port);
     match a.role {
         Some(Role::Server) => serve(&bind_server(&vtx, a.port)?, None, a.timeout),

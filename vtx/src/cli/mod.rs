@@ -112,13 +112,58 @@ pub(crate) fn available() -> Vec<&'static str> {
     if cfg!(feature = "ipv6") {
         v.push("tcp6");
     }
+    if cfg!(feature = "tls") {
+        v.push("tls");
+    }
     v
 }
 
+/// Certificates for `tls://` endpoints.
+#[derive(Debug, Default, clap::Args)]
+pub(crate) struct TlsArgs {
+    /// tls: certificate chain (PEM) to present: the server's, or the client's for mutual TLS.
+    #[arg(long, value_name = "FILE")]
+    cert: Option<std::path::PathBuf>,
+    /// tls: private key (PEM) of --cert.
+    #[arg(long, value_name = "FILE")]
+    key: Option<std::path::PathBuf>,
+    /// tls: CA bundle (PEM) that verifies the peer.
+    #[arg(long, value_name = "FILE")]
+    ca: Option<std::path::PathBuf>,
+    /// tls: servers require clients to present a certificate signed by --ca.
+    #[arg(long)]
+    require_client_cert: bool,
+}
+
+#[cfg(feature = "tls")]
+fn tls_config(a: &TlsArgs) -> CliResult<vtx::tls::TlsConfig> {
+    let mut b = vtx::tls::TlsConfig::builder();
+    match (&a.cert, &a.key) {
+        (Some(c), Some(k)) => {
+            b = b.server_cert_pem(c, k)?.client_cert_pem(c, k)?;
+        }
+        (None, None) => {}
+        _ => return Err(CliError("--cert and --key go together".into())),
+    }
+    if let Some(ca) = &a.ca {
+        b = b.trust_pem(ca)?;
+        if a.require_client_cert {
+            b = b.require_client_cert_pem(ca)?;
+        }
+    } else if a.require_client_cert {
+        return Err(CliError("--require-client-cert needs --ca".into()));
+    }
+    Ok(b.build()?)
+}
+
 /// A manager with every compiled-in transport registered.
-pub(crate) fn manager(ctx: &zmq::Context) -> CliResult<vtx::Vtx> {
+pub(crate) fn manager(ctx: &zmq::Context, tls: &TlsArgs) -> CliResult<vtx::Vtx> {
     let v = vtx::Vtx::new(ctx);
     v.register_defaults()?;
+    #[cfg(feature = "tls")]
+    v.register("tls", vtx::tls::transport(tls_config(tls)?))?;
+    #[cfg(not(feature = "tls"))]
+    let _ = tls;
     Ok(v)
 }
 

@@ -26,6 +26,8 @@ pub(crate) struct ProxyArgs {
     /// Bind the back instead of connecting it.
     #[arg(long)]
     back_bind: bool,
+    #[command(flatten)]
+    tls: super::TlsArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -55,7 +57,7 @@ pub(crate) fn run(a: ProxyArgs) -> CliResult {
         ));
     }
     let ctx = zmq::Context::new();
-    let vtx = manager(&ctx)?;
+    let vtx = manager(&ctx, &a.tls)?;
     // (socket facing the "from" side, socket facing the other side)
     let (toward_from, toward_to) = match a.pattern {
         Pattern::Reqrep => (zmq::ROUTER, zmq::DEALER),

@@ -1,12 +1,14 @@
-//! TCP as a stream [`Network`]: listeners and connections set up through socket2.
+//! TCP as a stream [`Network`]: listeners and connections set up through socket2
+//! (SO_REUSEADDR, dual stack, TCP_NODELAY, non-blocking connect), IPv6 first. Used by
+//! the `tcp6` transport directly and by `tls` underneath its record layer.
 
 use std::io;
 use std::net::{Ipv6Addr, SocketAddr};
 
+use super::Network;
+use crate::endpoint::{Host, format_addr};
+use crate::{Endpoint, Error, Result, SocketOptions};
 use socket2::{Domain, Protocol, Socket, Type};
-use vtx_emul::endpoint::{Host, format_addr};
-use vtx_emul::stream::Network;
-use vtx_emul::{Endpoint, Error, Result, SocketOptions};
 
 /// libzmq's default `ZMQ_BACKLOG`.
 const BACKLOG: i32 = 100;
