@@ -47,6 +47,9 @@ enum Kind {
 }
 
 struct Udp {
+    /// Not read while its owner's application pipe is full: the kernel buffers, as TCP
+    /// does for a paused stream.
+    paused: bool,
     socket: mio::net::UdpSocket,
     state: UdpSocketState,
     local: LocalId,
@@ -148,9 +151,12 @@ impl UdpTransport {
         if addr.is_ipv6() && addr.ip().is_unspecified() {
             s.set_only_v6(false).map_err(|e| Error::io(&what, e))?;
         }
-        // Datagrams have no flow control: room for bursts (capped by net.core.*mem_max).
-        let _ = s.set_recv_buffer_size(SOCKET_BUFFER);
-        let _ = s.set_send_buffer_size(SOCKET_BUFFER);
+        // Room for bursts from many peerings at once: past net.core.rmem_max when
+        // privileged (SO_RCVBUFFORCE), else as much as it allows.
+        if !force_buffers(&s) {
+            let _ = s.set_recv_buffer_size(SOCKET_BUFFER);
+            let _ = s.set_send_buffer_size(SOCKET_BUFFER);
+        }
         if addr.is_ipv4() {
             // Connecting to a broadcast address needs it; harmless otherwise.
             s.set_broadcast(true).map_err(|e| Error::io(&what, e))?;
@@ -184,6 +190,7 @@ impl UdpTransport {
             k => k,
         };
         self.udp.insert(Udp {
+            paused: false,
             socket,
             state,
             local,
@@ -225,9 +232,13 @@ impl UdpTransport {
                 core,
                 logged: &mut self.failures_logged,
                 writable: Vec::new(),
+                paused: Vec::new(),
             };
             host::dispatch(engine, &mut h, &scheme, now);
             writable = h.writable;
+            for sock in h.paused {
+                self.set_paused(SocketId(sock), true);
+            }
         }
         // Windows that opened: what their Vockets hold can go now.
         for conn in writable {
@@ -325,6 +336,9 @@ impl UdpTransport {
         let mut metas = [RecvMeta::default(); BATCH_SIZE];
         for _ in 0..READ_BUDGET {
             let Some(u) = self.udp.get(key) else { return };
+            if u.paused {
+                return; // resumed by Transport::resume
+            }
             let local = u.local;
             let n = {
                 let mut bufs: Vec<IoSliceMut<'_>> = self
@@ -371,6 +385,25 @@ impl UdpTransport {
     }
 }
 
+/// Sets SO_RCVBUFFORCE/SO_SNDBUFFORCE (CAP_NET_ADMIN); false when not permitted.
+fn force_buffers(s: &Socket) -> bool {
+    use std::os::fd::AsRawFd;
+    let size = SOCKET_BUFFER as libc::c_int;
+    let set = |opt| {
+        // SAFETY: a valid socket descriptor and a pointer/length pair to a live c_int.
+        unsafe {
+            libc::setsockopt(
+                s.as_raw_fd(),
+                libc::SOL_SOCKET,
+                opt,
+                (&size as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            ) == 0
+        }
+    };
+    set(libc::SO_RCVBUFFORCE) && set(libc::SO_SNDBUFFORCE)
+}
+
 /// IPv4-mapped IPv6 sources (dual-stack sockets) as plain IPv4, so a peer has one name.
 fn normalize(a: SocketAddr) -> SocketAddr {
     match a {
@@ -394,6 +427,8 @@ struct CoreHost<'a> {
     core: &'a mut Core,
     logged: &'a mut (Instant, u32),
     writable: Vec<ConnId>,
+    /// Sockets whose application pipe filled up.
+    paused: Vec<u64>,
 }
 
 impl Host for CoreHost<'_> {
@@ -402,7 +437,11 @@ impl Host for CoreHost<'_> {
     }
 
     fn input(&mut self, sock: u64, peer: PeerId, input: Input) -> Flow {
-        self.core.input(SocketId(sock), peer, input)
+        let flow = self.core.input(SocketId(sock), peer, input);
+        if flow == Flow::Pause && !self.paused.contains(&sock) {
+            self.paused.push(sock);
+        }
+        flow
     }
 
     fn writable(&mut self, peering: ConnId) {
@@ -645,15 +684,45 @@ impl Transport for UdpTransport {
     }
 
     fn resume(&mut self, core: &mut Core, conn: ConnId) {
-        // The application pipe has room: acknowledge again, so the sender goes on.
+        // The application pipe has room: acknowledge again, so the sender goes on, and
+        // read what the kernel buffered meanwhile.
+        let owner = self
+            .engine
+            .as_ref()
+            .and_then(|e| e.peer_of(conn))
+            .map(|(sock, _)| SocketId(sock));
         if let Some(e) = self.engine.as_mut() {
             e.resume(conn);
+        }
+        if let Some(sock) = owner {
+            for key in self.set_paused(sock, false) {
+                core.set_timer(core.now(), TIMER_READ_MORE | key as u64);
+            }
         }
         self.settle(core);
     }
 }
 
 impl UdpTransport {
+    /// Pauses or resumes reading every UDP socket of a vtx socket; returns those whose
+    /// state changed.
+    fn set_paused(&mut self, sock: SocketId, paused: bool) -> Vec<usize> {
+        let keys = self
+            .links
+            .get(&sock)
+            .map(|l| l.udp.clone())
+            .unwrap_or_default();
+        keys.into_iter()
+            .filter(|&k| match self.udp.get_mut(k) {
+                Some(u) if u.paused != paused => {
+                    u.paused = paused;
+                    true
+                }
+                _ => false,
+            })
+            .collect()
+    }
+
     fn close_udp(&mut self, core: &mut Core, key: usize) {
         let Some(mut u) = self.udp.try_remove(key) else {
             return;

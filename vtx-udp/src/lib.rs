@@ -21,6 +21,8 @@
 mod driver;
 pub mod host;
 pub mod nom2;
+#[cfg(feature = "test-util")]
+pub mod swarm;
 
 pub use driver::{
     DEFAULT_HEARTBEAT_IVL, DEFAULT_HEARTBEAT_TIMEOUT, DEFAULT_REQ_RESEND_IVL, UdpTransport,

@@ -561,6 +561,28 @@ impl Vocket {
         }
     }
 
+    /// Asks before reading a peering: [`Flow::Pause`] when the application queue is at
+    /// RCVHWM, and the peering is then resumed with the others ([`Action::Resume`]).
+    /// Stops a fan-in of many peerings, each with one message, from overrunning the
+    /// queue while every one of them is paused only after it delivered.
+    pub fn admit(&mut self, peer: PeerId) -> Flow {
+        let limit = self.opts.rcvhwm;
+        if limit == 0 || self.to_app.len() < limit {
+            return Flow::Continue;
+        }
+        let Some(p) = self.peers.get_mut(peer) else {
+            return Flow::Continue;
+        };
+        if !p.info.pausable {
+            return Flow::Continue;
+        }
+        if !p.paused {
+            p.paused = true;
+            self.paused.push(peer);
+        }
+        Flow::Pause
+    }
+
     /// Whether the runtime may read the next message from the application pipe.
     ///
     /// False while no peering can take one (DEALER, PUSH, PAIR without room), so the
@@ -652,6 +674,10 @@ impl Vocket {
         }
         let t = p.queue.pop_front()?;
         let len = p.queue.len();
+        if len == 0 && p.queue.capacity() > 64 {
+            // A burst is over: an idle peering keeps no large queue.
+            p.queue = VecDeque::new();
+        }
         let lwm = self.opts.sndhwm / 2;
         let reactivate = p.lb_slot.is_none() && len <= lwm && self.uses_lb();
         self.stats.msgs_out += 1;

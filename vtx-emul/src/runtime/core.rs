@@ -154,6 +154,15 @@ impl Core {
         flow
     }
 
+    /// Whether a peering may be read now ([`Vocket::admit`]); on [`Flow::Pause`] the
+    /// transport stops reading it until [`super::Transport::resume`].
+    pub fn admit(&mut self, sock: SocketId, peer: PeerId) -> Flow {
+        match self.sockets.get_mut(&sock) {
+            Some(s) => s.vocket.admit(peer),
+            None => Flow::Continue,
+        }
+    }
+
     /// The next thing to send to a peering, if any.
     pub fn transmit(&mut self, sock: SocketId, peer: PeerId) -> Option<Transmit> {
         let s = self.sockets.get_mut(&sock)?;

@@ -431,6 +431,12 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
             if c.paused || c.state == State::Closing {
                 return;
             }
+            if let Some(peer) = c.peer
+                && core.admit(c.sock, peer) == crate::pattern::Flow::Pause
+            {
+                c.paused = true;
+                return;
+            }
             // Decode everything already buffered before reading more.
             loop {
                 let Some(c) = self.conns.get_mut(key) else {
@@ -459,7 +465,10 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
                     return;
                 }
                 Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    c.release_idle_buffer();
+                    break;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::InvalidData => {
                     // The link layer refused the peer (a TLS handshake or record error).

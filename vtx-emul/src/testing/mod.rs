@@ -9,6 +9,7 @@
 //! virtual clock and seeded loss, duplication, reordering and delay.
 
 pub mod net;
+pub mod swarm;
 
 use std::io;
 use std::os::linux::net::SocketAddrExt;
@@ -91,5 +92,87 @@ fn describe(a: &SocketAddr) -> String {
         p.display().to_string()
     } else {
         "unnamed".into()
+    }
+}
+
+/// Raises this process's open-file limit to at least `want` (soft, and hard when
+/// privileged); returns the soft limit in force.
+pub fn raise_fd_limit(want: u64) -> u64 {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit with a valid pointer to a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 {
+            return 0;
+        }
+        if r.rlim_cur >= want {
+            return r.rlim_cur;
+        }
+        let raised = libc::rlimit {
+            rlim_cur: want,
+            rlim_max: r.rlim_max.max(want),
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) != 0 {
+            let soft = libc::rlimit {
+                rlim_cur: r.rlim_max,
+                rlim_max: r.rlim_max,
+            };
+            libc::setrlimit(libc::RLIMIT_NOFILE, &soft);
+        }
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut r);
+    }
+    r.rlim_cur
+}
+
+/// A global allocator that counts live heap bytes, to measure memory per peering:
+/// `#[global_allocator] static A: CountingAlloc = CountingAlloc::new();`.
+#[derive(Debug)]
+pub struct CountingAlloc {
+    live: std::sync::atomic::AtomicIsize,
+}
+
+impl CountingAlloc {
+    /// A counter at zero.
+    pub const fn new() -> CountingAlloc {
+        CountingAlloc {
+            live: std::sync::atomic::AtomicIsize::new(0),
+        }
+    }
+
+    /// Heap bytes allocated and not freed.
+    pub fn live(&self) -> isize {
+        self.live.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Default for CountingAlloc {
+    fn default() -> Self {
+        CountingAlloc::new()
+    }
+}
+
+// SAFETY: forwards every call to the system allocator unchanged, only counting sizes.
+unsafe impl std::alloc::GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 {
+        self.live
+            .fetch_add(l.size() as isize, std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { std::alloc::System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: std::alloc::Layout) {
+        self.live
+            .fetch_sub(l.size() as isize, std::sync::atomic::Ordering::Relaxed);
+        // SAFETY: same contract as ours.
+        unsafe { std::alloc::System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: std::alloc::Layout, new: usize) -> *mut u8 {
+        self.live.fetch_add(
+            new as isize - l.size() as isize,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        // SAFETY: same contract as ours.
+        unsafe { std::alloc::System.realloc(p, l, new) }
     }
 }

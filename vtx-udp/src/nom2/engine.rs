@@ -1067,6 +1067,9 @@ impl Engine {
             p.inflight.pop_front();
             p.inflight_bytes -= bytes;
         }
+        if p.inflight.is_empty() && p.inflight.capacity() > 64 {
+            p.inflight = std::collections::VecDeque::new(); // an idle peering keeps nothing
+        }
         if self.window_open(key) {
             self.events.push_back(Event::Writable { peering });
         }
@@ -1226,6 +1229,7 @@ impl Engine {
             }
             let p = &mut self.peerings[key];
             if p.cur.is_empty() {
+                p.cur.reserve(max);
                 wire::put_header(&mut p.cur, Cmd::Nom, p.remote_id);
             }
             wire::put_record_header(&mut p.cur, wire::RECORD_MSG, flen, dseq, rseq);
@@ -1266,7 +1270,7 @@ impl Engine {
             b.buf.extend_from_slice(&dgram);
             b.count += 1;
             b.closed = len < b.seg;
-            p.cur = Vec::with_capacity(self.cfg.max_datagram);
+            p.cur = Vec::new(); // idle peerings hold no buffer
             return;
         }
         if let Some(b) = p.batch.take() {
@@ -1281,7 +1285,7 @@ impl Engine {
             count: 1,
             closed: false,
         });
-        p.cur = Vec::with_capacity(self.cfg.max_datagram);
+        p.cur = Vec::new(); // idle peerings hold no buffer
     }
 
     /// Ends packing for a peering: what it has goes out.
