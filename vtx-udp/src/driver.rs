@@ -621,25 +621,19 @@ impl Transport for UdpTransport {
     }
 
     fn destroy_socket(&mut self, core: &mut Core, sock: SocketId) {
-        let Some(links) = self.links.remove(&sock) else {
+        let Some(links) = self.links.get(&sock) else {
             return;
         };
-        let now = core.now();
+        let (connecters, udp) = (links.connecters.clone(), links.udp.clone());
         if let Some(engine) = self.engine.as_mut() {
-            for (c, _) in &links.connecters {
-                engine.stop_connecter(*c);
-            }
-            for &k in &links.udp {
-                if let Some(u) = self.udp.get(k) {
-                    engine.remove_local(u.local, now); // says goodbye to each peering
-                }
+            for (c, _) in connecters {
+                engine.stop_connecter(c);
             }
         }
-        // Goodbyes go out before the sockets close (best effort).
-        self.settle(core);
-        for k in links.udp {
-            self.close_udp(core, k);
+        for k in udp {
+            self.close_udp(core, k); // goodbyes first, then the socket
         }
+        self.links.remove(&sock);
     }
 
     fn ready(&mut self, core: &mut Core, token: mio::Token, event: &mio::event::Event) {
@@ -724,13 +718,18 @@ impl UdpTransport {
     }
 
     fn close_udp(&mut self, core: &mut Core, key: usize) {
+        let now = core.now();
+        let Some(local) = self.udp.get(key).map(|u| u.local) else {
+            return;
+        };
+        if let Some(e) = self.engine.as_mut() {
+            e.remove_local(local, now); // says goodbye to each peering
+        }
+        // Goodbyes go out before the socket closes (best effort).
+        self.settle(core);
         let Some(mut u) = self.udp.try_remove(key) else {
             return;
         };
-        let now = core.now();
-        if let Some(e) = self.engine.as_mut() {
-            e.remove_local(u.local, now);
-        }
         self.by_local.remove(&u.local);
         let _ = core.registry().deregister(&mut u.socket);
         if let Some(l) = self.links.get_mut(&u.owner) {

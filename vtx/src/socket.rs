@@ -281,8 +281,9 @@ impl VtxSocket {
 
     /// Publishes lifecycle events on a PAIR socket the driver connects to `endpoint`
     /// (an `inproc://` endpoint the application bound with a PAIR socket). Each event is
-    /// three frames: name (`peer-up`, `peer-down`, `refused`, `handshake-failed`,
-    /// `dropped`), the peer's schemed address, and a reason.
+    /// three frames: name (`peer-up`, `peer-down`, `heartbeat-timeout`, `refused`,
+    /// `handshake-failed`, `dropped`), the peer's schemed address (empty when not known),
+    /// and a reason (`hwm`, `unroutable`, `appfull`, `invalid`, `duplicate` for drops).
     pub fn monitor(&self, endpoint: &str) -> Result<()> {
         self.driver()?.monitor(self.id, endpoint)
     }

@@ -10,7 +10,7 @@ use super::core::{Core, SockState, TimerEntry};
 use super::handle::Command;
 use super::pipe::Pipe;
 use super::{RESERVED_TOKENS, SocketId, Transport, sleep_until};
-use crate::pattern::{Action, Event, Vocket};
+use crate::pattern::{Action, DownReason, Event, Vocket};
 use crate::{Error, Result};
 
 pub(crate) const WAKER: Token = Token(usize::MAX);
@@ -425,6 +425,14 @@ impl<T: Transport> Driver<T> {
         };
         let (name, address, detail) = match event {
             Event::PeerUp { address } => ("peer-up", address.as_str(), String::new()),
+            Event::PeerDown {
+                address,
+                reason: DownReason::HeartbeatTimeout,
+            } => (
+                "heartbeat-timeout",
+                address.as_str(),
+                DownReason::HeartbeatTimeout.to_string(),
+            ),
             Event::PeerDown { address, reason } => {
                 ("peer-down", address.as_str(), reason.to_string())
             }

@@ -121,7 +121,10 @@ impl Pipe {
     pub(crate) fn service(&mut self, v: &mut Vocket, now: Instant) -> Result<bool, zmq::Error> {
         let mut budget = READ_BUDGET;
         loop {
-            self.write_out(v)?;
+            // A full pipe waits for the next ZMQ_FD edge (libzmq signals it when the
+            // application reads): POLLOUT cannot be trusted for that, since PUB and
+            // XPUB always report it, even when an XPUB_NODROP send fails with EAGAIN.
+            let blocked = !self.write_out(v)?;
             while self.recv_ok && budget > 0 && v.can_send() {
                 match self.recv()? {
                     Some(msg) => {
@@ -136,7 +139,7 @@ impl Pipe {
             }
             let events = self.socket.get_events()?;
             let more_in = self.recv_ok && events.contains(zmq::POLLIN) && v.can_send();
-            let more_out = events.contains(zmq::POLLOUT) && v.peek_to_app().is_some();
+            let more_out = !blocked && events.contains(zmq::POLLOUT) && v.peek_to_app().is_some();
             if !more_in && !more_out {
                 return Ok(false);
             }
@@ -158,21 +161,22 @@ impl Pipe {
         let _ = registry.deregister(&mut SourceFd(&self.fd));
     }
 
-    fn write_out(&mut self, v: &mut Vocket) -> Result<(), zmq::Error> {
+    /// Writes what the Vocket has for the application; false when the pipe is full.
+    fn write_out(&mut self, v: &mut Vocket) -> Result<bool, zmq::Error> {
         if !self.send_ok {
             while v.pop_to_app().is_some() {}
-            return Ok(());
+            return Ok(true);
         }
         while let Some(msg) = v.peek_to_app() {
             match send_msg(&mut self.socket, msg) {
                 Ok(()) => {
                     v.pop_to_app();
                 }
-                Err(zmq::Error::EAGAIN) => break,
+                Err(zmq::Error::EAGAIN) => return Ok(false),
                 Err(e) => return Err(e),
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     fn recv(&mut self) -> Result<Option<Msg>, zmq::Error> {

@@ -357,7 +357,8 @@ impl Engine {
         for c in cs {
             self.remove_connecter(c);
         }
-        self.out.retain(|b| b.local != local);
+        // Its queued datagrams (the goodbyes just written) stay: the caller sends them
+        // before closing the socket, and drops what is left for a socket that is gone.
         if self.locals.contains(local) {
             self.locals.remove(local);
         }
