@@ -26,7 +26,7 @@ fn every_event_kind() {
     router.monitor("inproc://vtx-monitor-kinds").unwrap();
 
     // A dealer that stays (blocked reading its stdin), then freezes.
-    let frozen = Command::new(VTX)
+    let mut frozen = Command::new(VTX)
         .args(["cat", "-t", "dealer", "-c", &ep])
         .stdin(Stdio::piped())
         .spawn()
