@@ -74,10 +74,8 @@ fn every_event_kind() {
             stopped = true;
         }
     }
-    Command::new("kill")
-        .args(["-KILL", &frozen.id().to_string()])
-        .status()
-        .unwrap();
+    let _ = frozen.kill();
+    let _ = frozen.wait();
     let _ = wrong.kill();
     let _ = wrong.wait();
     assert_eq!(
