@@ -69,6 +69,7 @@ struct Links {
 /// `vtx.register("udp", UdpTransport::default())`.
 pub struct UdpTransport {
     cfg: Config,
+    reuse_port: bool,
     engine: Option<Engine>,
     udp: Slab<Udp>,
     by_local: FxHashMap<LocalId, usize>,
@@ -99,6 +100,7 @@ impl UdpTransport {
     pub fn with_config(cfg: Config) -> UdpTransport {
         UdpTransport {
             cfg,
+            reuse_port: false,
             engine: None,
             udp: Slab::new(),
             by_local: FxHashMap::default(),
@@ -113,6 +115,16 @@ impl UdpTransport {
     /// Largest message carried (default 64 KiB); larger ones are fragmented up to it.
     pub fn max_msg_size(mut self, bytes: usize) -> Self {
         self.cfg.max_msg_size = bytes;
+        self
+    }
+
+    /// Binds with SO_REUSEPORT, so several instances of this driver (`udp0`, `udp1`...)
+    /// can bind the same port: the kernel spreads peers over them by address, and each
+    /// peer stays with one instance. Peerings, identities and subscriptions do not cross
+    /// instances; connect to such servers by unicast (a broadcast OHAI would reach every
+    /// instance).
+    pub fn reuse_port(mut self, on: bool) -> Self {
+        self.reuse_port = on;
         self
     }
 
@@ -160,6 +172,9 @@ impl UdpTransport {
         if addr.is_ipv4() {
             // Connecting to a broadcast address needs it; harmless otherwise.
             s.set_broadcast(true).map_err(|e| Error::io(&what, e))?;
+        }
+        if self.reuse_port && matches!(kind, Kind::Bound { .. }) {
+            s.set_reuse_port(true).map_err(|e| Error::io(&what, e))?;
         }
         s.bind(&addr.into())
             .map_err(|e| Error::from_bind(&what, e))?;

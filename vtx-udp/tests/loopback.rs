@@ -219,3 +219,59 @@ fn push_pull_flow_control_delivers_everything() {
     drop(sender.join().unwrap());
     assert_eq!(pull.meta("dropped").unwrap().as_deref(), Some("0"));
 }
+
+/// Two instances of the driver share a port with SO_REUSEPORT: the kernel spreads the
+/// peers over them, and every peer is served.
+#[test]
+fn instances_share_a_port() {
+    let ctx = zmq::Context::new();
+    let vtx = Vtx::new(&ctx);
+    vtx.register("udp0", vtx_udp::UdpTransport::default().reuse_port(true))
+        .unwrap();
+    vtx.register("udp1", vtx_udp::UdpTransport::default().reuse_port(true))
+        .unwrap();
+    vtx.register("udp", vtx_udp::UdpTransport::default())
+        .unwrap();
+    let r0 = sock(&vtx, zmq::ROUTER);
+    let ep = r0.bind("udp0://127.0.0.1:0").unwrap();
+    let port = ep.rsplit(':').next().unwrap();
+    let r1 = sock(&vtx, zmq::ROUTER);
+    r1.bind(&format!("udp1://127.0.0.1:{port}")).unwrap();
+    let clients: Vec<VtxSocket> = (0..40)
+        .map(|_| {
+            let c = sock(&vtx, zmq::DEALER);
+            c.connect(&format!("udp://127.0.0.1:{port}")).unwrap();
+            c
+        })
+        .collect();
+    let end = Instant::now() + Duration::from_secs(10);
+    while r0.peer_count().unwrap() + r1.peer_count().unwrap() < 40 {
+        assert!(
+            Instant::now() < end,
+            "{} + {}",
+            r0.peer_count().unwrap(),
+            r1.peer_count().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        r0.peer_count().unwrap() > 0 && r1.peer_count().unwrap() > 0,
+        "the kernel used both instances"
+    );
+    for c in &clients {
+        c.send("ping", 0).unwrap();
+    }
+    let mut answered = 0;
+    for r in [&r0, &r1] {
+        r.set_rcvtimeo(300).unwrap();
+        while let Ok(m) = r.recv_multipart(0) {
+            r.send_multipart([m[0].clone(), b"pong".to_vec()], 0)
+                .unwrap();
+            answered += 1;
+        }
+    }
+    assert_eq!(answered, 40);
+    for c in &clients {
+        assert_eq!(c.recv_bytes(0).unwrap(), b"pong");
+    }
+}

@@ -8,7 +8,7 @@ use mio::{Events, Poll, Token};
 
 use super::core::{Core, SockState, TimerEntry};
 use super::handle::Command;
-use super::pipe::Pipe;
+use super::pipe::{Pipe, Serviced};
 use super::{RESERVED_TOKENS, SocketId, Transport, sleep_until};
 use crate::pattern::{Action, DownReason, Event, Vocket};
 use crate::{Error, Result};
@@ -375,8 +375,14 @@ impl<T: Transport> Driver<T> {
         };
         if let Some(pipe) = s.pipe.as_mut() {
             match pipe.service(&mut s.vocket, now) {
-                Ok(true) => self.core.mark_dirty(sock),
-                Ok(false) => {}
+                Ok(Serviced::Budget) => self.core.mark_dirty(sock),
+                Ok(Serviced::RetrySoon) => {
+                    let at = now + std::time::Duration::from_millis(1);
+                    self.core
+                        .timers
+                        .push(Reverse((at, TimerEntry::Socket(sock))));
+                }
+                Ok(Serviced::Idle) => {}
                 Err(e) => log::error!("{sock}: application pipe failed: {e}"),
             }
         }

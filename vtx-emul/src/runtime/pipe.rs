@@ -78,6 +78,19 @@ pub(crate) struct Pipe {
     recv_ok: bool,
     /// The driver's end can send (not a PULL).
     send_ok: bool,
+    /// The driver's end is an XPUB, whose POLLOUT is always set.
+    pollout_lies: bool,
+}
+
+/// What a service pass left.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Serviced {
+    /// Nothing more to do until the next `ZMQ_FD` edge.
+    Idle,
+    /// Stopped on the read budget: service again soon.
+    Budget,
+    /// The application's SUB pipe is full and XPUB gives no reliable signal: retry.
+    RetrySoon,
 }
 
 impl fmt::Debug for Pipe {
@@ -114,16 +127,14 @@ impl Pipe {
             fd,
             recv_ok: ty != SocketType::Pull,
             send_ok: ty != SocketType::Push,
+            pollout_lies: matches!(ty, SocketType::Sub | SocketType::XSub),
         })
     }
 
-    /// One service pass. Returns true when it stopped on its budget with more to read.
-    pub(crate) fn service(&mut self, v: &mut Vocket, now: Instant) -> Result<bool, zmq::Error> {
+    /// One service pass: the application's messages in, the Vocket's out.
+    pub(crate) fn service(&mut self, v: &mut Vocket, now: Instant) -> Result<Serviced, zmq::Error> {
         let mut budget = READ_BUDGET;
         loop {
-            // A full pipe waits for the next ZMQ_FD edge (libzmq signals it when the
-            // application reads): POLLOUT cannot be trusted for that, since PUB and
-            // XPUB always report it, even when an XPUB_NODROP send fails with EAGAIN.
             let blocked = !self.write_out(v)?;
             while self.recv_ok && budget > 0 && v.can_send() {
                 match self.recv()? {
@@ -135,13 +146,21 @@ impl Pipe {
                 }
             }
             if budget == 0 {
-                return Ok(true);
+                return Ok(Serviced::Budget);
             }
+            // Any send, recv or ZMQ_EVENTS may eat the next edge: ask before sleeping.
             let events = self.socket.get_events()?;
             let more_in = self.recv_ok && events.contains(zmq::POLLIN) && v.can_send();
-            let more_out = !blocked && events.contains(zmq::POLLOUT) && v.peek_to_app().is_some();
+            // POLLOUT is the truth for every pipe but the XPUB end of a SUB socket: an
+            // XPUB always reports it, even when an XPUB_NODROP send fails with EAGAIN.
+            let pollout = events.contains(zmq::POLLOUT) && !(blocked && self.pollout_lies);
+            let more_out = pollout && v.peek_to_app().is_some();
             if !more_in && !more_out {
-                return Ok(false);
+                return Ok(if blocked && self.pollout_lies {
+                    Serviced::RetrySoon
+                } else {
+                    Serviced::Idle
+                });
             }
         }
     }
