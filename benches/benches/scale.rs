@@ -5,6 +5,8 @@
 //! The idle tcp6 peers run in a child process (this same program, re-executed): both
 //! ends of 10,000 TCP connections in one process would pass the open-file limit.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

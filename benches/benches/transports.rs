@@ -1,6 +1,8 @@
 //! `cargo bench -p vtx-benches`: every transport against native libzmq, in one run,
 //! printed as a table of ratios. `VTX_BENCH_SCALE=0.1` for a quick pass.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 fn main() {
     let scale: f64 = std::env::var("VTX_BENCH_SCALE")
         .ok()
