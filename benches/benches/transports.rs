@@ -11,7 +11,7 @@ fn main() {
     let sizes = [64, 1024, 64 * 1024];
     println!("vtx benches: scale {scale}, libzmq {:?}", zmq::version());
     let rows = vtx::bench::suite(
-        &vtx_benches::tcp6_pairings(),
+        &vtx_benches::pairings(),
         &sizes,
         scale,
         vtx_benches::register,

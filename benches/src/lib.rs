@@ -3,18 +3,23 @@
 
 use vtx::bench::{End, Pairing};
 
-/// Registers every transport the suite measures.
+/// Registers every transport the suite measures (tls with a throwaway certificate).
 pub fn register(v: &vtx::Vtx) -> vtx::Result<()> {
-    v.register("tcp6", vtx::ipv6::Tcp6Transport::default())
+    v.register_defaults()?;
+    v.register("tls", vtx::tls::transport(vtx::bench::ephemeral_tls()?))
 }
 
-/// The tcp6 pairings of issue #4: native baseline first.
-pub fn tcp6_pairings() -> Vec<Pairing> {
+/// Every transport against native libzmq tcp over IPv6 loopback, baseline first.
+pub fn pairings() -> Vec<Pairing> {
     let native = End::Native("tcp://[::1]:*".into());
-    let vtx = End::Vtx("tcp6://[::1]:0".into());
+    let tcp6 = End::Vtx("tcp6://[::1]:0".into());
+    let udp = End::Vtx("udp://[::1]:0".into());
+    let tls = End::Vtx("tls://[::1]:0".into());
     vec![
         Pairing::new(native.clone(), native.clone()),
-        Pairing::new(vtx.clone(), vtx.clone()),
-        Pairing::new(native, vtx),
+        Pairing::new(tcp6.clone(), tcp6.clone()),
+        Pairing::new(native, tcp6),
+        Pairing::new(udp.clone(), udp),
+        Pairing::new(tls.clone(), tls),
     ]
 }
