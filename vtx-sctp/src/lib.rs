@@ -1,1 +1,89 @@
-//! placeholder
+//! The `sctp` transport: ZMTP 3.1 over SCTP, so 0MQ sockets get SCTP's reliable,
+//! message-oriented, congestion-controlled associations.
+//!
+//! Two backends speak the same mapping (docs/sctp.md):
+//!
+//! - **userspace** (default, scheme `sctp`): [`SctpTransport`], the sans-IO
+//!   [`sctp_proto`] stack over UDP (RFC 6951 encapsulation). Works on any kernel,
+//!   including the many without SCTP. One UDP socket per bound endpoint carries all the
+//!   associations accepted on it; outgoing associations share one client socket per
+//!   address family. `sctp://host:port` names the UDP port (the SCTP port inside equals
+//!   it for listeners).
+//! - **kernel** (feature `kernel`, scheme `sctp+kernel`): [`kernel::KernelSctpTransport`],
+//!   the operating system's SCTP through one-to-one (`SOCK_STREAM`) sockets, for hosts
+//!   that load `sctp.ko`. It interoperates with any kernel SCTP peer speaking the mapping.
+//!
+//! Each association carries one ZMTP session on stream 0, ordered: the greeting, READY
+//! with `Socket-Type` and `Identity`, then frames, cut into SCTP user messages of at most
+//! 64 KiB. All eleven socket types work, with reconnect (RECONNECT_IVL), graceful close
+//! (SCTP SHUTDOWN after queued data is acknowledged) and ZMTP heartbeats on by default
+//! (sctp-proto sends no SCTP HEARTBEATs).
+//!
+//! ```no_run
+//! # fn main() -> Result<(), vtx_emul::Error> {
+//! # let ctx = zmq::Context::new();
+//! # let vtx = vtx::Vtx::new(&ctx);
+//! vtx.register("sctp", vtx_sctp::SctpTransport::default())?;
+//! let rep = vtx.socket(zmq::REP)?;
+//! vtx.bind(&rep, "sctp://127.0.0.1:9899")?;
+//! # Ok(()) }
+//! ```
+
+use std::time::Duration;
+
+mod user;
+
+#[cfg(feature = "kernel")]
+pub mod kernel;
+
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
+
+pub use user::SctpTransport;
+
+/// Settings of the userspace backend, fixed at `register`.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct SctpConfig {
+    /// First retransmission timeout (RFC 9260 RTO.Initial; default 1 s).
+    pub rto_initial: Duration,
+    /// Smallest retransmission timeout (default 200 ms: 0MQ runs on LANs more than
+    /// across continents; RFC 9260 suggests 1 s).
+    pub rto_min: Duration,
+    /// Largest retransmission timeout, also the longest wait for a SHUTDOWN to be
+    /// confirmed (default 10 s).
+    pub rto_max: Duration,
+    /// INIT retransmissions before a connect attempt fails and RECONNECT_IVL applies
+    /// (default 4).
+    pub max_init_retransmits: usize,
+    /// DATA retransmissions before the association is declared lost (RFC 9260
+    /// Association.Max.Retrans; default 10).
+    pub max_data_retransmits: usize,
+    /// Receive buffer per association, the advertised window (default 1 MiB).
+    pub receive_window: u32,
+    /// Largest DATA payload in one SCTP packet (default 1200 bytes, so packets fit any
+    /// IPv6 path; raise it on a known network for throughput, e.g. 8192 on loopback).
+    pub max_payload: u32,
+    /// ZMTP heartbeat interval when the socket sets none (default 5 s).
+    pub heartbeat_ivl: Duration,
+}
+
+impl Default for SctpConfig {
+    fn default() -> Self {
+        SctpConfig {
+            rto_initial: Duration::from_secs(1),
+            rto_min: Duration::from_millis(200),
+            rto_max: Duration::from_secs(10),
+            max_init_retransmits: 4,
+            max_data_retransmits: 10,
+            receive_window: 1024 * 1024,
+            max_payload: 1200,
+            heartbeat_ivl: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The userspace backend with default settings, for `vtx.register("sctp", ...)`.
+pub fn transport() -> SctpTransport {
+    SctpTransport::default()
+}

@@ -99,13 +99,16 @@ impl Vtx {
     }
 
     /// Registers every transport compiled in, with default configuration, under its
-    /// usual scheme: `udp` and `tcp6` (and `sctp` when built with it). `tls` needs
-    /// certificates, so it is registered by the application.
+    /// usual scheme: `udp`, `tcp6` and `sctp` (userspace). `tls` needs certificates, so
+    /// it is registered by the application; so is `sctp+kernel`, which needs a kernel
+    /// with SCTP.
     pub fn register_defaults(&self) -> Result<()> {
         #[cfg(feature = "udp")]
         self.register("udp", vtx_udp::UdpTransport::default())?;
         #[cfg(feature = "ipv6")]
         self.register("tcp6", vtx_ipv6::Tcp6Transport::default())?;
+        #[cfg(feature = "sctp")]
+        self.register("sctp", vtx_sctp::SctpTransport::default())?;
         Ok(())
     }
 

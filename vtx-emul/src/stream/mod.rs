@@ -383,14 +383,7 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
         if was_up {
             c.ivl = base;
         }
-        // libzmq: the interval plus up to one interval of jitter; with RECONNECT_IVL_MAX,
-        // the interval doubles after each failed attempt up to the maximum.
-        let jitter =
-            Duration::from_millis(core.rng().random_range(0..=base.as_millis().max(1) as u64));
-        let wait = c.ivl + jitter;
-        if let Some(max) = opts.reconnect_ivl_max.filter(|m| *m > base) {
-            c.ivl = (c.ivl * 2).min(max);
-        }
+        let wait = reconnect_wait(&mut c.ivl, base, opts.reconnect_ivl_max, core.rng());
         c.generation = generation;
         core.set_timer(
             core.now() + wait,
@@ -853,6 +846,24 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
         self.supports = supports;
         self
     }
+}
+
+/// The wait before the next connect attempt, libzmq's way: the current interval plus
+/// up to one `base` interval of jitter. With a RECONNECT_IVL_MAX above `base`, `ivl`
+/// doubles after each attempt up to the maximum; a transport resets it to `base` once a
+/// session came up.
+pub fn reconnect_wait(
+    ivl: &mut Duration,
+    base: Duration,
+    max: Option<Duration>,
+    rng: &mut impl Rng,
+) -> Duration {
+    let jitter = Duration::from_millis(rng.random_range(0..=base.as_millis().max(1) as u64));
+    let wait = *ivl + jitter;
+    if let Some(max) = max.filter(|m| *m > base) {
+        *ivl = (*ivl * 2).min(max);
+    }
+    wait
 }
 
 pub(crate) fn read_size(last: usize, current: usize) -> usize {

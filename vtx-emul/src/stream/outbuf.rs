@@ -93,6 +93,30 @@ impl OutBuf {
         Ok(written)
     }
 
+    /// Takes up to `max` bytes off the front as shared chunks, without copying: for
+    /// message-oriented links that send the queue in pieces of a bounded size.
+    pub fn take_front(&mut self, max: usize) -> Vec<Bytes> {
+        self.seal();
+        let mut taken = Vec::new();
+        let mut room = max;
+        while room > 0 {
+            let Some(front) = self.chunks.front_mut() else {
+                break;
+            };
+            if front.len() <= room {
+                room -= front.len();
+                if let Some(c) = self.chunks.pop_front() {
+                    taken.push(c);
+                }
+            } else {
+                taken.push(front.split_to(room));
+                room = 0;
+            }
+        }
+        self.len -= max - room;
+        taken
+    }
+
     fn consume(&mut self, mut n: usize) {
         self.len -= n;
         while n > 0 {
@@ -161,6 +185,25 @@ mod tests {
         want.extend_from_slice(&big);
         want.extend_from_slice(b"tail");
         assert_eq!(w.out, want);
+        assert_eq!(q.len(), 0);
+    }
+
+    #[test]
+    fn take_front_splits_at_the_limit() {
+        let mut q = OutBuf::new();
+        q.put_slice(b"head");
+        q.put_bytes(Bytes::from(vec![7u8; 20_000]));
+        q.put_slice(b"tail");
+        let mut got = Vec::new();
+        while !q.is_empty() {
+            let piece = q.take_front(1000);
+            let n: usize = piece.iter().map(|b| b.len()).sum();
+            assert!(n <= 1000 && n > 0);
+            got.extend(piece.iter().flat_map(|b| b.iter().copied()));
+        }
+        assert_eq!(got.len(), 20_008);
+        assert_eq!(&got[..4], b"head");
+        assert_eq!(&got[got.len() - 4..], b"tail");
         assert_eq!(q.len(), 0);
     }
 }

@@ -46,6 +46,7 @@ pub(crate) fn run(a: BenchArgs) -> CliResult {
             "tcp6" => "tcp6://[::1]:0",
             "udp" => "udp://127.0.0.1:0",
             "tls" => "tls://127.0.0.1:0",
+            "sctp" => "sctp://127.0.0.1:0",
             other => {
                 return Err(CliError(format!(
                     "unknown transport `{other}` (available: {})",

@@ -115,6 +115,9 @@ pub(crate) fn available() -> Vec<&'static str> {
     if cfg!(feature = "tls") {
         v.push("tls");
     }
+    if cfg!(feature = "sctp") {
+        v.push("sctp");
+    }
     v
 }
 

@@ -1,0 +1,1199 @@
+//! The userspace backend: sctp-proto associations over UDP (RFC 6951 encapsulation),
+//! each carrying one ZMTP 3.1 session on stream 0.
+//!
+//! Every bound endpoint owns one UDP socket and one sctp-proto [`Endpoint`] that
+//! multiplexes all associations accepted on it; outgoing associations share one client
+//! socket per address family. The driver thread reads datagrams, routes them to their
+//! association by verification tag, and drives each association's ZMTP session the way
+//! the stream transport drives a TCP link: greeting and READY, then frames in both
+//! directions, with the Vocket pausing reads (the association's receive window then
+//! closes and the sender stops) and SCTP's own buffered amount pausing writes.
+
+use std::fmt;
+use std::io;
+use std::net::{Ipv6Addr, SocketAddr};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use rustc_hash::FxHashMap;
+use sctp_proto::{
+    Association, AssociationHandle, ClientConfig, DatagramEvent, Endpoint, EndpointConfig,
+    EndpointEvent, Event, Payload, PayloadProtocolIdentifier, ServerConfig, StreamEvent,
+    TransportConfig,
+};
+use slab::Slab;
+use socket2::{Domain, Protocol, Socket, Type};
+use vtx_emul::endpoint::{Host, format_addr};
+use vtx_emul::pattern::{ConnId, DownReason, Flow, PeerId, PeerInfo};
+use vtx_emul::runtime::{Core, SocketId, Transport};
+use vtx_emul::stream::{Local, OutBuf, Role, Session, SessionEvent, reconnect_wait};
+use vtx_emul::zmtp::ZmtpSession;
+use vtx_emul::{Endpoint as VtxEndpoint, Error, Result, SocketOptions};
+
+use crate::SctpConfig;
+
+/// The one stream every session uses: 0MQ promises order per peer.
+const STREAM: u16 = 0;
+/// Payload protocol identifier on our messages. IANA has none for ZMTP; the receiver
+/// ignores it.
+const PPI: PayloadProtocolIdentifier = PayloadProtocolIdentifier::Binary;
+/// Largest SCTP user message we send: ZMTP bytes are cut into pieces this size, so a
+/// receiver never needs more than this in its reassembly buffer for one message.
+pub(crate) const SEGMENT: usize = 64 * 1024;
+/// Largest SCTP user message we accept from a peer (other stacks may send bigger pieces).
+pub(crate) const MAX_RECEIVE_MESSAGE: u32 = 1024 * 1024;
+/// Stop pulling from the Vocket while this much is unacknowledged in the association.
+const SEND_HIGH: usize = 1024 * 1024;
+/// Largest datagram read.
+const DATAGRAM_MAX: usize = 65_536;
+/// Associations an endpoint holds in the handshake at once; INITs beyond are dropped
+/// (an INIT flood costs the attacker a datagram per association, us a bounded table).
+const MAX_HANDSHAKING: usize = 1024;
+
+const TIMER_ASSOC: u64 = 1;
+const TIMER_RECONNECT: u64 = 2;
+const TIMER_HANDSHAKE: u64 = 3;
+
+fn timer_key(kind: u64, generation: u32, key: usize) -> u64 {
+    (kind << 62) | (u64::from(generation & 0x3fff_ffff) << 32) | (key as u64 & 0xffff_ffff)
+}
+
+fn split_timer_key(k: u64) -> (u64, u32, usize) {
+    (
+        k >> 62,
+        ((k >> 32) & 0x3fff_ffff) as u32,
+        (k & 0xffff_ffff) as usize,
+    )
+}
+
+fn conn_id(generation: u32, key: usize) -> ConnId {
+    (u64::from(generation) << 32) | key as u64
+}
+
+fn split_conn_id(id: ConnId) -> (u32, usize) {
+    ((id >> 32) as u32, (id & 0xffff_ffff) as usize)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// SCTP four-way handshake.
+    Associating,
+    /// ZMTP greeting and READY.
+    Handshaking,
+    /// The peering is up in the Vocket.
+    Up,
+    /// SCTP SHUTDOWN in progress (or a refusal being flushed).
+    Closing,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Origin {
+    Accepted,
+    Connected(usize),
+}
+
+struct Listener {
+    sock: SocketId,
+    bound: String,
+    asked: String,
+}
+
+/// One UDP socket and the SCTP endpoint multiplexed over it.
+struct Udp {
+    socket: mio::net::UdpSocket,
+    endpoint: Endpoint,
+    local: SocketAddr,
+    /// Set for a bound endpoint; `None` for a client socket.
+    listener: Option<Listener>,
+    /// Associations on this socket that have not finished the SCTP handshake.
+    handshaking: usize,
+    /// Associations on this socket.
+    live: usize,
+    /// Unbound: the socket closes when its last association has shut down.
+    retired: bool,
+}
+
+struct Assoc {
+    generation: u32,
+    sock: SocketId,
+    udp: usize,
+    handle: AssociationHandle,
+    assoc: Association,
+    session: ZmtpSession,
+    rbuf: BytesMut,
+    out: OutBuf,
+    peer: Option<PeerId>,
+    /// The session came up at some point (reconnect starts from RECONNECT_IVL).
+    was_up: bool,
+    address: String,
+    origin: Origin,
+    state: State,
+    paused: bool,
+    /// The association timer armed in the runtime heap.
+    armed: Option<Instant>,
+    /// When a graceful close gives up on the peer's SHUTDOWN-ACK.
+    close_by: Option<Instant>,
+    /// Bytes sent and not yet acknowledged, as of the last drive (for linger).
+    unacked: usize,
+}
+
+struct Connecter {
+    sock: SocketId,
+    endpoint: String,
+    target: SocketAddr,
+    assoc: Option<usize>,
+    ivl: Duration,
+    generation: u32,
+}
+
+#[derive(Default)]
+struct SockLinks {
+    listeners: Vec<usize>,
+    connecters: Vec<usize>,
+    assocs: Vec<usize>,
+}
+
+/// The `sctp` transport's userspace backend. Register it with
+/// [`crate::transport`] or `SctpTransport::new(SctpConfig::default())`.
+pub struct SctpTransport {
+    cfg: SctpConfig,
+    server: Arc<ServerConfig>,
+    endpoint_cfg: Arc<EndpointConfig>,
+    udps: Slab<Udp>,
+    assocs: Slab<Assoc>,
+    routes: FxHashMap<(usize, usize), usize>,
+    connecters: Slab<Connecter>,
+    sockets: FxHashMap<SocketId, SockLinks>,
+    /// Client sockets: IPv4, IPv6.
+    clients: [Option<usize>; 2],
+    next_generation_value: u32,
+    datagram: Box<[u8]>,
+}
+
+impl fmt::Debug for SctpTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SctpTransport")
+            .field("udp_sockets", &self.udps.len())
+            .field("associations", &self.assocs.len())
+            .field("connecters", &self.connecters.len())
+            .finish()
+    }
+}
+
+impl Default for SctpTransport {
+    fn default() -> Self {
+        SctpTransport::new(SctpConfig::default())
+    }
+}
+
+fn transport_config(cfg: &SctpConfig, ports: Option<(u16, u16)>) -> TransportConfig {
+    let mut t = TransportConfig::default()
+        .with_max_send_message_size(SEGMENT as u32)
+        .with_max_receive_message_size(MAX_RECEIVE_MESSAGE)
+        .with_max_receive_buffer_size(cfg.receive_window)
+        .with_max_num_outbound_streams(1)
+        .with_max_num_inbound_streams(16)
+        .with_rto_initial_ms(cfg.rto_initial.as_millis() as u64)
+        .with_rto_min_ms(cfg.rto_min.as_millis() as u64)
+        .with_rto_max_ms(cfg.rto_max.as_millis() as u64)
+        .with_max_init_retransmits(Some(cfg.max_init_retransmits))
+        .with_max_data_retransmits(Some(cfg.max_data_retransmits));
+    if let Some((local, remote)) = ports {
+        t = t.with_local_port(local).with_remote_port(remote);
+    }
+    t
+}
+
+fn udp_socket(addr: SocketAddr) -> io::Result<mio::net::UdpSocket> {
+    let s = Socket::new(
+        Domain::for_address(addr),
+        Type::DGRAM.nonblocking(),
+        Some(Protocol::UDP),
+    )?;
+    if addr.is_ipv6() && addr.ip().is_unspecified() {
+        s.set_only_v6(false)?;
+    }
+    // Room for bursts of a fast sender; SCTP's window keeps it bounded.
+    let _ = s.set_recv_buffer_size(4 * 1024 * 1024);
+    let _ = s.set_send_buffer_size(4 * 1024 * 1024);
+    s.bind(&addr.into())?;
+    Ok(mio::net::UdpSocket::from_std(s.into()))
+}
+
+impl SctpTransport {
+    /// A transport with these settings.
+    pub fn new(cfg: SctpConfig) -> SctpTransport {
+        let mut server = ServerConfig::new();
+        server.transport = Arc::new(transport_config(&cfg, None));
+        let mut endpoint_cfg = EndpointConfig::new();
+        endpoint_cfg.max_payload_size(cfg.max_payload);
+        SctpTransport {
+            cfg,
+            server: Arc::new(server),
+            endpoint_cfg: Arc::new(endpoint_cfg),
+            udps: Slab::new(),
+            assocs: Slab::new(),
+            routes: FxHashMap::default(),
+            connecters: Slab::new(),
+            sockets: FxHashMap::default(),
+            clients: [None, None],
+            next_generation_value: 1,
+            datagram: vec![0; DATAGRAM_MAX].into_boxed_slice(),
+        }
+    }
+
+    /// Associations (established or not) the transport holds.
+    pub fn association_count(&self) -> usize {
+        self.assocs.len()
+    }
+
+    fn next_generation(&mut self) -> u32 {
+        self.next_generation_value = self.next_generation_value.wrapping_add(1) & 0x3fff_ffff;
+        self.next_generation_value
+    }
+
+    fn links(&mut self, sock: SocketId) -> &mut SockLinks {
+        self.sockets.entry(sock).or_default()
+    }
+
+    fn new_endpoint(&self, server: bool) -> Endpoint {
+        // A server configuration is set even on client sockets: sctp-proto 0.10 panics
+        // on an INIT without one. Client endpoints refuse new associations instead.
+        let mut e = Endpoint::new(self.endpoint_cfg.clone(), Some(self.server.clone()));
+        if !server {
+            e.reject_new_associations();
+        }
+        e
+    }
+
+    fn add_udp(
+        &mut self,
+        core: &mut Core,
+        addr: SocketAddr,
+        listener: Option<Listener>,
+    ) -> io::Result<usize> {
+        let mut socket = udp_socket(addr)?;
+        let local = socket.local_addr()?;
+        let key = self.udps.vacant_key();
+        core.registry()
+            .register(&mut socket, mio::Token(key), mio::Interest::READABLE)?;
+        let endpoint = self.new_endpoint(listener.is_some());
+        self.udps.insert(Udp {
+            socket,
+            endpoint,
+            local,
+            listener,
+            handshaking: 0,
+            live: 0,
+            retired: false,
+        });
+        Ok(key)
+    }
+
+    fn client_udp(&mut self, core: &mut Core, target: SocketAddr) -> io::Result<usize> {
+        let family = usize::from(target.is_ipv6());
+        if let Some(k) = self.clients[family] {
+            return Ok(k);
+        }
+        let any: SocketAddr = if target.is_ipv6() {
+            (Ipv6Addr::UNSPECIFIED, 0).into()
+        } else {
+            ([0, 0, 0, 0], 0).into()
+        };
+        let k = self.add_udp(core, any, None)?;
+        self.clients[family] = Some(k);
+        Ok(k)
+    }
+
+    /// Takes a new association into the table.
+    #[allow(clippy::too_many_arguments)]
+    fn add_assoc(
+        &mut self,
+        core: &mut Core,
+        sock: SocketId,
+        udp: usize,
+        handle: AssociationHandle,
+        assoc: Association,
+        origin: Origin,
+    ) -> Option<usize> {
+        let opts = core.options(sock)?;
+        let local = Local {
+            socket_type: core.socket_type(sock)?,
+            identity: opts.identity.clone(),
+            max_msg_size: opts.max_msg_size,
+        };
+        let handshake_ivl = opts.handshake_ivl;
+        let role = match origin {
+            Origin::Accepted => Role::Server,
+            Origin::Connected(_) => Role::Client,
+        };
+        let generation = self.next_generation();
+        let address = format!("{}://{}", core.scheme(), format_addr(assoc.remote_addr()));
+        let key = self.assocs.insert(Assoc {
+            generation,
+            sock,
+            udp,
+            handle,
+            assoc,
+            session: ZmtpSession::new(&local, role),
+            rbuf: BytesMut::new(),
+            out: OutBuf::new(),
+            peer: None,
+            was_up: false,
+            address,
+            origin,
+            state: State::Associating,
+            paused: false,
+            armed: None,
+            close_by: None,
+            unacked: 0,
+        });
+        self.routes.insert((udp, handle.0), key);
+        self.links(sock).assocs.push(key);
+        if let Some(u) = self.udps.get_mut(udp) {
+            u.handshaking += 1;
+            u.live += 1;
+        }
+        if let Origin::Connected(c) = origin
+            && let Some(c) = self.connecters.get_mut(c)
+        {
+            c.assoc = Some(key);
+        }
+        if let Some(ivl) = handshake_ivl {
+            core.set_timer(
+                core.now() + ivl,
+                timer_key(TIMER_HANDSHAKE, generation, key),
+            );
+        }
+        Some(key)
+    }
+
+    /// Forgets an association, telling the Vocket if the peering was still up there.
+    fn remove_assoc(&mut self, core: &mut Core, key: usize) {
+        if !self.assocs.contains(key) {
+            return;
+        }
+        let mut a = self.assocs.remove(key);
+        // Flush what the association still has to say (a SHUTDOWN-COMPLETE).
+        if !a.assoc.is_closed() {
+            let _ = a.assoc.close();
+        }
+        send_transmits(&self.udps, core.now(), a.udp, &mut a.assoc);
+        self.routes.remove(&(a.udp, a.handle.0));
+        let mut retire = false;
+        if let Some(u) = self.udps.get_mut(a.udp) {
+            let _ = u.endpoint.handle_event(a.handle, EndpointEvent::drained());
+            if a.state == State::Associating {
+                u.handshaking = u.handshaking.saturating_sub(1);
+            }
+            u.live = u.live.saturating_sub(1);
+            retire = u.retired && u.live == 0;
+        }
+        if retire {
+            self.remove_udp(core, a.udp);
+        }
+        if let Some(l) = self.sockets.get_mut(&a.sock)
+            && let Some(pos) = l.assocs.iter().position(|&k| k == key)
+        {
+            l.assocs.swap_remove(pos);
+        }
+        if let Some(p) = a.peer {
+            core.peer_down(a.sock, p);
+        }
+        if let Origin::Connected(ck) = a.origin {
+            self.schedule_reconnect(core, ck, key, a.was_up);
+        }
+    }
+
+    /// A peer broke the protocol: counted, logged, and the association shut down.
+    fn fail(&mut self, core: &mut Core, key: usize, reason: &dyn fmt::Display) {
+        if let Some(a) = self.assocs.get(key) {
+            core.protocol_error(a.sock, &a.address.clone(), reason);
+        }
+        self.shutdown(core, key);
+    }
+
+    /// Ends a peering gracefully: the Vocket forgets it now, SCTP SHUTDOWN sends what
+    /// is queued and tells the peer, and the association is forgotten when the peer
+    /// confirms or after a bounded wait. An association not yet established just ends.
+    fn shutdown(&mut self, core: &mut Core, key: usize) {
+        let wait = self.cfg.rto_max;
+        let Some(a) = self.assocs.get_mut(key) else {
+            return;
+        };
+        if a.state == State::Closing {
+            return;
+        }
+        if let Some(p) = a.peer.take() {
+            core.peer_down(a.sock, p);
+        }
+        if a.state == State::Associating || a.assoc.shutdown().is_err() {
+            self.remove_assoc(core, key);
+            return;
+        }
+        a.state = State::Closing;
+        a.close_by = Some(core.now() + wait);
+        self.drive(core, key);
+    }
+
+    fn schedule_reconnect(&mut self, core: &mut Core, ck: usize, old: usize, was_up: bool) {
+        let generation = self.next_generation();
+        let Some(c) = self.connecters.get_mut(ck) else {
+            return;
+        };
+        if c.assoc != Some(old) {
+            return;
+        }
+        c.assoc = None;
+        let Some(opts) = core.options(c.sock) else {
+            return;
+        };
+        let Some(base) = opts.reconnect_ivl else {
+            return;
+        };
+        let max = opts.reconnect_ivl_max;
+        if was_up {
+            c.ivl = base;
+        }
+        let wait = reconnect_wait(&mut c.ivl, base, max, core.rng());
+        c.generation = generation;
+        core.set_timer(
+            core.now() + wait,
+            timer_key(TIMER_RECONNECT, generation, ck),
+        );
+    }
+
+    fn attempt(&mut self, core: &mut Core, ck: usize) {
+        let Some(c) = self.connecters.get(ck) else {
+            return;
+        };
+        if c.assoc.is_some() {
+            return;
+        }
+        let (sock, target) = (c.sock, c.target);
+        let udp = match self.client_udp(core, target) {
+            Ok(u) => u,
+            Err(e) => {
+                log::warn!("{sock}: no client socket for {target}: {e}");
+                return;
+            }
+        };
+        let local_port = self.udps[udp].local.port();
+        let mut config = ClientConfig::new();
+        config.transport = Arc::new(transport_config(&self.cfg, Some((local_port, target.port()))));
+        match self.udps[udp].endpoint.connect(config, target) {
+            Ok((handle, assoc)) => {
+                if let Some(key) =
+                    self.add_assoc(core, sock, udp, handle, assoc, Origin::Connected(ck))
+                {
+                    self.drive(core, key);
+                }
+            }
+            Err(e) => {
+                log::debug!("{sock}: connect to {target} failed: {e}");
+                let fake = usize::MAX;
+                if let Some(c) = self.connecters.get_mut(ck) {
+                    c.assoc = Some(fake);
+                }
+                self.schedule_reconnect(core, ck, fake, false);
+            }
+        }
+    }
+
+    /// Runs an association after any input: events, reads, writes, datagrams, timer.
+    fn drive(&mut self, core: &mut Core, key: usize) {
+        loop {
+            let Some(a) = self.assocs.get_mut(key) else {
+                return;
+            };
+            let Some(event) = a.assoc.poll() else { break };
+            match event {
+                Event::Connected => self.on_connected(core, key),
+                Event::HandshakeFailed { reason } => {
+                    log::debug!("{}: association with {} failed: {reason}", a.sock, a.address);
+                    self.remove_assoc(core, key);
+                    return;
+                }
+                Event::AssociationLost { reason } => {
+                    log::debug!("{}: association with {} ended: {reason}", a.sock, a.address);
+                    self.remove_assoc(core, key);
+                    return;
+                }
+                Event::Stream(StreamEvent::Opened { id } | StreamEvent::Readable { id })
+                    if id != STREAM =>
+                {
+                    self.fail(core, key, &format_args!("data on stream {id}; ZMTP uses 0"));
+                    return;
+                }
+                Event::Stream(StreamEvent::Opened { .. }) => {
+                    let _ = a.assoc.accept_stream();
+                    self.on_readable(core, key);
+                }
+                Event::Stream(StreamEvent::Readable { .. }) => self.on_readable(core, key),
+                _ => {}
+            }
+        }
+        if let Some(a) = self.assocs.get_mut(key)
+            && matches!(a.state, State::Handshaking | State::Up)
+            && a.assoc.is_closing()
+        {
+            // The peer sent SHUTDOWN: it is leaving; what it sent before is read.
+            log::debug!("{}: {} is shutting down", a.sock, a.address);
+            a.state = State::Closing;
+            a.close_by = Some(core.now() + self.cfg.rto_max);
+            if let Some(p) = a.peer.take() {
+                core.peer_down(a.sock, p);
+            }
+        }
+        self.pull(core, key);
+        let Some(a) = self.assocs.get_mut(key) else {
+            return;
+        };
+        // Endpoint events are only "drained"; `remove_assoc` reports that itself.
+        while a.assoc.poll_endpoint_event().is_some() {}
+        send_transmits(&self.udps, core.now(), a.udp, &mut a.assoc);
+        a.unacked = a.buffered();
+        // A server association sits in CLOSED until the COOKIE-ECHO arrives (the
+        // cookie carries its state): closed means over only once it was associated.
+        if a.state != State::Associating && a.assoc.is_closed() {
+            self.remove_assoc(core, key);
+            return;
+        }
+        let deadline = match (a.assoc.poll_timeout(), a.close_by) {
+            (Some(t), Some(c)) => Some(t.min(c)),
+            (t, c) => t.or(c),
+        };
+        if let Some(at) = deadline
+            && a.armed.is_none_or(|armed| at < armed)
+        {
+            a.armed = Some(at);
+            core.set_timer(at, timer_key(TIMER_ASSOC, a.generation, key));
+        }
+    }
+
+    fn on_connected(&mut self, core: &mut Core, key: usize) {
+        let Some(a) = self.assocs.get_mut(key) else {
+            return;
+        };
+        if a.state != State::Associating {
+            return;
+        }
+        if let Some(u) = self.udps.get_mut(a.udp) {
+            u.handshaking = u.handshaking.saturating_sub(1);
+        }
+        if a.assoc.stream(STREAM).is_err() {
+            match a.assoc.open_stream(STREAM, PPI) {
+                Ok(_) => {}
+                Err(e) => {
+                    self.fail(core, key, &format_args!("cannot open stream 0: {e}"));
+                    return;
+                }
+            }
+        }
+        a.state = State::Handshaking;
+        a.session.start(&mut a.out);
+        self.write_out(core, key);
+    }
+
+    fn write_out(&mut self, core: &mut Core, key: usize) {
+        let Some(a) = self.assocs.get_mut(key) else {
+            return;
+        };
+        if let Err(e) = a.flush_out() {
+            log::debug!("{}: write to {} failed: {e}", a.sock, a.address);
+            self.shutdown(core, key);
+        }
+    }
+
+    fn on_readable(&mut self, core: &mut Core, key: usize) {
+        loop {
+            let Some(a) = self.assocs.get_mut(key) else {
+                return;
+            };
+            if a.paused || a.state == State::Closing || a.state == State::Associating {
+                return;
+            }
+            if let Some(peer) = a.peer
+                && core.admit(a.sock, peer) == Flow::Pause
+            {
+                a.paused = true;
+                return;
+            }
+            // Decode what is buffered before reading more.
+            loop {
+                let Some(a) = self.assocs.get_mut(key) else {
+                    return;
+                };
+                let ev = match a.session.decode(&mut a.rbuf, &mut a.out) {
+                    Ok(Some(ev)) => ev,
+                    Ok(None) => break,
+                    Err(e) => {
+                        self.fail(core, key, &e);
+                        return;
+                    }
+                };
+                if !self.on_event(core, key, ev) {
+                    self.write_out(core, key);
+                    return;
+                }
+            }
+            let Some(a) = self.assocs.get_mut(key) else {
+                return;
+            };
+            let chunks = match a.assoc.stream(STREAM).and_then(|mut s| s.read_sctp()) {
+                Ok(Some(chunks)) => chunks,
+                Ok(None) | Err(_) => break,
+            };
+            let start = a.rbuf.len();
+            a.rbuf.resize(start + chunks.len(), 0);
+            match chunks.read(&mut a.rbuf[start..]) {
+                Ok(n) => a.rbuf.truncate(start + n),
+                Err(e) => {
+                    self.fail(core, key, &format_args!("bad SCTP message: {e}"));
+                    return;
+                }
+            }
+        }
+        if let Some(a) = self.assocs.get_mut(key)
+            && a.rbuf.is_empty()
+            && a.rbuf.capacity() > 0
+        {
+            // An idle association holds no read buffer.
+            a.rbuf = BytesMut::new();
+        }
+        self.write_out(core, key);
+    }
+
+    /// Handles one decoded event; false when reading must stop.
+    fn on_event(&mut self, core: &mut Core, key: usize, ev: SessionEvent) -> bool {
+        let Some(a) = self.assocs.get_mut(key) else {
+            return false;
+        };
+        let sock = a.sock;
+        match ev {
+            SessionEvent::Ready {
+                socket_type,
+                identity,
+            } => {
+                let info = PeerInfo::new(socket_type, a.address.clone(), conn_id(a.generation, key))
+                    .with_identity(identity);
+                match core.peer_up(sock, info) {
+                    Ok(peer) => {
+                        a.peer = Some(peer);
+                        a.was_up = true;
+                        a.state = State::Up;
+                        if let Origin::Connected(ck) = a.origin
+                            && let Some(c) = self.connecters.get_mut(ck)
+                            && let Some(base) = core.options(sock).and_then(|o| o.reconnect_ivl)
+                        {
+                            c.ivl = base;
+                        }
+                        true
+                    }
+                    Err(refusal) => {
+                        a.session.refuse(&refusal.to_string(), &mut a.out);
+                        self.write_out(core, key);
+                        self.shutdown(core, key);
+                        false
+                    }
+                }
+            }
+            SessionEvent::Input(input) => match a.peer {
+                Some(peer) => {
+                    if core.input(sock, peer, input) == Flow::Pause {
+                        a.paused = true;
+                        return false;
+                    }
+                    true
+                }
+                None => {
+                    self.fail(core, key, &"traffic before the handshake completed");
+                    false
+                }
+            },
+            SessionEvent::PeerError(reason) => {
+                let address = a.address.clone();
+                core.protocol_error(sock, &address, &format!("peer reported an error: {reason}"));
+                self.shutdown(core, key);
+                false
+            }
+        }
+    }
+
+    /// Pulls transmits from the Vocket while the association has room.
+    fn pull(&mut self, core: &mut Core, key: usize) {
+        let Some(a) = self.assocs.get_mut(key) else {
+            return;
+        };
+        let (sock, Some(peer), State::Up) = (a.sock, a.peer, a.state) else {
+            return;
+        };
+        let buffered = a.buffered();
+        let mut room = SEND_HIGH.saturating_sub(buffered);
+        let mut failed = None;
+        while room > 0 {
+            let Some(t) = core.transmit(sock, peer) else {
+                break;
+            };
+            let before = a.out.len();
+            a.session.encode(t, &mut a.out);
+            room = room.saturating_sub(a.out.len() - before);
+            if a.out.len() >= SEGMENT
+                && let Err(e) = a.flush_out()
+            {
+                failed = Some(e);
+                break;
+            }
+        }
+        if failed.is_none()
+            && let Err(e) = a.flush_out()
+        {
+            failed = Some(e);
+        }
+        if let Some(e) = failed {
+            log::debug!("{sock}: write to {} failed: {e}", a.address);
+            self.shutdown(core, key);
+        }
+    }
+
+    fn on_datagram(&mut self, core: &mut Core, udp: usize, from: SocketAddr, data: Bytes) {
+        let now = core.now();
+        let Some(u) = self.udps.get_mut(udp) else {
+            return;
+        };
+        // An INIT (first chunk type 1, verification tag 0) for a new association while
+        // the handshake table is full: dropped before sctp-proto allocates for it.
+        if data.len() >= 16
+            && data[12] == 1
+            && data[4..8] == [0, 0, 0, 0]
+            && u.handshaking >= MAX_HANDSHAKING
+        {
+            if let Some(l) = &u.listener {
+                core.count_protocol_error(l.sock, &from.to_string(), "INIT dropped: handshake table full");
+            }
+            return;
+        }
+        let handled = catch_unwind(AssertUnwindSafe(|| {
+            u.endpoint.handle(now, from, None, None, data)
+        }));
+        let (handle, event) = match handled {
+            Ok(Some(r)) => r,
+            Ok(None) => return,
+            Err(_) => {
+                log::error!("the SCTP stack failed on a datagram from {from}; dropped");
+                if let Some(l) = &u.listener {
+                    core.count_protocol_error(l.sock, &from.to_string(), "SCTP stack failure");
+                }
+                return;
+            }
+        };
+        match event {
+            DatagramEvent::NewAssociation(assoc) => {
+                let Some(sock) = u.listener.as_ref().map(|l| l.sock) else {
+                    return;
+                };
+                if let Some(key) = self.add_assoc(core, sock, udp, handle, assoc, Origin::Accepted)
+                {
+                    self.drive(core, key);
+                }
+            }
+            DatagramEvent::AssociationEvent(ev) => {
+                let Some(&key) = self.routes.get(&(udp, handle.0)) else {
+                    return;
+                };
+                let Some(a) = self.assocs.get_mut(key) else {
+                    return;
+                };
+                let r = catch_unwind(AssertUnwindSafe(|| a.assoc.handle_event(ev)));
+                if r.is_err() {
+                    let reason = "the SCTP stack failed on a packet";
+                    self.fail(core, key, &reason);
+                    return;
+                }
+                self.drive(core, key);
+            }
+        }
+    }
+
+    fn read_udp(&mut self, core: &mut Core, udp: usize) {
+        loop {
+            let Some(u) = self.udps.get(udp) else {
+                return;
+            };
+            match u.socket.recv_from(&mut self.datagram) {
+                Ok((n, from)) => {
+                    let data = Bytes::copy_from_slice(&self.datagram[..n]);
+                    self.on_datagram(core, udp, from, data);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // ICMP errors surface here on some systems; the association's
+                    // own timers decide whether the peer is gone.
+                    log::debug!("recv on {} failed: {e}", u.local);
+                }
+            }
+        }
+    }
+
+    /// Stops accepting on a bound socket; its associations shut down gracefully and
+    /// the socket closes after the last one.
+    fn retire_udp(&mut self, core: &mut Core, udp: usize) {
+        let Some(u) = self.udps.get_mut(udp) else {
+            return;
+        };
+        u.retired = true;
+        u.listener = None;
+        u.endpoint.reject_new_associations();
+        let keys: Vec<usize> = self
+            .assocs
+            .iter()
+            .filter(|(_, a)| a.udp == udp)
+            .map(|(k, _)| k)
+            .collect();
+        for k in keys {
+            self.shutdown(core, k);
+        }
+        if self.udps.get(udp).is_some_and(|u| u.live == 0) {
+            self.remove_udp(core, udp);
+        }
+    }
+
+    fn remove_udp(&mut self, core: &mut Core, udp: usize) {
+        if self.udps.contains(udp) {
+            let mut u = self.udps.remove(udp);
+            let _ = core.registry().deregister(&mut u.socket);
+        }
+    }
+}
+
+/// Sends what an association has queued. A datagram the socket cannot take now is
+/// dropped: SCTP retransmits it.
+fn send_transmits(udps: &Slab<Udp>, now: Instant, udp: usize, assoc: &mut Association) {
+    let Some(u) = udps.get(udp) else {
+        return;
+    };
+    while let Some(t) = assoc.poll_transmit(now) {
+        if let Payload::RawEncode(datagrams) = t.payload {
+            for d in datagrams {
+                match u.socket.send_to(&d, t.remote) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => log::debug!("send to {} failed: {e}", t.remote),
+                }
+            }
+        }
+    }
+}
+
+impl Assoc {
+    /// Moves what the session encoded into the association, in SCTP messages of at
+    /// most [`SEGMENT`] bytes.
+    fn flush_out(&mut self) -> std::result::Result<(), sctp_proto::Error> {
+        if self.state == State::Associating {
+            return Ok(());
+        }
+        let mut stream = self.assoc.stream(STREAM)?;
+        while !self.out.is_empty() {
+            // Each piece is one SCTP user message, shared, not copied. Where the pieces
+            // fall does not matter: the receiver reads ZMTP frames from the byte
+            // sequence.
+            for piece in self.out.take_front(SEGMENT) {
+                stream.write_sctp(&piece, PPI)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn buffered(&mut self) -> usize {
+        self.assoc
+            .stream(STREAM)
+            .and_then(|s| s.buffered_amount())
+            .unwrap_or(0)
+    }
+}
+
+impl Transport for SctpTransport {
+    fn adjust_options(&self, opts: &mut SocketOptions) {
+        // sctp-proto sends no SCTP HEARTBEATs: ZMTP PING/PONG watches idle peerings.
+        opts.heartbeat_ivl.get_or_insert(self.cfg.heartbeat_ivl);
+    }
+
+    fn bind(&mut self, core: &mut Core, sock: SocketId, endpoint: &VtxEndpoint) -> Result<String> {
+        let hp = endpoint.host_port()?;
+        let addrs = hp.resolve(true).map_err(|e| Error::AddressNotAvailable {
+            endpoint: endpoint.to_string(),
+            reason: e.to_string(),
+        })?;
+        let mut last = None;
+        for addr in addrs {
+            let listener = Listener {
+                sock,
+                bound: String::new(),
+                asked: endpoint.to_string(),
+            };
+            match self.add_udp(core, addr, Some(listener)) {
+                Ok(k) => {
+                    let local = self.udps[k].local;
+                    let shown = match local {
+                        SocketAddr::V6(v6) if v6.ip().is_unspecified() => {
+                            format!("[{}]:{}", Ipv6Addr::UNSPECIFIED, v6.port())
+                        }
+                        other => format_addr(other),
+                    };
+                    let bound = format!("{}://{shown}", endpoint.scheme());
+                    if let Some(l) = self.udps[k].listener.as_mut() {
+                        l.bound = bound.clone();
+                    }
+                    self.links(sock).listeners.push(k);
+                    log::debug!("{sock} listening on {bound}");
+                    return Ok(bound);
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        let e =
+            last.unwrap_or_else(|| io::Error::new(io::ErrorKind::AddrNotAvailable, "no address"));
+        Err(Error::from_bind(endpoint.as_str(), e))
+    }
+
+    fn connect(&mut self, core: &mut Core, sock: SocketId, endpoint: &VtxEndpoint) -> Result<()> {
+        let hp = endpoint.host_port()?;
+        if hp.host == Host::Any || hp.port == 0 {
+            return Err(Error::bad_endpoint(
+                endpoint.as_str(),
+                "connect needs a host and a port",
+            ));
+        }
+        let addrs = hp.resolve(false).map_err(|e| Error::AddressNotAvailable {
+            endpoint: endpoint.to_string(),
+            reason: e.to_string(),
+        })?;
+        let target = addrs.first().copied().ok_or_else(|| Error::AddressNotAvailable {
+            endpoint: endpoint.to_string(),
+            reason: "no address".into(),
+        })?;
+        let base = core
+            .options(sock)
+            .and_then(|o| o.reconnect_ivl)
+            .unwrap_or(Duration::from_millis(100));
+        let ck = self.connecters.insert(Connecter {
+            sock,
+            endpoint: endpoint.to_string(),
+            target,
+            assoc: None,
+            ivl: base,
+            generation: 0,
+        });
+        self.links(sock).connecters.push(ck);
+        self.attempt(core, ck);
+        Ok(())
+    }
+
+    fn unbind(&mut self, core: &mut Core, sock: SocketId, endpoint: &str) -> Result<()> {
+        let udps = &self.udps;
+        let links = self.sockets.entry(sock).or_default();
+        let pos = links.listeners.iter().position(|&k| {
+            udps.get(k)
+                .and_then(|u| u.listener.as_ref())
+                .is_some_and(|l| l.bound == endpoint || l.asked == endpoint)
+        });
+        let Some(pos) = pos else {
+            return Err(Error::UnknownEndpoint {
+                endpoint: endpoint.into(),
+            });
+        };
+        let k = links.listeners.swap_remove(pos);
+        // The associations live on the listener's socket: they end with it.
+        self.retire_udp(core, k);
+        Ok(())
+    }
+
+    fn disconnect(&mut self, core: &mut Core, sock: SocketId, endpoint: &str) -> Result<()> {
+        let connecters = &self.connecters;
+        let links = self.sockets.entry(sock).or_default();
+        let pos = links
+            .connecters
+            .iter()
+            .position(|&k| connecters.get(k).is_some_and(|c| c.endpoint == endpoint));
+        let Some(pos) = pos else {
+            return Err(Error::UnknownEndpoint {
+                endpoint: endpoint.into(),
+            });
+        };
+        let ck = links.connecters.swap_remove(pos);
+        let c = self.connecters.remove(ck);
+        if let Some(key) = c.assoc.filter(|k| self.assocs.contains(*k)) {
+            if let Some(a) = self.assocs.get_mut(key) {
+                a.origin = Origin::Accepted;
+                if let Some(p) = a.peer.take() {
+                    core.peer_down(sock, p);
+                }
+            }
+            self.shutdown(core, key);
+        }
+        Ok(())
+    }
+
+    fn close_socket(&mut self, core: &mut Core, sock: SocketId) {
+        let Some(links) = self.sockets.get_mut(&sock) else {
+            return;
+        };
+        let listeners = std::mem::take(&mut links.listeners);
+        let connecters = std::mem::take(&mut links.connecters);
+        for ck in connecters {
+            let c = self.connecters.remove(ck);
+            if let Some(a) = c.assoc.and_then(|k| self.assocs.get_mut(k)) {
+                a.origin = Origin::Accepted;
+            }
+        }
+        // A listener's socket carries its associations: stop accepting but keep it
+        // until the socket is destroyed, so queued messages still flush (linger).
+        for k in listeners {
+            if let Some(u) = self.udps.get_mut(k) {
+                u.endpoint.reject_new_associations();
+                if let Some(l) = u.listener.as_mut() {
+                    l.asked.clear();
+                    l.bound.clear();
+                }
+            }
+            self.links(sock).listeners.push(k);
+        }
+        let _ = core;
+    }
+
+    fn has_pending(&self, sock: SocketId) -> bool {
+        self.sockets.get(&sock).is_some_and(|l| {
+            l.assocs.iter().any(|&k| {
+                self.assocs
+                    .get(k)
+                    .is_some_and(|a| !a.out.is_empty() || a.unacked > 0)
+            })
+        })
+    }
+
+    fn destroy_socket(&mut self, core: &mut Core, sock: SocketId) {
+        self.close_socket(core, sock);
+        let Some(links) = self.sockets.remove(&sock) else {
+            return;
+        };
+        for key in links.assocs {
+            if let Some(a) = self.assocs.get_mut(key) {
+                a.peer = None;
+                a.origin = Origin::Accepted;
+            }
+            // A graceful goodbye: the peer learns at once, not by a timeout. The
+            // association outlives the socket until SHUTDOWN completes.
+            self.shutdown(core, key);
+        }
+        for k in links.listeners {
+            self.retire_udp(core, k);
+        }
+    }
+
+    fn ready(&mut self, core: &mut Core, token: mio::Token, event: &mio::event::Event) {
+        if event.is_readable() {
+            self.read_udp(core, token.0);
+        }
+    }
+
+    fn timer(&mut self, core: &mut Core, key: u64) {
+        let (kind, generation, k) = split_timer_key(key);
+        match kind {
+            TIMER_ASSOC => {
+                let now = core.now();
+                let Some(a) = self.assocs.get_mut(k).filter(|a| a.generation == generation)
+                else {
+                    return;
+                };
+                a.armed = None;
+                if a.close_by.is_some_and(|c| c <= now) {
+                    log::debug!("{}: {} did not confirm the shutdown", a.sock, a.address);
+                    self.remove_assoc(core, k);
+                    return;
+                }
+                let r = catch_unwind(AssertUnwindSafe(|| a.assoc.handle_timeout(now)));
+                if r.is_err() {
+                    self.fail(core, k, &"the SCTP stack failed on a timer");
+                    return;
+                }
+                self.drive(core, k);
+            }
+            TIMER_HANDSHAKE
+                if self
+                    .assocs
+                    .get(k)
+                    .is_some_and(|a| a.generation == generation && a.state != State::Up) =>
+            {
+                if self.assocs.get(k).is_some_and(|a| a.state == State::Closing) {
+                    return;
+                }
+                self.fail(core, k, &"handshake timeout");
+            }
+            TIMER_RECONNECT
+                if self
+                    .connecters
+                    .get(k)
+                    .is_some_and(|c| c.generation == generation) =>
+            {
+                self.attempt(core, k);
+            }
+            _ => {}
+        }
+    }
+
+    fn flush(&mut self, core: &mut Core, conn: ConnId) {
+        let (generation, key) = split_conn_id(conn);
+        if self
+            .assocs
+            .get(key)
+            .is_some_and(|a| a.generation == generation)
+        {
+            self.drive(core, key);
+        }
+    }
+
+    fn close(&mut self, core: &mut Core, conn: ConnId, reason: &DownReason) {
+        let (generation, key) = split_conn_id(conn);
+        let Some(a) = self
+            .assocs
+            .get_mut(key)
+            .filter(|a| a.generation == generation)
+        else {
+            return;
+        };
+        log::debug!("{}: closing {}: {reason}", a.sock, a.address);
+        a.peer = None;
+        match reason {
+            // A silent peer will not answer a SHUTDOWN.
+            DownReason::HeartbeatTimeout => self.remove_assoc(core, key),
+            _ => self.shutdown(core, key),
+        }
+    }
+
+    fn resume(&mut self, core: &mut Core, conn: ConnId) {
+        let (generation, key) = split_conn_id(conn);
+        let Some(a) = self
+            .assocs
+            .get_mut(key)
+            .filter(|a| a.generation == generation)
+        else {
+            return;
+        };
+        a.paused = false;
+        self.on_readable(core, key);
+        self.drive(core, key);
+    }
+
+    fn peer_meta(&self, conn: ConnId, key: &str) -> Option<String> {
+        let (generation, k) = split_conn_id(conn);
+        let a = self.assocs.get(k).filter(|a| a.generation == generation)?;
+        match key {
+            "sctp-rtt-ms" => Some(a.assoc.rtt().as_millis().to_string()),
+            "sctp-backend" => Some("userspace".into()),
+            _ => None,
+        }
+    }
+}
