@@ -188,7 +188,7 @@ impl Default for SctpTransport {
     }
 }
 
-fn transport_config(cfg: &SctpConfig, ports: Option<(u16, u16)>) -> TransportConfig {
+pub(crate) fn transport_config(cfg: &SctpConfig, ports: Option<(u16, u16)>) -> TransportConfig {
     let mut t = TransportConfig::default()
         .with_max_send_message_size(SEGMENT as u32)
         .with_max_receive_message_size(MAX_RECEIVE_MESSAGE)
@@ -482,7 +482,10 @@ impl SctpTransport {
         };
         let local_port = self.udps[udp].local.port();
         let mut config = ClientConfig::new();
-        config.transport = Arc::new(transport_config(&self.cfg, Some((local_port, target.port()))));
+        config.transport = Arc::new(transport_config(
+            &self.cfg,
+            Some((local_port, target.port())),
+        ));
         match self.udps[udp].endpoint.connect(config, target) {
             Ok((handle, assoc)) => {
                 if let Some(key) =
@@ -512,7 +515,11 @@ impl SctpTransport {
             match event {
                 Event::Connected => self.on_connected(core, key),
                 Event::HandshakeFailed { reason } => {
-                    log::debug!("{}: association with {} failed: {reason}", a.sock, a.address);
+                    log::debug!(
+                        "{}: association with {} failed: {reason}",
+                        a.sock,
+                        a.address
+                    );
                     self.remove_assoc(core, key);
                     return;
                 }
@@ -677,8 +684,9 @@ impl SctpTransport {
                 socket_type,
                 identity,
             } => {
-                let info = PeerInfo::new(socket_type, a.address.clone(), conn_id(a.generation, key))
-                    .with_identity(identity);
+                let info =
+                    PeerInfo::new(socket_type, a.address.clone(), conn_id(a.generation, key))
+                        .with_identity(identity);
                 match core.peer_up(sock, info) {
                     Ok(peer) => {
                         a.peer = Some(peer);
@@ -771,7 +779,11 @@ impl SctpTransport {
             && u.handshaking >= MAX_HANDSHAKING
         {
             if let Some(l) = &u.listener {
-                core.count_protocol_error(l.sock, &from.to_string(), "INIT dropped: handshake table full");
+                core.count_protocol_error(
+                    l.sock,
+                    &from.to_string(),
+                    "INIT dropped: handshake table full",
+                );
             }
             return;
         }
@@ -971,10 +983,13 @@ impl Transport for SctpTransport {
             endpoint: endpoint.to_string(),
             reason: e.to_string(),
         })?;
-        let target = addrs.first().copied().ok_or_else(|| Error::AddressNotAvailable {
-            endpoint: endpoint.to_string(),
-            reason: "no address".into(),
-        })?;
+        let target = addrs
+            .first()
+            .copied()
+            .ok_or_else(|| Error::AddressNotAvailable {
+                endpoint: endpoint.to_string(),
+                reason: "no address".into(),
+            })?;
         let base = core
             .options(sock)
             .and_then(|o| o.reconnect_ivl)
@@ -1104,7 +1119,10 @@ impl Transport for SctpTransport {
         match kind {
             TIMER_ASSOC => {
                 let now = core.now();
-                let Some(a) = self.assocs.get_mut(k).filter(|a| a.generation == generation)
+                let Some(a) = self
+                    .assocs
+                    .get_mut(k)
+                    .filter(|a| a.generation == generation)
                 else {
                     return;
                 };
@@ -1127,7 +1145,11 @@ impl Transport for SctpTransport {
                     .get(k)
                     .is_some_and(|a| a.generation == generation && a.state != State::Up) =>
             {
-                if self.assocs.get(k).is_some_and(|a| a.state == State::Closing) {
+                if self
+                    .assocs
+                    .get(k)
+                    .is_some_and(|a| a.state == State::Closing)
+                {
                     return;
                 }
                 self.fail(core, k, &"handshake timeout");

@@ -12,6 +12,10 @@ use crate::stream::{Local, OutBuf, Role, Session, SessionEvent};
 use crate::zmtp::ZmtpSession;
 use crate::{Msg, SocketType};
 
+/// Connections a swarm opens before waiting for the server to answer them, well
+/// under libzmq's default listen backlog of 100.
+const CONNECT_BATCH: usize = 50;
+
 struct Client {
     stream: TcpStream,
     session: ZmtpSession,
@@ -48,8 +52,19 @@ impl ZmtpSwarm {
         ty: SocketType,
         id: impl Fn(usize) -> Option<Bytes>,
     ) -> io::Result<ZmtpSwarm> {
-        let mut clients = Vec::with_capacity(n);
+        let mut swarm = ZmtpSwarm {
+            clients: Vec::with_capacity(n),
+        };
+        let mut awaited = 0;
         for i in 0..n {
+            // Wait for the server's READY on each batch before connecting more: the
+            // kernel completes connects faster than a busy (or debug-built) server
+            // accepts them, and a full accept queue drops SYNs, each costing the
+            // client a one-second retransmission.
+            if i - awaited == CONNECT_BATCH {
+                swarm.await_ready(awaited..i)?;
+                awaited = i;
+            }
             let stream = TcpStream::connect(addr)?;
             stream.set_nodelay(true)?;
             stream.set_read_timeout(Some(Duration::from_secs(10)))?;
@@ -66,11 +81,15 @@ impl ZmtpSwarm {
             };
             c.session.start(&mut c.out);
             flush(&mut c)?;
-            clients.push(c);
+            swarm.clients.push(c);
         }
-        let mut swarm = ZmtpSwarm { clients };
-        for i in 0..n {
-            match swarm.next_event(i)? {
+        swarm.await_ready(awaited..n)?;
+        Ok(swarm)
+    }
+
+    fn await_ready(&mut self, range: std::ops::Range<usize>) -> io::Result<()> {
+        for i in range {
+            match self.next_event(i)? {
                 SessionEvent::Ready { .. } => {}
                 other => {
                     return Err(io::Error::other(format!(
@@ -79,7 +98,7 @@ impl ZmtpSwarm {
                 }
             }
         }
-        Ok(swarm)
+        Ok(())
     }
 
     /// Number of clients.

@@ -1,0 +1,241 @@
+//! The kernel backend: the operating system's SCTP through one-to-one style
+//! (`SOCK_STREAM`, `IPPROTO_SCTP`) sockets, non-blocking, with `SCTP_NODELAY`.
+//!
+//! The mapping is the userspace backend's (docs/sctp.md): ZMTP 3.1 on stream 0, written
+//! in SCTP user messages of at most 64 KiB. A one-to-one socket behaves like a
+//! connected stream socket whose `sendmsg` keeps message boundaries, so the shared
+//! [`StreamTransport`] drives it with the same ZMTP session as `tcp6`; the only
+//! differences are the protocol number, the socket options and the capped message
+//! size. Register it under its own scheme:
+//!
+//! ```no_run
+//! # fn main() -> Result<(), vtx_emul::Error> {
+//! # let ctx = zmq::Context::new();
+//! # let vtx = vtx::Vtx::new(&ctx);
+//! vtx.register("sctp+kernel", vtx_sctp::kernel::KernelSctpTransport::default())?;
+//! # Ok(()) }
+//! ```
+//!
+//! Loading `sctp.ko` is the host's business; without it `bind` and `connect` fail with
+//! "protocol not supported".
+
+use std::io::{self, IoSlice, Read, Write};
+use std::net::{Ipv6Addr, SocketAddr};
+use std::os::fd::AsRawFd;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use vtx_emul::endpoint::{Host, format_addr};
+use vtx_emul::stream::{Link, Network, StreamTransport};
+use vtx_emul::zmtp::ZmtpSession;
+use vtx_emul::{Endpoint, Error, Result, SocketOptions};
+
+use crate::user::SEGMENT;
+
+/// IANA protocol number of SCTP.
+const IPPROTO_SCTP: i32 = 132;
+/// `SCTP_NODELAY` from `<netinet/sctp.h>`: send small messages at once (no Nagle).
+const SCTP_NODELAY: i32 = 3;
+/// libzmq's default `ZMQ_BACKLOG`.
+const BACKLOG: i32 = 100;
+
+/// ZMTP 3.1 over kernel SCTP.
+pub type KernelSctpTransport = StreamTransport<KernelSctpNetwork, ZmtpSession>;
+
+/// Kernel SCTP as a stream [`Network`].
+#[derive(Debug, Default)]
+pub struct KernelSctpNetwork;
+
+/// One association: a one-to-one SCTP socket.
+#[derive(Debug)]
+pub struct SctpLink(mio::net::TcpStream);
+
+fn sctp_socket(addr: SocketAddr) -> io::Result<Socket> {
+    let s = Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM.nonblocking(),
+        Some(Protocol::from(IPPROTO_SCTP)),
+    )?;
+    set_nodelay(&s)?;
+    Ok(s)
+}
+
+fn set_nodelay(s: &impl AsRawFd) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: setsockopt on an open descriptor with a pointer to a local int and its size.
+    let r = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            IPPROTO_SCTP,
+            SCTP_NODELAY,
+            (&raw const on).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+fn listener(addr: SocketAddr) -> io::Result<mio::net::TcpListener> {
+    let s = sctp_socket(addr)?;
+    s.set_reuse_address(true)?;
+    if addr.is_ipv6() && addr.ip().is_unspecified() {
+        s.set_only_v6(false)?;
+    }
+    s.bind(&addr.into())?;
+    s.listen(BACKLOG)?;
+    // mio's TCP types are plain descriptors underneath: accept, read and writev mean
+    // the same on a one-to-one SCTP socket.
+    Ok(mio::net::TcpListener::from_std(s.into()))
+}
+
+impl Network for KernelSctpNetwork {
+    type Listener = mio::net::TcpListener;
+    type Link = SctpLink;
+    type Target = SocketAddr;
+
+    fn listen(
+        &mut self,
+        endpoint: &Endpoint,
+        _opts: &SocketOptions,
+    ) -> Result<(Self::Listener, String)> {
+        let hp = endpoint.host_port()?;
+        let addrs = hp.resolve(true).map_err(|e| Error::AddressNotAvailable {
+            endpoint: endpoint.to_string(),
+            reason: e.to_string(),
+        })?;
+        let mut last = None;
+        for addr in addrs {
+            match listener(addr) {
+                Ok(l) => {
+                    let local = l.local_addr().map_err(|e| Error::io("local address", e))?;
+                    let shown = match local {
+                        SocketAddr::V6(v6) if v6.ip().is_unspecified() => {
+                            format!("[{}]:{}", Ipv6Addr::UNSPECIFIED, v6.port())
+                        }
+                        other => format_addr(other),
+                    };
+                    return Ok((l, format!("{}://{shown}", endpoint.scheme())));
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        let e =
+            last.unwrap_or_else(|| io::Error::new(io::ErrorKind::AddrNotAvailable, "no address"));
+        Err(Error::from_bind(endpoint.as_str(), e))
+    }
+
+    fn accept(&mut self, listener: &Self::Listener) -> io::Result<(Self::Link, String)> {
+        let (s, peer) = listener.accept()?;
+        set_nodelay(&s)?;
+        Ok((SctpLink(s), format_addr(peer)))
+    }
+
+    fn resolve(&mut self, endpoint: &Endpoint) -> Result<Self::Target> {
+        let hp = endpoint.host_port()?;
+        if hp.host == Host::Any || hp.port == 0 {
+            return Err(Error::bad_endpoint(
+                endpoint.as_str(),
+                "connect needs a host and a port",
+            ));
+        }
+        let addrs = hp.resolve(false).map_err(|e| Error::AddressNotAvailable {
+            endpoint: endpoint.to_string(),
+            reason: e.to_string(),
+        })?;
+        addrs
+            .first()
+            .copied()
+            .ok_or_else(|| Error::AddressNotAvailable {
+                endpoint: endpoint.to_string(),
+                reason: "no address".into(),
+            })
+    }
+
+    fn connect(
+        &mut self,
+        target: &Self::Target,
+        _opts: &SocketOptions,
+    ) -> io::Result<(Self::Link, String)> {
+        let s = sctp_socket(*target)?;
+        match s.connect(&(*target).into()) {
+            Ok(()) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+        Ok((
+            SctpLink(mio::net::TcpStream::from_std(s.into())),
+            format_addr(*target),
+        ))
+    }
+}
+
+impl mio::event::Source for SctpLink {
+    fn register(
+        &mut self,
+        registry: &mio::Registry,
+        token: mio::Token,
+        interests: mio::Interest,
+    ) -> io::Result<()> {
+        self.0.register(registry, token, interests)
+    }
+
+    fn reregister(
+        &mut self,
+        registry: &mio::Registry,
+        token: mio::Token,
+        interests: mio::Interest,
+    ) -> io::Result<()> {
+        self.0.reregister(registry, token, interests)
+    }
+
+    fn deregister(&mut self, registry: &mio::Registry) -> io::Result<()> {
+        self.0.deregister(registry)
+    }
+}
+
+impl Link for SctpLink {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // One call returns at most one SCTP message (or part of one); the ZMTP
+        // decoder does not care where messages end.
+        Read::read(&mut self.0, buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        // One `writev` is one SCTP message, and SCTP queues a message whole or not at
+        // all: keep messages at the mapping's 64 KiB so a big frame never waits for a
+        // send buffer larger than the kernel's.
+        let mut total = 0;
+        let mut n = 0;
+        for b in bufs {
+            if total + b.len() > SEGMENT {
+                break;
+            }
+            total += b.len();
+            n += 1;
+        }
+        if n == 0 {
+            let first = bufs.first().map_or(&[][..], |b| &b[..SEGMENT.min(b.len())]);
+            return Write::write(&mut self.0, first);
+        }
+        Write::write_vectored(&mut self.0, &bufs[..n])
+    }
+
+    fn connected(&mut self) -> io::Result<bool> {
+        if let Some(e) = self.0.take_error()? {
+            return Err(e);
+        }
+        match self.0.peer_addr() {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn meta(&self, key: &str) -> Option<String> {
+        (key == "sctp-backend").then(|| "kernel".into())
+    }
+}
