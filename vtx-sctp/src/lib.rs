@@ -87,3 +87,36 @@ impl Default for SctpConfig {
 pub fn transport() -> SctpTransport {
     SctpTransport::default()
 }
+
+/// Answers to "out of the blue" packets, those for no known association (RFC 9260
+/// section 8.4), which sctp-proto drops silently.
+pub mod ootb {
+    use bytes::{BufMut, Bytes, BytesMut};
+
+    const CRC32C: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
+    const SHUTDOWN_ACK: u8 = 8;
+    const SHUTDOWN_COMPLETE: u8 = 14;
+    /// The T bit: the verification tag is the one the receiver itself expects.
+    const T_BIT: u8 = 1;
+
+    /// The reply to an out-of-the-blue SHUTDOWN-ACK: a SHUTDOWN-COMPLETE with the T
+    /// bit (rule 5). A peer whose SHUTDOWN-COMPLETE was lost gets its answer from an
+    /// endpoint that has already forgotten the association, and closes at once
+    /// instead of retransmitting SHUTDOWN-ACK until it gives up.
+    pub fn reply(packet: &[u8]) -> Option<Bytes> {
+        if packet.len() < 16 || packet[12] != SHUTDOWN_ACK {
+            return None;
+        }
+        let mut out = BytesMut::with_capacity(16);
+        out.put_slice(&packet[2..4]); // source port: theirs was the destination
+        out.put_slice(&packet[0..2]);
+        out.put_slice(&packet[4..8]); // their tag, reflected (T bit)
+        out.put_u32(0);
+        out.put_u8(SHUTDOWN_COMPLETE);
+        out.put_u8(T_BIT);
+        out.put_u16(4);
+        let sum = CRC32C.checksum(&out);
+        out[8..12].copy_from_slice(&sum.to_le_bytes());
+        Some(out.freeze())
+    }
+}

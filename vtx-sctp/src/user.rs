@@ -787,12 +787,18 @@ impl SctpTransport {
             }
             return;
         }
+        let packet = data.clone();
         let handled = catch_unwind(AssertUnwindSafe(|| {
             u.endpoint.handle(now, from, None, None, data)
         }));
         let (handle, event) = match handled {
             Ok(Some(r)) => r,
-            Ok(None) => return,
+            Ok(None) => {
+                if let Some(reply) = crate::ootb::reply(&packet) {
+                    let _ = u.socket.send_to(&reply, from);
+                }
+                return;
+            }
             Err(_) => {
                 log::error!("the SCTP stack failed on a datagram from {from}; dropped");
                 if let Some(l) = &u.listener {

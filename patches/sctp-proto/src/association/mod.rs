@@ -1713,7 +1713,7 @@ impl Association {
         } else if let Some(c) = chunk_any.downcast_ref::<ChunkIForwardTsn>() {
             self.handle_i_forward_tsn(c)?
         } else if let Some(c) = chunk_any.downcast_ref::<ChunkShutdown>() {
-            self.handle_shutdown(c)?
+            self.handle_shutdown(c, now)?
         } else if let Some(c) = chunk_any.downcast_ref::<ChunkShutdownAck>() {
             self.handle_shutdown_ack(c)?
         } else if let Some(c) = chunk_any.downcast_ref::<ChunkShutdownComplete>() {
@@ -2775,7 +2775,20 @@ impl Association {
         Ok(reply)
     }
 
-    fn handle_shutdown(&mut self, _: &ChunkShutdown) -> Result<Vec<Packet>> {
+    fn handle_shutdown(&mut self, c: &ChunkShutdown, now: Instant) -> Result<Vec<Packet>> {
+        // VTX patch: a SHUTDOWN's Cumulative TSN Ack acknowledges DATA as a SACK would
+        // (RFC 9260 section 9.2). Peers send no SACK after it, so without this, data in
+        // flight when the SHUTDOWN arrives stays unacknowledged and the association
+        // never leaves SHUTDOWN-RECEIVED.
+        if self.state() == AssociationState::Established && self.outbound_queue.inflight_len() != 0 {
+            let sack = ChunkSelectiveAck {
+                cumulative_tsn_ack: c.cumulative_tsn_ack,
+                advertised_receiver_window_credit: self.rwnd,
+                gap_ack_blocks: vec![],
+                duplicate_tsn: vec![],
+            };
+            self.handle_sack(&sack, now)?;
+        }
         let state = self.state();
 
         if state == AssociationState::Established {

@@ -1,0 +1,185 @@
+//! Interop with a stack no one here wrote: the userspace backend against usrsctp
+//! (Debian's libusrsctp-dev), both over UDP encapsulation. The peer is
+//! `tests/usrsctp/zmtp_echo.c`, compiled here with `cc`: a ZMTP PAIR that echoes.
+//!
+//! Needs libusrsctp-dev (scripts/test installs it); without it these tests fail
+//! with a message saying so.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::net::UdpSocket;
+use std::path::PathBuf;
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use vtx::{Vtx, VtxSocket};
+
+fn echo_binary() -> &'static PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        let out = dir.join("zmtp_echo");
+        let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/usrsctp/zmtp_echo.c");
+        let status = Command::new("cc")
+            .args(["-O2", "-Wall", "-o"])
+            .arg(&out)
+            .arg(&src)
+            .args(["-lusrsctp", "-lpthread"])
+            .status()
+            .expect("run cc");
+        assert!(
+            status.success(),
+            "cannot build the usrsctp peer: is libusrsctp-dev installed? (scripts/test installs it)"
+        );
+        out
+    })
+}
+
+/// A UDP port free right now.
+fn free_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Peer {
+    child: Child,
+    out: BufReader<ChildStdout>,
+}
+
+impl Peer {
+    fn spawn(args: &[String]) -> Peer {
+        let mut child = Command::new(echo_binary())
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        Peer { child, out }
+    }
+
+    fn expect_line(&mut self, prefix: &str) -> String {
+        let mut line = String::new();
+        self.out.read_line(&mut line).unwrap();
+        assert!(line.starts_with(prefix), "usrsctp peer said {line:?}, expected {prefix}");
+        line
+    }
+
+    /// Waits for a clean exit (status 0) within the bound.
+    fn finish(mut self, within: Duration) -> Vec<String> {
+        let end = Instant::now() + within;
+        let mut lines = Vec::new();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let mut line = String::new();
+                while self.out.read_line(&mut line).unwrap() > 0 {
+                    lines.push(line.trim_end().to_owned());
+                    line.clear();
+                }
+                assert!(status.success(), "usrsctp peer failed: {status} {lines:?}");
+                return lines;
+            }
+            if Instant::now() > end {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("usrsctp peer did not exit");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn setup() -> (zmq::Context, Vtx) {
+    let _ = env_logger::builder().is_test(true).try_init();
+    let ctx = zmq::Context::new();
+    let vtx = Vtx::new(&ctx);
+    vtx.register("sctp", vtx_sctp::SctpTransport::default())
+        .unwrap();
+    (ctx, vtx)
+}
+
+fn pair(vtx: &Vtx) -> VtxSocket {
+    let s = vtx.socket(zmq::PAIR).unwrap();
+    s.set_rcvtimeo(10_000).unwrap();
+    s.set_sndtimeo(10_000).unwrap();
+    s
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let end = Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Messages both ways: single, multipart, empty, 1 MiB.
+fn exchange(s: &VtxSocket) {
+    s.send("hello usrsctp", 0).unwrap();
+    assert_eq!(s.recv_bytes(0).unwrap(), b"hello usrsctp");
+    let parts = vec![b"one".to_vec(), Vec::new(), b"three".to_vec()];
+    s.send_multipart(&parts, 0).unwrap();
+    assert_eq!(s.recv_multipart(0).unwrap(), parts);
+    let big: Vec<u8> = (0..1 << 20).map(|i: u32| (i % 253) as u8).collect();
+    s.send(&big, 0).unwrap();
+    assert!(s.recv_bytes(0).unwrap() == big, "1 MiB message corrupted");
+    for i in 0..100u32 {
+        s.send(&i.to_be_bytes()[..], 0).unwrap();
+    }
+    for i in 0..100u32 {
+        assert_eq!(s.recv_bytes(0).unwrap(), i.to_be_bytes());
+    }
+}
+
+#[test]
+fn vtx_connects_to_usrsctp() {
+    let (_ctx, vtx) = setup();
+    let port = free_port();
+    let mut peer = Peer::spawn(&["listen".into(), port.to_string(), port.to_string()]);
+    peer.expect_line("listening");
+    let s = pair(&vtx);
+    s.connect(&format!("sctp://127.0.0.1:{port}")).unwrap();
+    peer.expect_line("ready");
+    exchange(&s);
+    // Closing the socket shuts the association down; usrsctp sees a clean end.
+    drop(s);
+    let lines = peer.finish(Duration::from_secs(10));
+    assert_eq!(lines, ["echoed 103, peer shut down", "closed"]);
+}
+
+#[test]
+fn usrsctp_connects_to_vtx() {
+    let (_ctx, vtx) = setup();
+    let s = pair(&vtx);
+    let ep = s.bind("sctp://127.0.0.1:0").unwrap();
+    let port: u16 = ep.rsplit(':').next().unwrap().parse().unwrap();
+    let own = free_port();
+    let mut peer = Peer::spawn(&[
+        "connect".into(),
+        own.to_string(),
+        own.to_string(),
+        port.to_string(),
+        port.to_string(),
+    ]);
+    peer.expect_line("ready");
+    wait_until("peer up", || s.peer_count().unwrap() == 1);
+    exchange(&s);
+    // usrsctp shuts the association down; vtx learns at once, not by a heartbeat.
+    s.send("QUIT", 0).unwrap();
+    let t = Instant::now();
+    wait_until("peer down", || s.peer_count().unwrap() == 0);
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    let lines = peer.finish(Duration::from_secs(10));
+    assert_eq!(lines, ["echoed 103, quit", "closed"]);
+}
