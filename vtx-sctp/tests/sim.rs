@@ -128,8 +128,9 @@ impl Sim {
                     }
                 }
                 while let Some(ev) = a.poll() {
-                    if let Event::Stream(StreamEvent::Readable { id } | StreamEvent::Opened { id }) =
-                        ev
+                    if let Event::Stream(
+                        StreamEvent::Readable { id } | StreamEvent::Opened { id },
+                    ) = ev
                     {
                         let _ = a.accept_stream();
                         let mut s = a.stream(id).unwrap();
@@ -318,12 +319,15 @@ fn init_with_address_parameters_is_answered() {
     init.put_u32(0);
     // INIT chunk.
     let params: &[(u16, &[u8])] = &[
-        (5, &[127, 0, 0, 1]),                                        // IPv4 address
-        (6, &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]),      // IPv6 address
-        (12, &[0, 5, 0, 6]),                                         // supported types
-        (0xc000, &[]),                                               // ECN capable
+        (5, &[127, 0, 0, 1]),                                   // IPv4 address
+        (6, &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]), // IPv6 address
+        (12, &[0, 5, 0, 6]),                                    // supported types
+        (0xc000, &[]),                                          // ECN capable
     ];
-    let params_len: usize = params.iter().map(|(_, v)| 4 + v.len().next_multiple_of(4)).sum();
+    let params_len: usize = params
+        .iter()
+        .map(|(_, v)| 4 + v.len().next_multiple_of(4))
+        .sum();
     init.put_u8(1);
     init.put_u8(0);
     init.put_u16((20 + params_len) as u16);
@@ -366,10 +370,15 @@ fn shutdown_acknowledges_data_and_both_ends_close() {
         .assoc()
         .open_stream(0, PayloadProtocolIdentifier::Binary)
         .unwrap()
-        .write_sctp(&Bytes::from_static(b"last words"), PayloadProtocolIdentifier::Binary)
+        .write_sctp(
+            &Bytes::from_static(b"last words"),
+            PayloadProtocolIdentifier::Binary,
+        )
         .unwrap();
     // Deliver the DATA, but not the delayed SACK: node 1 shuts down first.
-    assert!(sim.run_until(Duration::from_millis(50), |s| !s.nodes[1].received.is_empty()));
+    assert!(sim.run_until(Duration::from_millis(50), |s| {
+        !s.nodes[1].received.is_empty()
+    }));
     sim.nodes[1].assoc().shutdown().unwrap();
     let start = sim.now;
     assert!(

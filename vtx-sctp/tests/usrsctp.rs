@@ -65,7 +65,10 @@ impl Peer {
     fn expect_line(&mut self, prefix: &str) -> String {
         let mut line = String::new();
         self.out.read_line(&mut line).unwrap();
-        assert!(line.starts_with(prefix), "usrsctp peer said {line:?}, expected {prefix}");
+        assert!(
+            line.starts_with(prefix),
+            "usrsctp peer said {line:?}, expected {prefix}"
+        );
         line
     }
 

@@ -1,0 +1,201 @@
+//! The kernel backend (`sctp+kernel`) on the kernel's own SCTP. Most hosts (this CI
+//! machine's included) have no SCTP, so these tests are ignored in a plain
+//! `cargo test`; `scripts/uml-sctp-test` runs them with `--ignored` inside a
+//! user-mode-linux VM whose kernel loads sctp.ko, and fails if the VM cannot start.
+//!
+//! Besides vtx against vtx, a native libzmq socket talks to the kernel backend
+//! through `socat`, which relays between kernel SCTP and TCP: the ZMTP bytes cross a
+//! plain kernel SCTP socket that vtx did not open.
+
+#![cfg(feature = "kernel")]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use vtx::{Vtx, VtxSocket};
+
+fn setup() -> (zmq::Context, Vtx) {
+    let _ = env_logger::builder().is_test(true).try_init();
+    let ctx = zmq::Context::new();
+    let vtx = Vtx::new(&ctx);
+    vtx.register(
+        "sctp+kernel",
+        vtx_sctp::kernel::KernelSctpTransport::default(),
+    )
+    .unwrap();
+    (ctx, vtx)
+}
+
+fn sock(vtx: &Vtx, ty: zmq::SocketType) -> VtxSocket {
+    let s = vtx.socket(ty).unwrap();
+    s.set_rcvtimeo(10_000).unwrap();
+    s.set_sndtimeo(10_000).unwrap();
+    s
+}
+
+fn free_tcp_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Socat(Child);
+
+impl Socat {
+    fn spawn(from: &str, to: &str) -> Socat {
+        let child = Command::new("socat")
+            .args([from, to])
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("socat (scripts/test installs it)");
+        // Give it a moment to listen.
+        std::thread::sleep(Duration::from_millis(300));
+        Socat(child)
+    }
+}
+
+impl Drop for Socat {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+#[ignore = "needs kernel SCTP: scripts/uml-sctp-test runs it in a VM"]
+fn req_rep_over_kernel_sctp() {
+    let (_ctx, vtx) = setup();
+    let rep = sock(&vtx, zmq::REP);
+    let ep = rep.bind("sctp+kernel://127.0.0.1:0").unwrap();
+    assert!(ep.starts_with("sctp+kernel://127.0.0.1:"), "{ep}");
+    let req = sock(&vtx, zmq::REQ);
+    req.connect(&ep).unwrap();
+    for i in 0..100 {
+        req.send(format!("ping {i}").as_bytes(), 0).unwrap();
+        assert_eq!(rep.recv_bytes(0).unwrap(), format!("ping {i}").as_bytes());
+        rep.send_multipart(["pong", "two"], 0).unwrap();
+        assert_eq!(
+            req.recv_multipart(0).unwrap(),
+            [b"pong".to_vec(), b"two".to_vec()]
+        );
+    }
+    let peer = rep.last_peer().unwrap().unwrap();
+    assert!(peer.starts_with("sctp+kernel://127.0.0.1:"), "{peer}");
+}
+
+#[test]
+#[ignore = "needs kernel SCTP: scripts/uml-sctp-test runs it in a VM"]
+fn push_pull_over_kernel_sctp() {
+    let (_ctx, vtx) = setup();
+    let pull = sock(&vtx, zmq::PULL);
+    let ep = pull.bind("sctp+kernel://127.0.0.1:0").unwrap();
+    let push = sock(&vtx, zmq::PUSH);
+    push.connect(&ep).unwrap();
+    let big: Vec<u8> = (0..1 << 20).map(|i: u32| (i % 251) as u8).collect();
+    push.send(&big, 0).unwrap();
+    assert!(
+        pull.recv_bytes(0).unwrap() == big,
+        "1 MiB message corrupted"
+    );
+    let n = 20_000u32;
+    let sender = std::thread::spawn(move || {
+        for i in 0..n {
+            push.send(&i.to_be_bytes()[..], 0).unwrap();
+        }
+        push
+    });
+    for i in 0..n {
+        assert_eq!(
+            u32::from_be_bytes(pull.recv_bytes(0).unwrap().try_into().unwrap()),
+            i
+        );
+    }
+    drop(sender.join().unwrap());
+}
+
+#[test]
+#[ignore = "needs kernel SCTP: scripts/uml-sctp-test runs it in a VM"]
+fn graceful_close_and_reconnect_over_kernel_sctp() {
+    let (_ctx, vtx) = setup();
+    let rep = sock(&vtx, zmq::REP);
+    let ep = rep.bind("sctp+kernel://127.0.0.1:0").unwrap();
+    let req = sock(&vtx, zmq::REQ);
+    req.connect(&ep).unwrap();
+    req.send("one", 0).unwrap();
+    assert_eq!(rep.recv_bytes(0).unwrap(), b"one");
+    rep.send("two", 0).unwrap();
+    assert_eq!(req.recv_bytes(0).unwrap(), b"two");
+    drop(rep);
+    let end = Instant::now() + Duration::from_secs(5);
+    while req.peer_count().unwrap() > 0 {
+        assert!(Instant::now() < end, "the close went unnoticed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let rep = sock(&vtx, zmq::REP);
+    rep.bind(&ep).unwrap();
+    req.send("three", 0).unwrap();
+    assert_eq!(rep.recv_bytes(0).unwrap(), b"three");
+}
+
+/// vtx REQ over kernel SCTP to socat, which relays to a native libzmq REP over TCP.
+#[test]
+#[ignore = "needs kernel SCTP: scripts/uml-sctp-test runs it in a VM"]
+fn vtx_req_reaches_native_rep_through_a_plain_sctp_socket() {
+    let (ctx, vtx) = setup();
+    let tcp = free_tcp_port();
+    let rep = ctx.socket(zmq::REP).unwrap();
+    rep.set_rcvtimeo(10_000).unwrap();
+    rep.bind(&format!("tcp://127.0.0.1:{tcp}")).unwrap();
+    let sctp = free_tcp_port();
+    let _relay = Socat::spawn(
+        &format!("SCTP-LISTEN:{sctp},bind=127.0.0.1,reuseaddr,fork"),
+        &format!("TCP:127.0.0.1:{tcp}"),
+    );
+    let req = sock(&vtx, zmq::REQ);
+    req.connect(&format!("sctp+kernel://127.0.0.1:{sctp}"))
+        .unwrap();
+    let big: Vec<u8> = (0..1 << 20).map(|i: u32| (i % 249) as u8).collect();
+    for body in [b"hello libzmq".to_vec(), big] {
+        req.send(&body, 0).unwrap();
+        assert!(rep.recv_bytes(0).unwrap() == body);
+        rep.send_multipart(["ok", "fine"], 0).unwrap();
+        assert_eq!(
+            req.recv_multipart(0).unwrap(),
+            [b"ok".to_vec(), b"fine".to_vec()]
+        );
+    }
+}
+
+/// A native libzmq REQ over TCP to socat, which relays over kernel SCTP to vtx REP.
+#[test]
+#[ignore = "needs kernel SCTP: scripts/uml-sctp-test runs it in a VM"]
+fn native_req_reaches_vtx_rep_through_a_plain_sctp_socket() {
+    let (ctx, vtx) = setup();
+    let rep = sock(&vtx, zmq::REP);
+    let ep = rep.bind("sctp+kernel://127.0.0.1:0").unwrap();
+    let sctp = ep.rsplit(':').next().unwrap().to_owned();
+    let tcp = free_tcp_port();
+    let _relay = Socat::spawn(
+        &format!("TCP-LISTEN:{tcp},bind=127.0.0.1,reuseaddr,fork"),
+        &format!("SCTP:127.0.0.1:{sctp}"),
+    );
+    let req = ctx.socket(zmq::REQ).unwrap();
+    req.set_rcvtimeo(10_000).unwrap();
+    req.connect(&format!("tcp://127.0.0.1:{tcp}")).unwrap();
+    for i in 0..10 {
+        req.send_multipart([format!("q{i}").as_str(), "part"], 0)
+            .unwrap();
+        assert_eq!(
+            rep.recv_multipart(0).unwrap(),
+            [format!("q{i}").into_bytes(), b"part".to_vec()]
+        );
+        rep.send("a", 0).unwrap();
+        assert_eq!(req.recv_bytes(0).unwrap(), b"a");
+    }
+    let peer = rep.last_peer().unwrap().unwrap();
+    assert!(peer.starts_with("sctp+kernel://127.0.0.1:"), "{peer}");
+}
