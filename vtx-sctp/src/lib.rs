@@ -39,6 +39,8 @@ pub mod kernel;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 
+/// The SCTP stack of the userspace backend (patched, see patches/README.md).
+pub use sctp_proto;
 pub use user::SctpTransport;
 
 /// Settings of the userspace backend, fixed at `register`.
@@ -80,6 +82,14 @@ impl Default for SctpConfig {
             max_payload: 1200,
             heartbeat_ivl: Duration::from_secs(5),
         }
+    }
+}
+
+impl SctpConfig {
+    /// The sctp-proto transport settings the userspace backend uses for an
+    /// association (the raw baseline of the benches uses the same).
+    pub fn transport_config(&self, ports: Option<(u16, u16)>) -> sctp_proto::TransportConfig {
+        user::transport_config(self, ports)
     }
 }
 
