@@ -9,6 +9,7 @@
 //! directions, with the Vocket pausing reads (the association's receive window then
 //! closes and the sender stops) and SCTP's own buffered amount pausing writes.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::net::{Ipv6Addr, SocketAddr};
@@ -109,6 +110,10 @@ struct Udp {
     listener: Option<Listener>,
     /// Associations on this socket that have not finished the SCTP handshake.
     handshaking: usize,
+    /// Accepted associations in arrival order (key, generation), oldest first, to
+    /// evict from when the handshake table is full; entries of associations that
+    /// completed or ended are skipped.
+    pending: VecDeque<(usize, u32)>,
     /// Associations on this socket.
     live: usize,
     /// Unbound: the socket closes when its last association has shut down.
@@ -286,6 +291,7 @@ impl SctpTransport {
             local,
             listener,
             handshaking: 0,
+            pending: VecDeque::new(),
             live: 0,
             retired: false,
         });
@@ -355,6 +361,9 @@ impl SctpTransport {
         if let Some(u) = self.udps.get_mut(udp) {
             u.handshaking += 1;
             u.live += 1;
+            if origin == Origin::Accepted {
+                u.pending.push_back((key, generation));
+            }
         }
         if let Origin::Connected(c) = origin
             && let Some(c) = self.connecters.get_mut(c)
@@ -772,21 +781,36 @@ impl SctpTransport {
             return;
         };
         // An INIT (first chunk type 1, verification tag 0) for a new association while
-        // the handshake table is full: dropped before sctp-proto allocates for it.
+        // the handshake table is full: the oldest association still in the handshake
+        // makes room, as a SYN cache does. A flood then costs honest peers nothing
+        // unless it outruns their round trip.
         if data.len() >= 16
             && data[12] == 1
             && data[4..8] == [0, 0, 0, 0]
             && u.handshaking >= MAX_HANDSHAKING
         {
-            if let Some(l) = &u.listener {
-                core.count_protocol_error(
-                    l.sock,
-                    &from.to_string(),
-                    "INIT dropped: handshake table full",
-                );
+            let sock = u.listener.as_ref().map(|l| l.sock);
+            while let Some((k, generation)) = u.pending.pop_front() {
+                if self
+                    .assocs
+                    .get(k)
+                    .is_some_and(|a| a.generation == generation && a.state == State::Associating)
+                {
+                    if let Some(sock) = sock {
+                        core.count_protocol_error(
+                            sock,
+                            &from.to_string(),
+                            "handshake table full: oldest pending association evicted",
+                        );
+                    }
+                    self.remove_assoc(core, k);
+                    break;
+                }
             }
-            return;
         }
+        let Some(u) = self.udps.get_mut(udp) else {
+            return;
+        };
         let packet = data.clone();
         let handled = catch_unwind(AssertUnwindSafe(|| {
             u.endpoint.handle(now, from, None, None, data)

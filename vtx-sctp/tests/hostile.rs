@@ -1,0 +1,291 @@
+//! Hostile peers against the userspace backend on real sockets: random datagrams, bad
+//! checksums, an INIT flood, a ZMTP header that lies about its length, a peer that
+//! aborts in the middle of a message. Each is dropped (and counted where a socket
+//! owns it); the driver goes on serving honest peers.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use vtx::{Vtx, VtxSocket};
+use vtx_sctp::SctpConfig;
+use vtx_sctp::sctp_proto::{
+    Association, ClientConfig, DatagramEvent, Endpoint, EndpointConfig, Event, Payload,
+    PayloadProtocolIdentifier, ServerConfig,
+};
+
+const CRC32C: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
+
+fn setup() -> (zmq::Context, Vtx) {
+    let _ = env_logger::builder().is_test(true).try_init();
+    let ctx = zmq::Context::new();
+    let vtx = Vtx::new(&ctx);
+    vtx.register("sctp", vtx_sctp::SctpTransport::default())
+        .unwrap();
+    (ctx, vtx)
+}
+
+fn rep(vtx: &Vtx) -> (VtxSocket, SocketAddr) {
+    let s = vtx.socket(zmq::REP).unwrap();
+    s.set_rcvtimeo(10_000).unwrap();
+    s.set_sndtimeo(10_000).unwrap();
+    let ep = s.bind("sctp://127.0.0.1:0").unwrap();
+    let addr = ep.trim_start_matches("sctp://").parse().unwrap();
+    (s, addr)
+}
+
+/// An honest REQ still gets its answer.
+fn still_serves(vtx: &Vtx, rep: &VtxSocket, addr: SocketAddr) {
+    let req = vtx.socket(zmq::REQ).unwrap();
+    req.set_rcvtimeo(10_000).unwrap();
+    req.connect(&format!("sctp://{addr}")).unwrap();
+    req.send("still there?", 0).unwrap();
+    assert_eq!(rep.recv_bytes(0).unwrap(), b"still there?");
+    rep.send("yes", 0).unwrap();
+    assert_eq!(req.recv_bytes(0).unwrap(), b"yes");
+}
+
+fn protocol_errors(s: &VtxSocket) -> u64 {
+    s.meta("protocol-errors")
+        .unwrap()
+        .map_or(0, |v| v.parse().unwrap())
+}
+
+fn with_checksum(mut p: Vec<u8>) -> Vec<u8> {
+    p[8..12].fill(0);
+    let sum = CRC32C.checksum(&p);
+    p[8..12].copy_from_slice(&sum.to_le_bytes());
+    p
+}
+
+fn init(tag: u32, port: u16) -> Vec<u8> {
+    let mut b = BytesMut::new();
+    b.put_u16(port);
+    b.put_u16(port);
+    b.put_u32(0);
+    b.put_u32(0);
+    b.put_u8(1); // INIT
+    b.put_u8(0);
+    b.put_u16(20);
+    b.put_u32(tag);
+    b.put_u32(1 << 20);
+    b.put_u16(1);
+    b.put_u16(1);
+    b.put_u32(tag);
+    with_checksum(b.to_vec())
+}
+
+#[test]
+fn random_datagrams_and_bad_checksums() {
+    let (_ctx, vtx) = setup();
+    let (rep, addr) = rep(&vtx);
+    let attacker = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut rng = StdRng::seed_from_u64(7);
+    for i in 0..20_000 {
+        let len = rng.random_range(0..1500);
+        let mut d: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+        if i % 2 == 0 && d.len() >= 16 {
+            // Half with a valid checksum, so they reach the chunk parsers.
+            d[12] = rng.random_range(0..16);
+            d = with_checksum(d);
+        }
+        let _ = attacker.send_to(&d, addr);
+    }
+    still_serves(&vtx, &rep, addr);
+}
+
+#[test]
+fn init_flood_is_bounded() {
+    let (_ctx, vtx) = setup();
+    let (rep, addr) = rep(&vtx);
+    let attacker = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for tag in 1..=5_000u32 {
+        let _ = attacker.send_to(&init(tag, 4000), addr);
+        if tag % 500 == 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    // Past the handshake table's 1,024, the oldest pending ones were evicted (counted).
+    let end = Instant::now() + Duration::from_secs(10);
+    while protocol_errors(&rep) == 0 {
+        assert!(Instant::now() < end, "the flood went uncounted");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    still_serves(&vtx, &rep, addr);
+}
+
+/// A client made of sctp-proto directly, to say what vtx never would.
+struct RawPeer {
+    socket: UdpSocket,
+    endpoint: Endpoint,
+    assoc: Association,
+    /// The verification tag the server expects, read off our own packets.
+    peer_tag: Option<[u8; 4]>,
+    local_port: u16,
+    server: SocketAddr,
+}
+
+impl RawPeer {
+    fn connect(server: SocketAddr) -> RawPeer {
+        let cfg = SctpConfig::default();
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_nonblocking(true).unwrap();
+        let local_port = socket.local_addr().unwrap().port();
+        let mut sc = ServerConfig::new();
+        sc.transport = Arc::new(cfg.transport_config(None));
+        let mut endpoint = Endpoint::new(Arc::new(EndpointConfig::new()), Some(Arc::new(sc)));
+        let mut cc = ClientConfig::new();
+        cc.transport = Arc::new(cfg.transport_config(Some((local_port, server.port()))));
+        let (_, assoc) = endpoint.connect(cc, server).unwrap();
+        let mut p = RawPeer {
+            socket,
+            endpoint,
+            assoc,
+            peer_tag: None,
+            local_port,
+            server,
+        };
+        let end = Instant::now() + Duration::from_secs(10);
+        loop {
+            p.pump();
+            if matches!(p.assoc.poll(), Some(Event::Connected)) {
+                break;
+            }
+            assert!(Instant::now() < end, "no association");
+        }
+        if p.assoc.stream(0).is_err() {
+            p.assoc
+                .open_stream(0, PayloadProtocolIdentifier::Binary)
+                .unwrap();
+        }
+        p
+    }
+
+    fn pump(&mut self) {
+        let now = Instant::now();
+        if self.assoc.poll_timeout().is_some_and(|t| t <= now) {
+            self.assoc.handle_timeout(now);
+        }
+        while let Some(t) = self.assoc.poll_transmit(now) {
+            if let Payload::RawEncode(ds) = t.payload {
+                for d in ds {
+                    if d.len() >= 8 && d[4..8] != [0; 4] {
+                        self.peer_tag = Some([d[4], d[5], d[6], d[7]]);
+                    }
+                    let _ = self.socket.send_to(&d, t.remote);
+                }
+            }
+        }
+        let mut buf = [0u8; 65_536];
+        while let Ok((n, from)) = self.socket.recv_from(&mut buf) {
+            let data = Bytes::copy_from_slice(&buf[..n]);
+            if let Some((_, DatagramEvent::AssociationEvent(ev))) =
+                self.endpoint.handle(Instant::now(), from, None, None, data)
+            {
+                self.assoc.handle_event(ev);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.assoc
+            .stream(0)
+            .unwrap()
+            .write_sctp(
+                &Bytes::copy_from_slice(bytes),
+                PayloadProtocolIdentifier::Binary,
+            )
+            .unwrap();
+        for _ in 0..20 {
+            self.pump();
+        }
+    }
+
+    /// Greeting and READY of a REQ.
+    fn handshake(&mut self) {
+        let mut g = vec![0u8; 64];
+        g[0] = 0xff;
+        g[9] = 0x7f;
+        g[10] = 3;
+        g[11] = 1;
+        g[12..16].copy_from_slice(b"NULL");
+        let mut ready = vec![0x04, 0];
+        let body = b"\x05READY\x0bSocket-Type\x00\x00\x00\x03REQ";
+        ready[1] = body.len() as u8;
+        ready.extend_from_slice(body);
+        g.extend_from_slice(&ready);
+        self.send(&g);
+    }
+
+    /// An ABORT with the tag the server expects.
+    fn abort(&mut self) {
+        let tag = self.peer_tag.expect("a packet went out");
+        let mut b = BytesMut::new();
+        b.put_u16(self.local_port);
+        b.put_u16(self.server.port());
+        b.put_slice(&tag);
+        b.put_u32(0);
+        b.put_u8(6); // ABORT
+        b.put_u8(0);
+        b.put_u16(4);
+        let p = with_checksum(b.to_vec());
+        self.socket.send_to(&p, self.server).unwrap();
+    }
+}
+
+#[test]
+fn a_lying_frame_header_drops_the_peering() {
+    let (_ctx, vtx) = setup();
+    let (rep, addr) = rep(&vtx);
+    let mut peer = RawPeer::connect(addr);
+    peer.handshake();
+    let end = Instant::now() + Duration::from_secs(10);
+    while rep.peer_count().unwrap() == 0 {
+        peer.pump();
+        assert!(Instant::now() < end, "the raw peer never came up");
+    }
+    // A long frame claiming 2^60 bytes: refused from the header, nothing allocated.
+    let mut frame = vec![0x02];
+    frame.extend_from_slice(&(1u64 << 60).to_be_bytes());
+    frame.extend_from_slice(b"not that much");
+    peer.send(&frame);
+    let end = Instant::now() + Duration::from_secs(10);
+    while rep.peer_count().unwrap() > 0 || protocol_errors(&rep) == 0 {
+        peer.pump();
+        assert!(Instant::now() < end, "the lying peer was not dropped");
+    }
+    still_serves(&vtx, &rep, addr);
+}
+
+#[test]
+fn an_abort_mid_message_drops_only_that_peering() {
+    let (_ctx, vtx) = setup();
+    let (rep, addr) = rep(&vtx);
+    let mut peer = RawPeer::connect(addr);
+    peer.handshake();
+    let end = Instant::now() + Duration::from_secs(10);
+    while rep.peer_count().unwrap() == 0 {
+        peer.pump();
+        assert!(Instant::now() < end, "the raw peer never came up");
+    }
+    // Half of a 100 KiB request, then ABORT.
+    let mut frame = vec![0x02];
+    frame.extend_from_slice(&(100u64 * 1024).to_be_bytes());
+    frame.extend_from_slice(&[0u8; 50 * 1024]);
+    peer.send(&frame);
+    peer.abort();
+    let end = Instant::now() + Duration::from_secs(10);
+    while rep.peer_count().unwrap() > 0 {
+        assert!(Instant::now() < end, "the aborted peering stayed up");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    still_serves(&vtx, &rep, addr);
+    // The half message never reached the application.
+    assert!(rep.recv_bytes(zmq::DONTWAIT).is_err());
+}
