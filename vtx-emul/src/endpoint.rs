@@ -185,6 +185,67 @@ pub fn format_addr(addr: SocketAddr) -> String {
     }
 }
 
+impl Endpoint {
+    /// Binds the first address the endpoint resolves to (`*` is dual stack) with
+    /// `open`, which returns what it bound and its local address; returns that and
+    /// the endpoint actually bound, `scheme://addr`, with the port the system chose
+    /// (like libzmq's `ZMQ_LAST_ENDPOINT`; the dual-stack wildcard written `[::]`).
+    pub fn bind_with<T>(
+        &self,
+        mut open: impl FnMut(SocketAddr) -> std::io::Result<(T, SocketAddr)>,
+    ) -> Result<(T, String)> {
+        let addrs = self
+            .host_port()?
+            .resolve(true)
+            .map_err(|e| Error::AddressNotAvailable {
+                endpoint: self.to_string(),
+                reason: e.to_string(),
+            })?;
+        let mut last = None;
+        for addr in addrs {
+            match open(addr) {
+                Ok((bound, local)) => {
+                    let shown = match local {
+                        SocketAddr::V6(v6) if v6.ip().is_unspecified() => {
+                            format!("[{}]:{}", Ipv6Addr::UNSPECIFIED, v6.port())
+                        }
+                        other => format_addr(other),
+                    };
+                    return Ok((bound, format!("{}://{shown}", self.scheme())));
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        let e = last.unwrap_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::AddrNotAvailable, "no address")
+        });
+        Err(Error::from_bind(self.as_str(), e))
+    }
+
+    /// The addresses a connect endpoint names: it needs a host and a port (`*` and
+    /// port 0 are for binding); names are resolved now.
+    pub fn connect_addrs(&self) -> Result<Vec<SocketAddr>> {
+        let hp = self.host_port()?;
+        if hp.host == Host::Any || hp.port == 0 {
+            return Err(Error::bad_endpoint(
+                self.as_str(),
+                "connect needs a host and a port",
+            ));
+        }
+        let addrs = hp.resolve(false).map_err(|e| Error::AddressNotAvailable {
+            endpoint: self.to_string(),
+            reason: e.to_string(),
+        })?;
+        if addrs.is_empty() {
+            return Err(Error::AddressNotAvailable {
+                endpoint: self.to_string(),
+                reason: "no address".into(),
+            });
+        }
+        Ok(addrs)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,14 +20,14 @@
 //! "protocol not supported".
 
 use std::io::{self, IoSlice, Read, Write};
-use std::net::{Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 
 use socket2::{Domain, Protocol, Socket, Type};
-use vtx_emul::endpoint::{Host, format_addr};
+use vtx_emul::endpoint::format_addr;
 use vtx_emul::stream::{Link, Network, StreamTransport};
 use vtx_emul::zmtp::ZmtpSession;
-use vtx_emul::{Endpoint, Error, Result, SocketOptions};
+use vtx_emul::{Endpoint, Result, SocketOptions};
 
 use crate::user::SEGMENT;
 
@@ -101,30 +101,11 @@ impl Network for KernelSctpNetwork {
         endpoint: &Endpoint,
         _opts: &SocketOptions,
     ) -> Result<(Self::Listener, String)> {
-        let hp = endpoint.host_port()?;
-        let addrs = hp.resolve(true).map_err(|e| Error::AddressNotAvailable {
-            endpoint: endpoint.to_string(),
-            reason: e.to_string(),
-        })?;
-        let mut last = None;
-        for addr in addrs {
-            match listener(addr) {
-                Ok(l) => {
-                    let local = l.local_addr().map_err(|e| Error::io("local address", e))?;
-                    let shown = match local {
-                        SocketAddr::V6(v6) if v6.ip().is_unspecified() => {
-                            format!("[{}]:{}", Ipv6Addr::UNSPECIFIED, v6.port())
-                        }
-                        other => format_addr(other),
-                    };
-                    return Ok((l, format!("{}://{shown}", endpoint.scheme())));
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        let e =
-            last.unwrap_or_else(|| io::Error::new(io::ErrorKind::AddrNotAvailable, "no address"));
-        Err(Error::from_bind(endpoint.as_str(), e))
+        endpoint.bind_with(|addr| {
+            let l = listener(addr)?;
+            let local = l.local_addr()?;
+            Ok((l, local))
+        })
     }
 
     fn accept(&mut self, listener: &Self::Listener) -> io::Result<(Self::Link, String)> {
@@ -134,24 +115,7 @@ impl Network for KernelSctpNetwork {
     }
 
     fn resolve(&mut self, endpoint: &Endpoint) -> Result<Self::Target> {
-        let hp = endpoint.host_port()?;
-        if hp.host == Host::Any || hp.port == 0 {
-            return Err(Error::bad_endpoint(
-                endpoint.as_str(),
-                "connect needs a host and a port",
-            ));
-        }
-        let addrs = hp.resolve(false).map_err(|e| Error::AddressNotAvailable {
-            endpoint: endpoint.to_string(),
-            reason: e.to_string(),
-        })?;
-        addrs
-            .first()
-            .copied()
-            .ok_or_else(|| Error::AddressNotAvailable {
-                endpoint: endpoint.to_string(),
-                reason: "no address".into(),
-            })
+        Ok(endpoint.connect_addrs()?[0])
     }
 
     fn connect(

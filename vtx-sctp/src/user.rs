@@ -26,10 +26,13 @@ use sctp_proto::{
 };
 use slab::Slab;
 use socket2::{Domain, Protocol, Socket, Type};
-use vtx_emul::endpoint::{Host, format_addr};
+use vtx_emul::endpoint::format_addr;
 use vtx_emul::pattern::{ConnId, DownReason, Flow, PeerId, PeerInfo};
 use vtx_emul::runtime::{Core, SocketId, Transport};
-use vtx_emul::stream::{Local, OutBuf, Role, Session, SessionEvent, reconnect_wait};
+use vtx_emul::stream::{
+    Local, OutBuf, Role, Session, SessionEvent, conn_id, reconnect_wait, split_conn_id,
+    split_timer_key, timer_key,
+};
 use vtx_emul::zmtp::ZmtpSession;
 use vtx_emul::{Endpoint as VtxEndpoint, Error, Result, SocketOptions};
 
@@ -56,26 +59,6 @@ const MAX_HANDSHAKING: usize = 1024;
 const TIMER_ASSOC: u64 = 1;
 const TIMER_RECONNECT: u64 = 2;
 const TIMER_HANDSHAKE: u64 = 3;
-
-fn timer_key(kind: u64, generation: u32, key: usize) -> u64 {
-    (kind << 62) | (u64::from(generation & 0x3fff_ffff) << 32) | (key as u64 & 0xffff_ffff)
-}
-
-fn split_timer_key(k: u64) -> (u64, u32, usize) {
-    (
-        k >> 62,
-        ((k >> 32) & 0x3fff_ffff) as u32,
-        (k & 0xffff_ffff) as usize,
-    )
-}
-
-fn conn_id(generation: u32, key: usize) -> ConnId {
-    (u64::from(generation) << 32) | key as u64
-}
-
-fn split_conn_id(id: ConnId) -> (u32, usize) {
-    ((id >> 32) as u32, (id & 0xffff_ffff) as usize)
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum State {
@@ -273,23 +256,18 @@ impl SctpTransport {
         e
     }
 
-    fn add_udp(
-        &mut self,
-        core: &mut Core,
-        addr: SocketAddr,
-        listener: Option<Listener>,
-    ) -> io::Result<usize> {
+    fn add_udp(&mut self, core: &mut Core, addr: SocketAddr, server: bool) -> io::Result<usize> {
         let mut socket = udp_socket(addr)?;
         let local = socket.local_addr()?;
         let key = self.udps.vacant_key();
         core.registry()
             .register(&mut socket, mio::Token(key), mio::Interest::READABLE)?;
-        let endpoint = self.new_endpoint(listener.is_some());
+        let endpoint = self.new_endpoint(server);
         self.udps.insert(Udp {
             socket,
             endpoint,
             local,
-            listener,
+            listener: None,
             handshaking: 0,
             pending: VecDeque::new(),
             live: 0,
@@ -308,7 +286,7 @@ impl SctpTransport {
         } else {
             ([0, 0, 0, 0], 0).into()
         };
-        let k = self.add_udp(core, any, None)?;
+        let k = self.add_udp(core, any, false)?;
         self.clients[family] = Some(k);
         Ok(k)
     }
@@ -964,62 +942,26 @@ impl Transport for SctpTransport {
     }
 
     fn bind(&mut self, core: &mut Core, sock: SocketId, endpoint: &VtxEndpoint) -> Result<String> {
-        let hp = endpoint.host_port()?;
-        let addrs = hp.resolve(true).map_err(|e| Error::AddressNotAvailable {
-            endpoint: endpoint.to_string(),
-            reason: e.to_string(),
+        let listener = Listener {
+            sock,
+            bound: String::new(),
+            asked: endpoint.to_string(),
+        };
+        let (k, bound) = endpoint.bind_with(|addr| {
+            let k = self.add_udp(core, addr, true)?;
+            Ok((k, self.udps[k].local))
         })?;
-        let mut last = None;
-        for addr in addrs {
-            let listener = Listener {
-                sock,
-                bound: String::new(),
-                asked: endpoint.to_string(),
-            };
-            match self.add_udp(core, addr, Some(listener)) {
-                Ok(k) => {
-                    let local = self.udps[k].local;
-                    let shown = match local {
-                        SocketAddr::V6(v6) if v6.ip().is_unspecified() => {
-                            format!("[{}]:{}", Ipv6Addr::UNSPECIFIED, v6.port())
-                        }
-                        other => format_addr(other),
-                    };
-                    let bound = format!("{}://{shown}", endpoint.scheme());
-                    if let Some(l) = self.udps[k].listener.as_mut() {
-                        l.bound = bound.clone();
-                    }
-                    self.links(sock).listeners.push(k);
-                    log::debug!("{sock} listening on {bound}");
-                    return Ok(bound);
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        let e =
-            last.unwrap_or_else(|| io::Error::new(io::ErrorKind::AddrNotAvailable, "no address"));
-        Err(Error::from_bind(endpoint.as_str(), e))
+        self.udps[k].listener = Some(Listener {
+            bound: bound.clone(),
+            ..listener
+        });
+        self.links(sock).listeners.push(k);
+        log::debug!("{sock} listening on {bound}");
+        Ok(bound)
     }
 
     fn connect(&mut self, core: &mut Core, sock: SocketId, endpoint: &VtxEndpoint) -> Result<()> {
-        let hp = endpoint.host_port()?;
-        if hp.host == Host::Any || hp.port == 0 {
-            return Err(Error::bad_endpoint(
-                endpoint.as_str(),
-                "connect needs a host and a port",
-            ));
-        }
-        let addrs = hp.resolve(false).map_err(|e| Error::AddressNotAvailable {
-            endpoint: endpoint.to_string(),
-            reason: e.to_string(),
-        })?;
-        let target = addrs
-            .first()
-            .copied()
-            .ok_or_else(|| Error::AddressNotAvailable {
-                endpoint: endpoint.to_string(),
-                reason: "no address".into(),
-            })?;
+        let target = endpoint.connect_addrs()?[0];
         let base = core
             .options(sock)
             .and_then(|o| o.reconnect_ivl)

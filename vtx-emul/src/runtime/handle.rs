@@ -5,6 +5,7 @@
 //! reply fails, and the caller gets [`Error::DriverGone`] instead of hanging.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -71,6 +72,8 @@ pub struct DriverHandle {
     tx: Mutex<Sender<Command>>,
     waker: Arc<mio::Waker>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// A command found the driver gone (its thread may still be unwinding).
+    lost: AtomicBool,
 }
 
 impl fmt::Debug for DriverHandle {
@@ -109,6 +112,7 @@ impl DriverHandle {
             tx: Mutex::new(tx),
             waker,
             thread: Mutex::new(Some(thread)),
+            lost: AtomicBool::new(false),
         })
     }
 
@@ -118,6 +122,7 @@ impl DriverHandle {
     }
 
     fn gone(&self) -> Error {
+        self.lost.store(true, Ordering::Relaxed);
         Error::DriverGone {
             driver: self.scheme.clone(),
         }
@@ -225,11 +230,13 @@ impl DriverHandle {
 
     /// Whether the driver thread is still running.
     pub fn is_alive(&self) -> bool {
-        self.thread
-            .lock()
-            .ok()
-            .and_then(|t| t.as_ref().map(|t| !t.is_finished()))
-            .unwrap_or(false)
+        !self.lost.load(Ordering::Relaxed)
+            && self
+                .thread
+                .lock()
+                .ok()
+                .and_then(|t| t.as_ref().map(|t| !t.is_finished()))
+                .unwrap_or(false)
     }
 }
 

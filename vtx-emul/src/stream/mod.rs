@@ -163,11 +163,14 @@ const LISTENER_BIT: usize = 1 << 60;
 const TIMER_HANDSHAKE: u64 = 1;
 const TIMER_RECONNECT: u64 = 2;
 
-fn timer_key(kind: u64, generation: u32, key: usize) -> u64 {
+/// A transport timer key: a kind (0 to 3), the generation of the slab entry it is
+/// for (so a timer of a reused slot is recognised as stale) and the slab key.
+pub fn timer_key(kind: u64, generation: u32, key: usize) -> u64 {
     (kind << 62) | (u64::from(generation & 0x3fff_ffff) << 32) | (key as u64 & 0xffff_ffff)
 }
 
-fn split_timer_key(k: u64) -> (u64, u32, usize) {
+/// The parts of a [`timer_key`]: kind, generation, slab key.
+pub fn split_timer_key(k: u64) -> (u64, u32, usize) {
     (
         k >> 62,
         ((k >> 32) & 0x3fff_ffff) as u32,
@@ -175,11 +178,13 @@ fn split_timer_key(k: u64) -> (u64, u32, usize) {
     )
 }
 
-fn conn_id(generation: u32, key: usize) -> ConnId {
+/// A peering's [`ConnId`] from its slab key and generation.
+pub fn conn_id(generation: u32, key: usize) -> ConnId {
     (u64::from(generation) << 32) | key as u64
 }
 
-fn split_conn_id(id: ConnId) -> (u32, usize) {
+/// The parts of a [`conn_id`]: generation, slab key.
+pub fn split_conn_id(id: ConnId) -> (u32, usize) {
     ((id >> 32) as u32, (id & 0xffff_ffff) as usize)
 }
 

@@ -3,11 +3,11 @@
 //! the `tcp6` transport directly and by `tls` underneath its record layer.
 
 use std::io;
-use std::net::{Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 
 use super::Network;
-use crate::endpoint::{Host, format_addr};
-use crate::{Endpoint, Error, Result, SocketOptions};
+use crate::endpoint::format_addr;
+use crate::{Endpoint, Result, SocketOptions};
 use socket2::{Domain, Protocol, Socket, Type};
 
 /// libzmq's default `ZMQ_BACKLOG`.
@@ -43,31 +43,11 @@ impl Network for TcpNetwork {
         endpoint: &Endpoint,
         _opts: &SocketOptions,
     ) -> Result<(Self::Listener, String)> {
-        let hp = endpoint.host_port()?;
-        let addrs = hp.resolve(true).map_err(|e| Error::AddressNotAvailable {
-            endpoint: endpoint.to_string(),
-            reason: e.to_string(),
-        })?;
-        let mut last = None;
-        for addr in addrs {
-            match listener(addr) {
-                Ok(l) => {
-                    let local = l.local_addr().map_err(|e| Error::io("local address", e))?;
-                    let shown = match local {
-                        // Dual-stack wildcard: write it as libzmq would, `[::]`.
-                        SocketAddr::V6(v6) if v6.ip().is_unspecified() => {
-                            format!("[{}]:{}", Ipv6Addr::UNSPECIFIED, v6.port())
-                        }
-                        other => format_addr(other),
-                    };
-                    return Ok((l, format!("{}://{shown}", endpoint.scheme())));
-                }
-                Err(e) => last = Some(e),
-            }
-        }
-        let e =
-            last.unwrap_or_else(|| io::Error::new(io::ErrorKind::AddrNotAvailable, "no address"));
-        Err(Error::from_bind(endpoint.as_str(), e))
+        endpoint.bind_with(|addr| {
+            let l = listener(addr)?;
+            let local = l.local_addr()?;
+            Ok((l, local))
+        })
     }
 
     fn accept(&mut self, listener: &Self::Listener) -> io::Result<(Self::Link, String)> {
@@ -77,27 +57,9 @@ impl Network for TcpNetwork {
     }
 
     fn resolve(&mut self, endpoint: &Endpoint) -> Result<Self::Target> {
-        let hp = endpoint.host_port()?;
-        if hp.host == Host::Any || hp.port == 0 {
-            return Err(Error::bad_endpoint(
-                endpoint.as_str(),
-                "connect needs a host and a port",
-            ));
-        }
-        let addrs = hp.resolve(false).map_err(|e| Error::AddressNotAvailable {
-            endpoint: endpoint.to_string(),
-            reason: e.to_string(),
-        })?;
         // IPv6 first, as the scheme promises; IPv4 when that is all a name has.
-        addrs
-            .iter()
-            .find(|a| a.is_ipv6())
-            .or(addrs.first())
-            .copied()
-            .ok_or_else(|| Error::AddressNotAvailable {
-                endpoint: endpoint.to_string(),
-                reason: "no address".into(),
-            })
+        let addrs = endpoint.connect_addrs()?;
+        Ok(*addrs.iter().find(|a| a.is_ipv6()).unwrap_or(&addrs[0]))
     }
 
     fn connect(
