@@ -917,12 +917,21 @@ impl Assoc {
         }
         let mut stream = self.assoc.stream(STREAM)?;
         while !self.out.is_empty() {
-            // Each piece is one SCTP user message, shared, not copied. Where the pieces
-            // fall does not matter: the receiver reads ZMTP frames from the byte
-            // sequence.
-            for piece in self.out.take_front(SEGMENT) {
-                stream.write_sctp(&piece, PPI)?;
-            }
+            // One SCTP user message per segment: a lone piece goes as it is (shared,
+            // not copied); several (a frame header and the start of a large payload)
+            // are joined, since SCTP pays per message and a copy of 64 KiB is cheap
+            // next to that. Where segments end does not matter to the receiver.
+            let mut pieces = self.out.take_front(SEGMENT);
+            let message = if pieces.len() == 1 {
+                pieces.swap_remove(0)
+            } else {
+                let mut joined = BytesMut::with_capacity(pieces.iter().map(Bytes::len).sum());
+                for p in &pieces {
+                    joined.extend_from_slice(p);
+                }
+                joined.freeze()
+            };
+            stream.write_sctp(&message, PPI)?;
         }
         Ok(())
     }
