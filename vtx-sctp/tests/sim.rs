@@ -45,6 +45,8 @@ struct Node {
     received: Vec<Bytes>,
     /// The association closed and was forgotten.
     closed: bool,
+    /// Whether the application reads what arrives.
+    reading: bool,
 }
 
 impl Node {
@@ -57,6 +59,7 @@ impl Node {
             addr,
             received: Vec::new(),
             closed: false,
+            reading: true,
         }
     }
 
@@ -80,6 +83,7 @@ struct Sim {
 
 impl Sim {
     fn new(seed: u64, loss: f64, dup: f64, reorder: f64) -> Sim {
+        let _ = env_logger::builder().is_test(true).try_init();
         Sim {
             nodes: [Node::new(A), Node::new(B)],
             now: Instant::now(),
@@ -128,17 +132,19 @@ impl Sim {
                     }
                 }
                 while let Some(ev) = a.poll() {
-                    if let Event::Stream(
-                        StreamEvent::Readable { id } | StreamEvent::Opened { id },
-                    ) = ev
-                    {
+                    if let Event::Stream(StreamEvent::Opened { .. }) = ev {
                         let _ = a.accept_stream();
-                        let mut s = a.stream(id).unwrap();
-                        while let Some(chunks) = s.read_sctp().unwrap() {
-                            let mut buf = vec![0; chunks.len()];
-                            chunks.read(&mut buf).unwrap();
-                            self.nodes[i].received.push(Bytes::from(buf));
-                        }
+                    }
+                }
+                let node = &mut self.nodes[i];
+                if node.reading
+                    && let Some((_, a)) = node.assoc.as_mut()
+                    && let Ok(mut s) = a.stream(0)
+                {
+                    while let Some(chunks) = s.read_sctp().unwrap() {
+                        let mut buf = vec![0; chunks.len()];
+                        chunks.read(&mut buf).unwrap();
+                        node.received.push(Bytes::from(buf));
                     }
                 }
                 // Reading may open the window: send the window update.
@@ -394,4 +400,54 @@ fn shutdown_acknowledges_data_and_both_ends_close() {
         sim.now - start
     );
     assert_eq!(sim.nodes[1].received, [Bytes::from_static(b"last words")]);
+}
+
+/// A receiver that stopped reading closes its window; when it reads again it
+/// announces the open window at once (a window update, patched in), so the next
+/// message goes out whole. Without the update the sender believes the window is
+/// still shut: it sends one probe chunk and waits for its delayed SACK (200 ms).
+#[test]
+fn reading_again_reopens_the_window_at_once() {
+    let mut sim = Sim::new(3, 0.0, 0.0, 0.0);
+    sim.connect();
+    assert!(sim.run_until(Duration::from_secs(5), |s| s.established()));
+    sim.nodes[0]
+        .assoc()
+        .open_stream(0, PayloadProtocolIdentifier::Binary)
+        .unwrap();
+    sim.nodes[1].reading = false;
+    let body = Bytes::from(vec![7u8; 32 * 1024]);
+    let write = |sim: &mut Sim| {
+        sim.nodes[0]
+            .assoc()
+            .stream(0)
+            .unwrap()
+            .write_sctp(&body, PayloadProtocolIdentifier::Binary)
+            .unwrap();
+    };
+    // Exactly the 1 MiB window, all acknowledged: the receiver advertised zero.
+    for _ in 0..32 {
+        write(&mut sim);
+    }
+    assert!(sim.run_until(Duration::from_secs(30), |s| {
+        s.wire.is_empty()
+            && s.nodes[0]
+                .assoc()
+                .stream(0)
+                .unwrap()
+                .buffered_amount()
+                .unwrap()
+                == 0
+    }));
+    sim.nodes[1].reading = true;
+    sim.step();
+    assert_eq!(sim.nodes[1].received.len(), 32);
+    let start = sim.now;
+    write(&mut sim);
+    assert!(sim.run_until(Duration::from_secs(30), |s| s.nodes[1].received.len() == 33));
+    assert!(
+        sim.now - start < Duration::from_millis(100),
+        "the next message took {:?}: the sender did not know the window was open",
+        sim.now - start
+    );
 }

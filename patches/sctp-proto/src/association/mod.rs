@@ -322,6 +322,8 @@ pub struct Association {
 
     pub(crate) stats: AssociationStats,
     ack_state: AckState,
+    /// VTX patch: the receive window our last SACK advertised.
+    advertised_rwnd: u32,
 
     // for testing
     pub(crate) ack_mode: AckMode,
@@ -423,6 +425,7 @@ impl Default for Association {
 
             stats: AssociationStats::default(),
             ack_state: AckState::default(),
+            advertised_rwnd: 0,
 
             // for testing
             ack_mode: AckMode::default(),
@@ -3518,6 +3521,21 @@ impl Association {
         }
     }
 
+    /// VTX patch: a window update. When the application reads and the receive window
+    /// has grown by a quarter of the buffer past what the last SACK advertised, send a
+    /// SACK now (RFC 9260 section 6.2 allows one "to update the offered window as the
+    /// receiving application consumes new data"). Without it, a sender that saw a
+    /// small or zero window waits for its retransmission timer to probe.
+    pub(crate) fn on_application_read(&mut self) {
+        if self.state() != AssociationState::Established {
+            return;
+        }
+        let step = (self.max_receive_buffer_size / 4).max(1);
+        if self.get_my_receiver_window_credit() >= self.advertised_rwnd.saturating_add(step) {
+            self.ack_state = AckState::Immediate;
+        }
+    }
+
     pub(crate) fn get_my_receiver_window_credit(&self) -> u32 {
         let mut bytes_queued = 0;
         for s in self.streams.values() {
@@ -3841,6 +3859,7 @@ impl Association {
         if self.ack_state == AckState::Immediate {
             self.ack_state = AckState::Idle;
             let sack = self.create_selective_ack_chunk();
+            self.advertised_rwnd = sack.advertised_receiver_window_credit;
             trace!("[{}] sending SACK: {}", self.side, sack);
             if let Ok(raw) = self.create_packet(vec![Box::new(sack)]).marshal() {
                 raw_packets.push(raw);

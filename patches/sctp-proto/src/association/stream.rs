@@ -244,6 +244,9 @@ impl<'a> Stream<'a> {
         if message.is_some() && self.association.receive_capacity_exhausted() {
             self.association.abort_receive_capacity();
         }
+        if message.is_some() {
+            self.association.on_application_read();
+        }
 
         if let Some(message) = &message {
             let stats = self
