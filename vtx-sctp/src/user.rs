@@ -52,6 +52,8 @@ pub(crate) const MAX_RECEIVE_MESSAGE: u32 = 1024 * 1024;
 const SEND_HIGH: usize = 1024 * 1024;
 /// Largest datagram read.
 const DATAGRAM_MAX: usize = 65_536;
+/// Datagrams read before the associations they touched are driven.
+const READ_BATCH: usize = 64;
 /// Associations an endpoint holds in the handshake at once; INITs beyond are dropped
 /// (an INIT flood costs the attacker a datagram per association, us a bounded table).
 const MAX_HANDSHAKING: usize = 1024;
@@ -158,6 +160,8 @@ pub struct SctpTransport {
     clients: [Option<usize>; 2],
     next_generation_value: u32,
     datagram: Box<[u8]>,
+    /// Associations that took datagrams since they were last driven.
+    touched: Vec<usize>,
 }
 
 impl fmt::Debug for SctpTransport {
@@ -229,6 +233,7 @@ impl SctpTransport {
             clients: [None, None],
             next_generation_value: 1,
             datagram: vec![0; DATAGRAM_MAX].into_boxed_slice(),
+            touched: Vec::new(),
         }
     }
 
@@ -816,7 +821,7 @@ impl SctpTransport {
                 };
                 if let Some(key) = self.add_assoc(core, sock, udp, handle, assoc, Origin::Accepted)
                 {
-                    self.drive(core, key);
+                    self.touched.push(key);
                 }
             }
             DatagramEvent::AssociationEvent(ev) => {
@@ -832,22 +837,32 @@ impl SctpTransport {
                     self.fail(core, key, &reason);
                     return;
                 }
-                self.drive(core, key);
+                self.touched.push(key);
             }
         }
     }
 
+    /// Reads what the socket has. Associations are driven once per batch of
+    /// datagrams, not once per datagram: sctp-proto's `poll_transmit` walks the whole
+    /// in-flight queue, so driving after every SACK made the cost per packet grow
+    /// with the window.
     fn read_udp(&mut self, core: &mut Core, udp: usize) {
+        let mut batch = 0;
         loop {
+            if batch == READ_BATCH {
+                self.drive_touched(core);
+                batch = 0;
+            }
             let Some(u) = self.udps.get(udp) else {
-                return;
+                break;
             };
             match u.socket.recv_from(&mut self.datagram) {
                 Ok((n, from)) => {
+                    batch += 1;
                     let data = Bytes::copy_from_slice(&self.datagram[..n]);
                     self.on_datagram(core, udp, from, data);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     // ICMP errors surface here on some systems; the association's
@@ -855,6 +870,20 @@ impl SctpTransport {
                     log::debug!("recv on {} failed: {e}", u.local);
                 }
             }
+        }
+        self.drive_touched(core);
+    }
+
+    fn drive_touched(&mut self, core: &mut Core) {
+        let mut touched = std::mem::take(&mut self.touched);
+        touched.sort_unstable();
+        touched.dedup();
+        for &key in &touched {
+            self.drive(core, key);
+        }
+        touched.clear();
+        if self.touched.is_empty() {
+            self.touched = touched;
         }
     }
 
