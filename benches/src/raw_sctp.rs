@@ -147,6 +147,7 @@ pub fn throughput(cfg: &SctpConfig, size: usize, count: usize) -> io::Result<f64
     let start = Instant::now();
     let mut sent = 0;
     while !done.load(Ordering::Acquire) {
+        let mut wrote = false;
         if let Some(a) = client.assoc.as_mut()
             && let Ok(mut s) = a.stream(0)
         {
@@ -154,13 +155,13 @@ pub fn throughput(cfg: &SctpConfig, size: usize, count: usize) -> io::Result<f64
                 s.write_sctp(&payload, PayloadProtocolIdentifier::Binary)
                     .map_err(io::Error::other)?;
                 sent += 1;
+                wrote = true;
             }
         }
         client.transmit();
-        client.receive(false);
-        if sent == count {
-            client.receive(true);
-        }
+        // With nothing new to send, wait for acknowledgements rather than spin:
+        // `poll_transmit` walks the in-flight queue on every call.
+        client.receive(!wrote);
     }
     let last = receiver
         .join()
