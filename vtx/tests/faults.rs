@@ -1,9 +1,9 @@
-//! Faults on real sockets, for udp and tcp6: a peer process killed mid-request, a
+//! Faults on real sockets, for udp, tcp6 and sctp: a peer process killed mid-request, a
 //! restarted peer, a slow subscriber, a full pipe to a dead peer, and a network
 //! partition made with nftables inside a network namespace.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-#![cfg(all(feature = "udp", feature = "ipv6"))]
+#![cfg(all(feature = "udp", feature = "ipv6", feature = "sctp"))]
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use vtx::{Vtx, VtxSocket};
 
 const VTX: &str = env!("CARGO_BIN_EXE_vtx");
-const SCHEMES: [&str; 2] = ["udp", "tcp6"];
+const SCHEMES: [&str; 3] = ["udp", "tcp6", "sctp"];
 
 struct Proc(Child);
 
@@ -33,7 +33,8 @@ impl Drop for Proc {
 }
 
 fn free_port(scheme: &str) -> u16 {
-    if scheme == "udp" {
+    // sctp:// is SCTP over UDP: its port is a UDP port.
+    if scheme == "udp" || scheme == "sctp" {
         std::net::UdpSocket::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
