@@ -35,8 +35,6 @@ use crate::user::SEGMENT;
 const IPPROTO_SCTP: i32 = 132;
 /// `SCTP_NODELAY` from `<netinet/sctp.h>`: send small messages at once (no Nagle).
 const SCTP_NODELAY: i32 = 3;
-/// libzmq's default `ZMQ_BACKLOG`.
-const BACKLOG: i32 = 100;
 
 /// ZMTP 3.1 over kernel SCTP.
 pub type KernelSctpTransport = StreamTransport<KernelSctpNetwork, ZmtpSession>;
@@ -79,16 +77,9 @@ fn set_nodelay(s: &impl AsRawFd) -> io::Result<()> {
 }
 
 fn listener(addr: SocketAddr) -> io::Result<mio::net::TcpListener> {
-    let s = sctp_socket(addr)?;
-    s.set_reuse_address(true)?;
-    if addr.is_ipv6() && addr.ip().is_unspecified() {
-        s.set_only_v6(false)?;
-    }
-    s.bind(&addr.into())?;
-    s.listen(BACKLOG)?;
     // mio's TCP types are plain descriptors underneath: accept, read and writev mean
     // the same on a one-to-one SCTP socket.
-    Ok(mio::net::TcpListener::from_std(s.into()))
+    vtx_emul::stream::tcp::listen_on(sctp_socket(addr)?, addr)
 }
 
 impl Network for KernelSctpNetwork {

@@ -242,6 +242,15 @@ impl SctpTransport {
         self.assocs.len()
     }
 
+    /// The association a peering id names, if it is still that one (not a reused slot).
+    fn live(&mut self, conn: ConnId) -> Option<(usize, &mut Assoc)> {
+        let (generation, key) = split_conn_id(conn);
+        self.assocs
+            .get_mut(key)
+            .filter(|a| a.generation == generation)
+            .map(|a| (key, a))
+    }
+
     fn next_generation(&mut self) -> u32 {
         self.next_generation_value = self.next_generation_value.wrapping_add(1) & 0x3fff_ffff;
         self.next_generation_value
@@ -1177,23 +1186,13 @@ impl Transport for SctpTransport {
     }
 
     fn flush(&mut self, core: &mut Core, conn: ConnId) {
-        let (generation, key) = split_conn_id(conn);
-        if self
-            .assocs
-            .get(key)
-            .is_some_and(|a| a.generation == generation)
-        {
+        if let Some((key, _)) = self.live(conn) {
             self.drive(core, key);
         }
     }
 
     fn close(&mut self, core: &mut Core, conn: ConnId, reason: &DownReason) {
-        let (generation, key) = split_conn_id(conn);
-        let Some(a) = self
-            .assocs
-            .get_mut(key)
-            .filter(|a| a.generation == generation)
-        else {
+        let Some((key, a)) = self.live(conn) else {
             return;
         };
         log::debug!("{}: closing {}: {reason}", a.sock, a.address);
@@ -1206,12 +1205,7 @@ impl Transport for SctpTransport {
     }
 
     fn resume(&mut self, core: &mut Core, conn: ConnId) {
-        let (generation, key) = split_conn_id(conn);
-        let Some(a) = self
-            .assocs
-            .get_mut(key)
-            .filter(|a| a.generation == generation)
-        else {
+        let Some((key, a)) = self.live(conn) else {
             return;
         };
         a.paused = false;

@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 use bytes::{BufMut, Bytes, BytesMut};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+mod common;
+
+use common::{setup, sock};
 use vtx::{Vtx, VtxSocket};
 use vtx_sctp::SctpConfig;
 use vtx_sctp::sctp_proto::{
@@ -21,19 +24,8 @@ use vtx_sctp::sctp_proto::{
 
 const CRC32C: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
 
-fn setup() -> (zmq::Context, Vtx) {
-    let _ = env_logger::builder().is_test(true).try_init();
-    let ctx = zmq::Context::new();
-    let vtx = Vtx::new(&ctx);
-    vtx.register("sctp", vtx_sctp::SctpTransport::default())
-        .unwrap();
-    (ctx, vtx)
-}
-
 fn rep(vtx: &Vtx) -> (VtxSocket, SocketAddr) {
-    let s = vtx.socket(zmq::REP).unwrap();
-    s.set_rcvtimeo(10_000).unwrap();
-    s.set_sndtimeo(10_000).unwrap();
+    let s = sock(vtx, zmq::REP);
     let ep = s.bind("sctp://127.0.0.1:0").unwrap();
     let addr = ep.trim_start_matches("sctp://").parse().unwrap();
     (s, addr)
@@ -207,6 +199,18 @@ impl RawPeer {
         }
     }
 
+    /// Connected, handshaken, and a peer of `rep`.
+    fn up(server: SocketAddr, rep: &VtxSocket) -> RawPeer {
+        let mut peer = RawPeer::connect(server);
+        peer.handshake();
+        let end = Instant::now() + Duration::from_secs(10);
+        while rep.peer_count().unwrap() == 0 {
+            peer.pump();
+            assert!(Instant::now() < end, "the raw peer never came up");
+        }
+        peer
+    }
+
     /// Greeting and READY of a REQ.
     fn handshake(&mut self) {
         let mut g = vec![0u8; 64];
@@ -243,13 +247,7 @@ impl RawPeer {
 fn a_lying_frame_header_drops_the_peering() {
     let (_ctx, vtx) = setup();
     let (rep, addr) = rep(&vtx);
-    let mut peer = RawPeer::connect(addr);
-    peer.handshake();
-    let end = Instant::now() + Duration::from_secs(10);
-    while rep.peer_count().unwrap() == 0 {
-        peer.pump();
-        assert!(Instant::now() < end, "the raw peer never came up");
-    }
+    let mut peer = RawPeer::up(addr, &rep);
     // A long frame claiming 2^60 bytes: refused from the header, nothing allocated.
     let mut frame = vec![0x02];
     frame.extend_from_slice(&(1u64 << 60).to_be_bytes());
@@ -267,13 +265,7 @@ fn a_lying_frame_header_drops_the_peering() {
 fn an_abort_mid_message_drops_only_that_peering() {
     let (_ctx, vtx) = setup();
     let (rep, addr) = rep(&vtx);
-    let mut peer = RawPeer::connect(addr);
-    peer.handshake();
-    let end = Instant::now() + Duration::from_secs(10);
-    while rep.peer_count().unwrap() == 0 {
-        peer.pump();
-        assert!(Instant::now() < end, "the raw peer never came up");
-    }
+    let mut peer = RawPeer::up(addr, &rep);
     // Half of a 100 KiB request, then ABORT.
     let mut frame = vec![0x02];
     frame.extend_from_slice(&(100u64 * 1024).to_be_bytes());

@@ -14,25 +14,16 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use vtx::{Vtx, VtxSocket};
+mod common;
+
+use common::sock;
+use vtx::Vtx;
 
 fn setup() -> (zmq::Context, Vtx) {
-    let _ = env_logger::builder().is_test(true).try_init();
-    let ctx = zmq::Context::new();
-    let vtx = Vtx::new(&ctx);
-    vtx.register(
+    common::manager(
         "sctp+kernel",
         vtx_sctp::kernel::KernelSctpTransport::default(),
     )
-    .unwrap();
-    (ctx, vtx)
-}
-
-fn sock(vtx: &Vtx, ty: zmq::SocketType) -> VtxSocket {
-    let s = vtx.socket(ty).unwrap();
-    s.set_rcvtimeo(10_000).unwrap();
-    s.set_sndtimeo(10_000).unwrap();
-    s
 }
 
 fn free_tcp_port() -> u16 {

@@ -5,36 +5,15 @@
 
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{setup, sock, wait_until};
 use vtx::{Vtx, VtxSocket};
-
-fn setup() -> (zmq::Context, Vtx) {
-    let _ = env_logger::builder().is_test(true).try_init();
-    let ctx = zmq::Context::new();
-    let vtx = Vtx::new(&ctx);
-    vtx.register("sctp", vtx_sctp::SctpTransport::default())
-        .unwrap();
-    (ctx, vtx)
-}
-
-fn sock(vtx: &Vtx, ty: zmq::SocketType) -> VtxSocket {
-    let s = vtx.socket(ty).unwrap();
-    s.set_rcvtimeo(10_000).unwrap();
-    s.set_sndtimeo(10_000).unwrap();
-    s
-}
 
 fn bind(vtx: &Vtx, ty: zmq::SocketType) -> (VtxSocket, String) {
     let s = sock(vtx, ty);
     let ep = s.bind("sctp://127.0.0.1:0").unwrap();
     (s, ep)
-}
-
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let end = Instant::now() + Duration::from_secs(10);
-    while !f() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 fn wait_peers(s: &VtxSocket, n: usize) {

@@ -14,7 +14,10 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use vtx::{Vtx, VtxSocket};
+mod common;
+
+use common::{setup, sock, wait_until};
+use vtx::VtxSocket;
 
 fn echo_binary() -> &'static PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
@@ -103,30 +106,6 @@ impl Drop for Peer {
     }
 }
 
-fn setup() -> (zmq::Context, Vtx) {
-    let _ = env_logger::builder().is_test(true).try_init();
-    let ctx = zmq::Context::new();
-    let vtx = Vtx::new(&ctx);
-    vtx.register("sctp", vtx_sctp::SctpTransport::default())
-        .unwrap();
-    (ctx, vtx)
-}
-
-fn pair(vtx: &Vtx) -> VtxSocket {
-    let s = vtx.socket(zmq::PAIR).unwrap();
-    s.set_rcvtimeo(10_000).unwrap();
-    s.set_sndtimeo(10_000).unwrap();
-    s
-}
-
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let end = Instant::now() + Duration::from_secs(10);
-    while !f() {
-        assert!(Instant::now() < end, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 /// Messages both ways: single, multipart, empty, 1 MiB.
 fn exchange(s: &VtxSocket) {
     s.send("hello usrsctp", 0).unwrap();
@@ -151,7 +130,7 @@ fn vtx_connects_to_usrsctp() {
     let port = free_port();
     let mut peer = Peer::spawn(&["listen".into(), port.to_string(), port.to_string()]);
     peer.expect_line("listening");
-    let s = pair(&vtx);
+    let s = sock(&vtx, zmq::PAIR);
     s.connect(&format!("sctp://127.0.0.1:{port}")).unwrap();
     peer.expect_line("ready");
     exchange(&s);
@@ -164,7 +143,7 @@ fn vtx_connects_to_usrsctp() {
 #[test]
 fn usrsctp_connects_to_vtx() {
     let (_ctx, vtx) = setup();
-    let s = pair(&vtx);
+    let s = sock(&vtx, zmq::PAIR);
     let ep = s.bind("sctp://127.0.0.1:0").unwrap();
     let port: u16 = ep.rsplit(':').next().unwrap().parse().unwrap();
     let own = free_port();

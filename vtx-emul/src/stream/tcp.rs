@@ -23,6 +23,13 @@ fn listener(addr: SocketAddr) -> io::Result<mio::net::TcpListener> {
         Type::STREAM.nonblocking(),
         Some(Protocol::TCP),
     )?;
+    listen_on(s, addr)
+}
+
+/// Makes a non-blocking stream socket a listener on `addr`, libzmq's way:
+/// SO_REUSEADDR, dual stack for `[::]`, a backlog of 100. mio's listener type works
+/// for any stream protocol whose `accept` is the usual one (TCP, one-to-one SCTP).
+pub fn listen_on(s: Socket, addr: SocketAddr) -> io::Result<mio::net::TcpListener> {
     s.set_reuse_address(true)?;
     if addr.is_ipv6() && addr.ip().is_unspecified() {
         // Dual stack: `[::]` and `*` take IPv4 peers too.
