@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use sctp_proto::{
     Association, AssociationHandle, ClientConfig, DatagramEvent, Endpoint, EndpointConfig,
     EndpointEvent, Event, Payload, PayloadProtocolIdentifier, ServerConfig, StreamEvent,
@@ -27,11 +27,11 @@ use sctp_proto::{
 use slab::Slab;
 use socket2::{Domain, Protocol, Socket, Type};
 use vtx_emul::endpoint::format_addr;
-use vtx_emul::pattern::{ConnId, DownReason, Flow, PeerId, PeerInfo};
+use vtx_emul::pattern::{ConnId, DownReason, Flow, PeerId};
 use vtx_emul::runtime::{Core, SocketId, Transport};
 use vtx_emul::stream::{
-    Local, OutBuf, Role, Session, SessionEvent, conn_id, reconnect_wait, split_conn_id,
-    split_timer_key, timer_key,
+    Delivered, Local, OutBuf, Role, Session, SessionEvent, conn_id, deliver, reconnect_wait,
+    split_conn_id, split_timer_key, timer_key,
 };
 use vtx_emul::zmtp::ZmtpSession;
 use vtx_emul::{Endpoint as VtxEndpoint, Error, Result, SocketOptions};
@@ -54,8 +54,9 @@ const SEND_HIGH: usize = 1024 * 1024;
 const DATAGRAM_MAX: usize = 65_536;
 /// Datagrams read before the associations they touched are driven.
 const READ_BATCH: usize = 64;
-/// Associations an endpoint holds in the handshake at once; INITs beyond are dropped
-/// (an INIT flood costs the attacker a datagram per association, us a bounded table).
+/// Associations an endpoint holds in the handshake at once; an INIT beyond evicts the
+/// oldest (an INIT flood costs the attacker a datagram per association, us a bounded
+/// table).
 const MAX_HANDSHAKING: usize = 1024;
 
 const TIMER_ASSOC: u64 = 1;
@@ -100,7 +101,7 @@ struct Udp {
     /// completed or ended are skipped.
     pending: VecDeque<(usize, u32)>,
     /// Associations on this socket.
-    live: usize,
+    assocs: FxHashSet<usize>,
     /// Unbound: the socket closes when its last association has shut down.
     retired: bool,
 }
@@ -142,7 +143,7 @@ struct Connecter {
 struct SockLinks {
     listeners: Vec<usize>,
     connecters: Vec<usize>,
-    assocs: Vec<usize>,
+    assocs: FxHashSet<usize>,
 }
 
 /// The `sctp` transport's userspace backend. Register it with
@@ -284,7 +285,7 @@ impl SctpTransport {
             listener: None,
             handshaking: 0,
             pending: VecDeque::new(),
-            live: 0,
+            assocs: FxHashSet::default(),
             retired: false,
         });
         Ok(key)
@@ -306,7 +307,6 @@ impl SctpTransport {
     }
 
     /// Takes a new association into the table.
-    #[allow(clippy::too_many_arguments)]
     fn add_assoc(
         &mut self,
         core: &mut Core,
@@ -349,12 +349,22 @@ impl SctpTransport {
             unacked: 0,
         });
         self.routes.insert((udp, handle.0), key);
-        self.links(sock).assocs.push(key);
+        self.links(sock).assocs.insert(key);
         if let Some(u) = self.udps.get_mut(udp) {
             u.handshaking += 1;
-            u.live += 1;
+            u.assocs.insert(key);
             if origin == Origin::Accepted {
                 u.pending.push_back((key, generation));
+                // Entries of associations past the handshake are dropped lazily; keep
+                // the queue within a small multiple of the table.
+                if u.pending.len() > 2 * MAX_HANDSHAKING {
+                    let assocs = &self.assocs;
+                    u.pending.retain(|&(k, g)| {
+                        assocs
+                            .get(k)
+                            .is_none_or(|a| a.generation == g && a.state == State::Associating)
+                    });
+                }
             }
         }
         if let Origin::Connected(c) = origin
@@ -376,12 +386,10 @@ impl SctpTransport {
         if !self.assocs.contains(key) {
             return;
         }
-        let mut a = self.assocs.remove(key);
-        // Flush what the association still has to say (a SHUTDOWN-COMPLETE).
-        if !a.assoc.is_closed() {
-            let _ = a.assoc.close();
-        }
-        send_transmits(&self.udps, core.now(), a.udp, &mut a.assoc);
+        // Dropped without another call into it: what it had to say (a
+        // SHUTDOWN-COMPLETE) went out when it was last driven, and a stack that failed
+        // is not touched again.
+        let a = self.assocs.remove(key);
         self.routes.remove(&(a.udp, a.handle.0));
         let mut retire = false;
         if let Some(u) = self.udps.get_mut(a.udp) {
@@ -389,16 +397,14 @@ impl SctpTransport {
             if a.state == State::Associating {
                 u.handshaking = u.handshaking.saturating_sub(1);
             }
-            u.live = u.live.saturating_sub(1);
-            retire = u.retired && u.live == 0;
+            u.assocs.remove(&key);
+            retire = u.retired && u.assocs.is_empty();
         }
         if retire {
             self.remove_udp(core, a.udp);
         }
-        if let Some(l) = self.sockets.get_mut(&a.sock)
-            && let Some(pos) = l.assocs.iter().position(|&k| k == key)
-        {
-            l.assocs.swap_remove(pos);
+        if let Some(l) = self.sockets.get_mut(&a.sock) {
+            l.assocs.remove(&key);
         }
         if let Some(p) = a.peer {
             core.peer_down(a.sock, p);
@@ -406,6 +412,16 @@ impl SctpTransport {
         if let Origin::Connected(ck) = a.origin {
             self.schedule_reconnect(core, ck, key, a.was_up);
         }
+    }
+
+    /// sctp-proto panicked on this association: counted, logged, and the association
+    /// dropped without another call into it.
+    fn stack_failed(&mut self, core: &mut Core, key: usize, during: &str) {
+        if let Some(a) = self.assocs.get(key) {
+            let reason = format!("the SCTP stack failed {during}");
+            core.protocol_error(a.sock, &a.address.clone(), &reason);
+        }
+        self.remove_assoc(core, key);
     }
 
     /// A peer broke the protocol: counted, logged, and the association shut down.
@@ -507,7 +523,15 @@ impl SctpTransport {
     }
 
     /// Runs an association after any input: events, reads, writes, datagrams, timer.
+    /// Everything it calls in sctp-proto (events, stream reads and writes, transmits)
+    /// runs on state a peer shaped, so a panic there ends this association only.
     fn drive(&mut self, core: &mut Core, key: usize) {
+        if catch_unwind(AssertUnwindSafe(|| self.drive_unguarded(core, key))).is_err() {
+            self.stack_failed(core, key, "while running the association");
+        }
+    }
+
+    fn drive_unguarded(&mut self, core: &mut Core, key: usize) {
         loop {
             let Some(a) = self.assocs.get_mut(key) else {
                 return;
@@ -679,52 +703,32 @@ impl SctpTransport {
         let Some(a) = self.assocs.get_mut(key) else {
             return false;
         };
-        let sock = a.sock;
-        match ev {
-            SessionEvent::Ready {
-                socket_type,
-                identity,
-            } => {
-                let info =
-                    PeerInfo::new(socket_type, a.address.clone(), conn_id(a.generation, key))
-                        .with_identity(identity);
-                match core.peer_up(sock, info) {
-                    Ok(peer) => {
-                        a.peer = Some(peer);
-                        a.was_up = true;
-                        a.state = State::Up;
-                        if let Origin::Connected(ck) = a.origin
-                            && let Some(c) = self.connecters.get_mut(ck)
-                            && let Some(base) = core.options(sock).and_then(|o| o.reconnect_ivl)
-                        {
-                            c.ivl = base;
-                        }
-                        true
-                    }
-                    Err(refusal) => {
-                        a.session.refuse(&refusal.to_string(), &mut a.out);
-                        self.write_out(core, key);
-                        self.shutdown(core, key);
-                        false
-                    }
-                }
+        let (sock, conn) = (a.sock, conn_id(a.generation, key));
+        match deliver(core, sock, a.peer, &a.address, conn, || None, ev) {
+            Delivered::Continue => true,
+            Delivered::Pause => {
+                a.paused = true;
+                false
             }
-            SessionEvent::Input(input) => match a.peer {
-                Some(peer) => {
-                    if core.input(sock, peer, input) == Flow::Pause {
-                        a.paused = true;
-                        return false;
-                    }
-                    true
+            Delivered::Up(peer) => {
+                a.peer = Some(peer);
+                a.was_up = true;
+                a.state = State::Up;
+                if let Origin::Connected(ck) = a.origin
+                    && let Some(c) = self.connecters.get_mut(ck)
+                    && let Some(base) = core.options(sock).and_then(|o| o.reconnect_ivl)
+                {
+                    c.ivl = base;
                 }
-                None => {
-                    self.fail(core, key, &"traffic before the handshake completed");
-                    false
-                }
-            },
-            SessionEvent::PeerError(reason) => {
-                let address = a.address.clone();
-                core.protocol_error(sock, &address, &format!("peer reported an error: {reason}"));
+                true
+            }
+            Delivered::Refused(reason) => {
+                a.session.refuse(&reason, &mut a.out);
+                self.write_out(core, key);
+                self.shutdown(core, key);
+                false
+            }
+            Delivered::Close => {
                 self.shutdown(core, key);
                 false
             }
@@ -840,10 +844,8 @@ impl SctpTransport {
                 let Some(a) = self.assocs.get_mut(key) else {
                     return;
                 };
-                let r = catch_unwind(AssertUnwindSafe(|| a.assoc.handle_event(ev)));
-                if r.is_err() {
-                    let reason = "the SCTP stack failed on a packet";
-                    self.fail(core, key, &reason);
+                if catch_unwind(AssertUnwindSafe(|| a.assoc.handle_event(ev))).is_err() {
+                    self.stack_failed(core, key, "on a packet");
                     return;
                 }
                 self.touched.push(key);
@@ -905,16 +907,11 @@ impl SctpTransport {
         u.retired = true;
         u.listener = None;
         u.endpoint.reject_new_associations();
-        let keys: Vec<usize> = self
-            .assocs
-            .iter()
-            .filter(|(_, a)| a.udp == udp)
-            .map(|(k, _)| k)
-            .collect();
+        let keys: Vec<usize> = u.assocs.iter().copied().collect();
         for k in keys {
             self.shutdown(core, k);
         }
-        if self.udps.get(udp).is_some_and(|u| u.live == 0) {
+        if self.udps.get(udp).is_some_and(|u| u.assocs.is_empty()) {
             self.remove_udp(core, udp);
         }
     }
@@ -1151,9 +1148,8 @@ impl Transport for SctpTransport {
                     self.remove_assoc(core, k);
                     return;
                 }
-                let r = catch_unwind(AssertUnwindSafe(|| a.assoc.handle_timeout(now)));
-                if r.is_err() {
-                    self.fail(core, k, &"the SCTP stack failed on a timer");
+                if catch_unwind(AssertUnwindSafe(|| a.assoc.handle_timeout(now))).is_err() {
+                    self.stack_failed(core, k, "on a timer");
                     return;
                 }
                 self.drive(core, k);

@@ -489,56 +489,41 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
         let Some(c) = self.conns.get_mut(key) else {
             return false;
         };
-        let sock = c.sock;
-        match ev {
-            SessionEvent::Ready {
-                socket_type,
-                identity,
-            } => {
-                let identity = c.link.peer_identity().or(identity);
-                let info = crate::pattern::PeerInfo::new(
-                    socket_type,
-                    c.address.clone(),
-                    conn_id(c.generation, key),
-                )
-                .with_identity(identity);
-                match core.peer_up(sock, info) {
-                    Ok(peer) => {
-                        c.peer = Some(peer);
-                        c.state = State::Up;
-                        if let Origin::Connected(ck) = c.origin
-                            && let Some(cn) = self.connecters.get_mut(ck)
-                            && let Some(base) = core.options(sock).and_then(|o| o.reconnect_ivl)
-                        {
-                            cn.ivl = base;
-                        }
-                        true
-                    }
-                    Err(refusal) => {
-                        c.session.refuse(&refusal.to_string(), &mut c.out);
-                        c.state = State::Closing;
-                        self.write(core, key);
-                        self.close_conn(core, key, false);
-                        false
-                    }
-                }
+        let (sock, conn) = (c.sock, conn_id(c.generation, key));
+        let link = &c.link;
+        match deliver(
+            core,
+            sock,
+            c.peer,
+            &c.address,
+            conn,
+            || link.peer_identity(),
+            ev,
+        ) {
+            Delivered::Continue => true,
+            Delivered::Pause => {
+                c.paused = true;
+                false
             }
-            SessionEvent::Input(input) => match c.peer {
-                Some(peer) => {
-                    if core.input(sock, peer, input) == crate::pattern::Flow::Pause {
-                        c.paused = true;
-                        return false;
-                    }
-                    true
+            Delivered::Up(peer) => {
+                c.peer = Some(peer);
+                c.state = State::Up;
+                if let Origin::Connected(ck) = c.origin
+                    && let Some(cn) = self.connecters.get_mut(ck)
+                    && let Some(base) = core.options(sock).and_then(|o| o.reconnect_ivl)
+                {
+                    cn.ivl = base;
                 }
-                None => {
-                    self.fail(core, key, &"traffic before the handshake completed");
-                    false
-                }
-            },
-            SessionEvent::PeerError(reason) => {
-                let address = c.address.clone();
-                core.protocol_error(sock, &address, &format!("peer reported an error: {reason}"));
+                true
+            }
+            Delivered::Refused(reason) => {
+                c.session.refuse(&reason, &mut c.out);
+                c.state = State::Closing;
+                self.write(core, key);
+                self.close_conn(core, key, false);
+                false
+            }
+            Delivered::Close => {
                 self.close_conn(core, key, true);
                 false
             }
@@ -850,6 +835,65 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
     pub fn with_supported(mut self, supports: fn(SocketType) -> bool) -> Self {
         self.supports = supports;
         self
+    }
+}
+
+/// What a transport does after [`deliver`] handed on a decoded session event.
+#[derive(Debug)]
+pub enum Delivered {
+    /// Keep reading the peering.
+    Continue,
+    /// The application side is full: stop reading this peering until
+    /// [`Transport::resume`].
+    Pause,
+    /// The handshake completed: the peering is up in the Vocket.
+    Up(crate::pattern::PeerId),
+    /// The Vocket refused the peer: send the reason ([`Session::refuse`]) and close.
+    Refused(String),
+    /// The peer broke the protocol or reported an error (counted and logged already):
+    /// close the link.
+    Close,
+}
+
+/// Hands one decoded session event to the Vocket of `sock`, the same way for every
+/// transport: READY brings the peering up (with `vouched`, an identity the link itself
+/// vouches for, replacing the announced one), traffic goes in, and a peer's ERROR or
+/// traffic before READY is a counted protocol error. `peer` is the peering once up.
+pub fn deliver(
+    core: &mut Core,
+    sock: SocketId,
+    peer: Option<crate::pattern::PeerId>,
+    address: &str,
+    conn: ConnId,
+    vouched: impl FnOnce() -> Option<Bytes>,
+    ev: SessionEvent,
+) -> Delivered {
+    match ev {
+        SessionEvent::Ready {
+            socket_type,
+            identity,
+        } => {
+            let info = crate::pattern::PeerInfo::new(socket_type, address, conn)
+                .with_identity(vouched().or(identity));
+            match core.peer_up(sock, info) {
+                Ok(peer) => Delivered::Up(peer),
+                Err(refusal) => Delivered::Refused(refusal.to_string()),
+            }
+        }
+        SessionEvent::Input(input) => match peer {
+            Some(peer) if core.input(sock, peer, input) == crate::pattern::Flow::Pause => {
+                Delivered::Pause
+            }
+            Some(_) => Delivered::Continue,
+            None => {
+                core.protocol_error(sock, address, &"traffic before the handshake completed");
+                Delivered::Close
+            }
+        },
+        SessionEvent::PeerError(reason) => {
+            core.protocol_error(sock, address, &format!("peer reported an error: {reason}"));
+            Delivered::Close
+        }
     }
 }
 
