@@ -63,7 +63,8 @@ impl Peer {
 
     /// Receives datagrams (waiting up to 1 ms for the first) and feeds them in.
     fn receive(&mut self, wait: bool) {
-        let _ = self.socket.set_nonblocking(!wait);
+        let mut blocking = wait;
+        let _ = self.socket.set_nonblocking(!blocking);
         while let Ok((n, from)) = self.socket.recv_from(&mut self.buf) {
             let data = Bytes::copy_from_slice(&self.buf[..n]);
             match self.endpoint.handle(Instant::now(), from, None, None, data) {
@@ -75,7 +76,11 @@ impl Peer {
                 }
                 None => {}
             }
-            let _ = self.socket.set_nonblocking(true);
+            if blocking {
+                // The rest of the burst without waiting.
+                let _ = self.socket.set_nonblocking(true);
+                blocking = false;
+            }
         }
     }
 }

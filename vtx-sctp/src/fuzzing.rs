@@ -11,9 +11,7 @@ use sctp_proto::{
     StreamEvent,
 };
 
-use crate::SctpConfig;
-
-const CRC32C: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
+use crate::{CRC32C, SctpConfig};
 
 /// Feeds datagrams to a listening endpoint and drives every association they create:
 /// events, stream reads, timers and transmits. `data` is a sequence of datagrams, each

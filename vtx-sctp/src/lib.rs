@@ -43,6 +43,9 @@ pub mod fuzzing;
 pub use sctp_proto;
 pub use user::SctpTransport;
 
+/// SCTP's checksum (RFC 9260 appendix B).
+const CRC32C: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
+
 /// Settings of the userspace backend, fixed at `register`.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
@@ -107,7 +110,7 @@ pub fn transport() -> SctpTransport {
 pub mod ootb {
     use bytes::{BufMut, Bytes, BytesMut};
 
-    const CRC32C: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
+    use crate::CRC32C;
     const SHUTDOWN_ACK: u8 = 8;
     const SHUTDOWN_COMPLETE: u8 = 14;
     /// The T bit: the verification tag is the one the receiver itself expects.

@@ -28,14 +28,8 @@ const B: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
 ));
 
 fn transport() -> TransportConfig {
-    // As the driver sets it up (vtx_sctp::SctpConfig::default()).
-    TransportConfig::default()
-        .with_max_send_message_size(64 * 1024)
-        .with_max_receive_message_size(1024 * 1024)
-        .with_rto_initial_ms(1000)
-        .with_rto_min_ms(200)
-        .with_rto_max_ms(10_000)
-        .with_max_data_retransmits(None)
+    // As the driver sets it up.
+    vtx_sctp::SctpConfig::default().transport_config(None)
 }
 
 struct Node {
