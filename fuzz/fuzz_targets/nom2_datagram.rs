@@ -1,5 +1,8 @@
 //! NOM-2: the datagram decoder, then a live engine (a bound socket with one real
-//! peering) fed hostile datagrams from the peer's address and from strangers.
+//! peering) fed hostile datagrams from the peer's address and from strangers. Checks
+//! what the protocol promises against liars (docs/nom-2.md §9): a stranger never gets
+//! more bytes back than it sent and makes no peering, and partial messages stay within
+//! the reassembly budget.
 #![no_main]
 
 use std::time::{Duration, Instant};
@@ -10,27 +13,32 @@ use vtx_emul::SocketType;
 use vtx_udp::nom2::wire::{self, Datagram, Record, Records};
 use vtx_udp::nom2::{Config, Engine, Event, Owner};
 
-fuzz_target!(|input: (Vec<Vec<u8>>, bool)| {
-    let (datagrams, from_peer) = input;
-    for d in &datagrams {
+#[derive(Debug, arbitrary::Arbitrary)]
+struct Input {
+    datagrams: Vec<Vec<u8>>,
+    from_peer: bool,
+    /// Wrap each datagram's bytes as FRAG records of one message, to reach reassembly.
+    as_fragments: bool,
+}
+
+fuzz_target!(|input: Input| {
+    for d in &input.datagrams {
         if let Ok(Datagram::Nom(_, body)) = wire::decode(&Bytes::copy_from_slice(d)) {
             for r in Records::new(body) {
                 if let Ok(Record::Msg { body, .. }) = r {
-                    let _ = wire::decode_frames(&body);
+                    let _ = wire::decode_frames(&body, 8192);
                 }
             }
         }
     }
     // The engine: a bound REP socket with a peering from a REQ at `peer`.
     let now = Instant::now();
-    let mut e = Engine::new(
-        Config {
-            max_msg_size: 8192,
-            ..Config::default()
-        },
-        1,
-        now,
-    );
+    let cfg = Config {
+        max_msg_size: 8192,
+        ..Config::default()
+    };
+    let budget = cfg.reassembly_budget;
+    let mut e = Engine::new(cfg, 1, now);
     let local = e.add_local(
         Owner {
             sock: 1,
@@ -40,57 +48,96 @@ fuzz_target!(|input: (Vec<Vec<u8>>, bool)| {
         true,
     );
     let peer: std::net::SocketAddr = "127.0.0.1:5000".parse().unwrap();
-    let mut hello = Vec::new();
-    wire::encode_hello(
-        &mut hello,
-        wire::Cmd::Ohai,
-        0,
-        &wire::Hello {
-            sender: 77,
-            socket_type: SocketType::Req,
-            identity: Bytes::new(),
-        },
-    );
-    e.handle_datagram(local, peer, Bytes::from(hello), now);
-    let mut our_id = 0;
-    while let Some(ev) = e.poll_event() {
-        if let Event::Up { peering, .. } = ev {
-            e.accept(peering, dummy_peer());
-        }
-    }
-    while let Some(b) = e.peek_batch() {
-        if b.buf.len() >= 12 && b.buf[1] == wire::Cmd::OhaiOk as u8 {
-            our_id = u32::from_be_bytes([b.buf[8], b.buf[9], b.buf[10], b.buf[11]]);
-        }
-        e.pop_batch();
-    }
-    let src = if from_peer {
+    let our_id = handshake(&mut e, local, peer, now);
+    let src = if input.from_peer {
         peer
     } else {
         "10.9.8.7:1".parse().unwrap()
     };
-    for (i, d) in datagrams.into_iter().enumerate() {
+    for (i, d) in input.datagrams.into_iter().enumerate() {
         let mut d = d;
-        // Most datagrams address the real peering, so the engine goes past the lookup.
-        if i % 2 == 0 && d.len() >= 8 {
+        if input.as_fragments {
+            d = fragments(our_id, &d);
+        } else if i % 2 == 0 && d.len() >= 8 {
+            // Most datagrams address the real peering, so the engine goes past the lookup.
             d[0] = wire::SIGNATURE;
             d[2] = 0;
             d[3] = 0;
             d[4..8].copy_from_slice(&our_id.to_be_bytes());
         }
-        e.handle_datagram(
-            local,
-            src,
-            Bytes::from(d),
-            now + Duration::from_millis(i as u64),
-        );
-        while e.poll_event().is_some() {}
-        while e.peek_batch().is_some() {
+        let sent = d.len();
+        let at = now + Duration::from_millis(i as u64);
+        e.handle_datagram(local, src, Bytes::from(d), at);
+        while let Some(ev) = e.poll_event() {
+            assert!(
+                input.from_peer || !matches!(ev, Event::Up { .. }),
+                "a stranger made a peering"
+            );
+        }
+        let mut answered = 0;
+        while let Some(b) = e.peek_batch() {
+            if b.dst == src {
+                answered += b.buf.len();
+            }
             e.pop_batch();
         }
+        assert!(
+            input.from_peer || answered <= sent,
+            "{answered} B answered to {sent} B from a stranger"
+        );
+        assert!(e.reassembly_bytes() <= budget);
         e.handle_timeout(now + Duration::from_millis(i as u64 * 100));
     }
 });
+
+/// Opens the peering as a REQ at `peer` would (OHAI, COOKIE, OHAI with the cookie);
+/// returns the id to put in its headers.
+fn handshake(e: &mut Engine, local: usize, peer: std::net::SocketAddr, now: Instant) -> u32 {
+    let hello = wire::Hello {
+        sender: 77,
+        socket_type: SocketType::Req,
+        identity: Bytes::new(),
+    };
+    let mut cookie = [0; wire::COOKIE_LEN];
+    let mut our_id = 0;
+    for _ in 0..2 {
+        let mut ohai = Vec::new();
+        wire::encode_ohai(&mut ohai, &hello, &cookie);
+        e.handle_datagram(local, peer, Bytes::from(ohai), now);
+        while let Some(ev) = e.poll_event() {
+            if let Event::Up { peering, .. } = ev {
+                e.accept(peering, dummy_peer());
+            }
+        }
+        while let Some(b) = e.peek_batch() {
+            if let Ok(d) = wire::decode(&Bytes::copy_from_slice(b.buf)) {
+                match d {
+                    Datagram::Cookie(_, c) => cookie = c,
+                    Datagram::OhaiOk(_, h) => our_id = h.sender,
+                    _ => {}
+                }
+            }
+            e.pop_batch();
+        }
+    }
+    our_id
+}
+
+/// The bytes as pieces of one 8 KiB message: each pair of bytes picks an offset and a
+/// length (0 to 3) of a piece, so overlaps, duplicates and empty pieces all occur.
+fn fragments(id: u32, spec: &[u8]) -> Vec<u8> {
+    let mut d = Vec::new();
+    wire::put_header(&mut d, wire::Cmd::Nom, id);
+    for pair in spec.chunks(2) {
+        let offset = u32::from(pair[0]) * 32;
+        let len = usize::from(pair.get(1).copied().unwrap_or(0) % 4);
+        wire::put_record_header(&mut d, wire::RECORD_FRAG, 8 + len, 9, None);
+        d.extend_from_slice(&8192u32.to_be_bytes());
+        d.extend_from_slice(&offset.to_be_bytes());
+        d.extend(std::iter::repeat_n(0xAB, len));
+    }
+    d
+}
 
 fn dummy_peer() -> vtx_emul::pattern::PeerId {
     let mut v = vtx_emul::pattern::Vocket::new(SocketType::Rep, Default::default());

@@ -3,6 +3,13 @@
 use bytes::Bytes;
 use smallvec::SmallVec;
 
+/// What each frame after the first costs against a message size limit besides its
+/// bytes, so a message of a million empty frames is refused like a large one (a frame
+/// costs its bookkeeping whatever its size), while a single-frame message is measured by
+/// its bytes alone, as libzmq's `ZMQ_MAXMSGSIZE` measures it. Every decoder charges it:
+/// ZMTP and NOM-2.
+pub const FRAME_COST: u64 = 64;
+
 /// A multipart 0MQ message.
 ///
 /// Frames are [`Bytes`], so a frame decoded out of a receive buffer or handed over
@@ -78,6 +85,12 @@ impl Msg {
     /// Total payload bytes over all frames.
     pub fn byte_len(&self) -> usize {
         self.frames.iter().map(Bytes::len).sum()
+    }
+
+    /// What the message costs against a size limit: its bytes plus [`FRAME_COST`] per
+    /// frame after the first.
+    pub fn cost(&self) -> u64 {
+        self.byte_len() as u64 + FRAME_COST * self.len().saturating_sub(1) as u64
     }
 
     /// Iterates the frames.

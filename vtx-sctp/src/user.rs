@@ -793,11 +793,10 @@ impl SctpTransport {
                     .is_some_and(|a| a.generation == generation && a.state == State::Associating)
                 {
                     if let Some(sock) = sock {
-                        core.count_protocol_error(
-                            sock,
-                            &from.to_string(),
-                            "handshake table full: oldest pending association evicted",
+                        log::debug!(
+                            "{sock}: handshake table full: oldest pending association evicted"
                         );
+                        core.count_protocol_error(sock);
                     }
                     self.remove_assoc(core, k);
                     break;
@@ -822,7 +821,7 @@ impl SctpTransport {
             Err(_) => {
                 log::error!("the SCTP stack failed on a datagram from {from}; dropped");
                 if let Some(l) = &u.listener {
-                    core.count_protocol_error(l.sock, &from.to_string(), "SCTP stack failure");
+                    core.count_protocol_error(l.sock);
                 }
                 return;
             }

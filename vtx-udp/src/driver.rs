@@ -20,7 +20,7 @@ use vtx_emul::runtime::{Core, SocketId, Transport};
 use vtx_emul::{Endpoint, Error, Result, SocketOptions, SocketType};
 
 use crate::host::{self, Host};
-use crate::nom2::{Config, Engine, LocalId, Owner};
+use crate::nom2::{Config, Engine, Failure, LocalId, Owner};
 
 /// Receive buffer per datagram slot (with GRO one slot holds many datagrams).
 const RECV_SLOT: usize = 64 * 1024;
@@ -467,9 +467,9 @@ impl Host for CoreHost<'_> {
         self.core.peer_down(SocketId(sock), peer);
     }
 
-    fn failure(&mut self, sock: u64, address: &str, what: &str) {
-        // Counted always; logged at most 20 times a second, so a flood of garbage
-        // datagrams cannot flood the log.
+    fn failure(&mut self, sock: u64, addr: SocketAddr, what: Failure) {
+        // Counted always; logged and reported at most 20 times a second, so a flood of
+        // garbage datagrams costs a counter each, not a log line or an allocation.
         let now = self.core.now();
         if now.duration_since(self.logged.0) >= Duration::from_secs(1) {
             if self.logged.1 > 20 {
@@ -479,10 +479,10 @@ impl Host for CoreHost<'_> {
         }
         self.logged.1 += 1;
         if self.logged.1 <= 20 {
-            self.core.protocol_error(SocketId(sock), address, &what);
+            let address = host::address(self.core.scheme(), addr);
+            self.core.protocol_error(SocketId(sock), &address, &what);
         } else {
-            self.core
-                .count_protocol_error(SocketId(sock), address, what);
+            self.core.count_protocol_error(SocketId(sock));
         }
     }
 }

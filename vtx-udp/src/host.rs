@@ -7,7 +7,7 @@ use std::time::Instant;
 use vtx_emul::endpoint::format_addr;
 use vtx_emul::pattern::{Flow, Input, PeerId, PeerInfo, Refusal};
 
-use crate::nom2::{Engine, Event};
+use crate::nom2::{Engine, Event, Failure};
 
 /// Where the Vockets of the engine's owners live.
 pub trait Host {
@@ -19,8 +19,8 @@ pub trait Host {
     fn writable(&mut self, peering: crate::nom2::PeeringId);
     /// A peer went away.
     fn peer_down(&mut self, sock: u64, peer: PeerId);
-    /// A datagram was dropped, or a peer refused us: log and count.
-    fn failure(&mut self, sock: u64, address: &str, what: &str);
+    /// A datagram was dropped, or a peer refused us: count, and log within a rate.
+    fn failure(&mut self, sock: u64, addr: SocketAddr, what: Failure);
 }
 
 /// The schemed address of a UDP peer.
@@ -63,9 +63,7 @@ pub fn dispatch(engine: &mut Engine, host: &mut impl Host, scheme: &str, now: In
                 log::debug!("udp peering down: {why}");
                 host.peer_down(sock, peer);
             }
-            Event::Failure { sock, addr, what } => {
-                host.failure(sock, &address(scheme, addr), &what)
-            }
+            Event::Failure { sock, addr, what } => host.failure(sock, addr, what),
         }
     }
 }

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::nom2::Failure;
 use bytes::Bytes;
 use mio::{Events, Interest, Poll, Token};
 use vtx_emul::pattern::{Action, Flow, Input, PeerId, PeerInfo, Refusal, Vocket};
@@ -78,7 +79,7 @@ impl Host for Apps<'_> {
         }
     }
     fn writable(&mut self, _peering: PeeringId) {}
-    fn failure(&mut self, _sock: u64, _address: &str, _what: &str) {}
+    fn failure(&mut self, _sock: u64, _addr: SocketAddr, _what: Failure) {}
 }
 
 impl UdpSwarm {

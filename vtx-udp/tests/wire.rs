@@ -11,26 +11,72 @@ fn b(v: Vec<u8>) -> Bytes {
     Bytes::from(v)
 }
 
+fn hello(ty: SocketType, identity: &'static [u8]) -> Hello {
+    Hello {
+        sender: 0xDEAD_BEEF,
+        socket_type: ty,
+        identity: Bytes::from_static(identity),
+    }
+}
+
 #[test]
 fn hello_round_trips() {
-    for cmd in [Cmd::Ohai, Cmd::OhaiOk] {
-        let h = Hello {
-            sender: 0xDEAD_BEEF,
-            socket_type: SocketType::Router,
-            identity: Bytes::from_static(b"me"),
-        };
-        let mut out = Vec::new();
-        wire::encode_hello(&mut out, cmd, 7, &h);
-        let d = wire::decode(&b(out)).unwrap();
-        match d {
-            Datagram::Ohai(hd, got) | Datagram::OhaiOk(hd, got) => {
-                assert_eq!(hd.peering, 7);
-                assert_eq!(hd.cmd, cmd);
-                assert_eq!(got, h);
-            }
-            other => panic!("{other:?}"),
-        }
-    }
+    let h = hello(SocketType::Router, b"me");
+    let cookie = [7u8; wire::COOKIE_LEN];
+    let mut out = Vec::new();
+    wire::encode_ohai(&mut out, &h, &cookie);
+    assert_eq!(
+        wire::decode(&b(out)).unwrap(),
+        Datagram::Ohai(
+            wire::Header {
+                cmd: Cmd::Ohai,
+                peering: 0
+            },
+            h.clone(),
+            cookie
+        )
+    );
+    let mut out = Vec::new();
+    wire::encode_ohai_ok(&mut out, 7, &h);
+    assert_eq!(
+        wire::decode(&b(out)).unwrap(),
+        Datagram::OhaiOk(
+            wire::Header {
+                cmd: Cmd::OhaiOk,
+                peering: 7
+            },
+            h
+        )
+    );
+    let mut out = Vec::new();
+    wire::encode_cookie(&mut out, 9, &cookie);
+    assert_eq!(out.len(), wire::COOKIE_DATAGRAM);
+    assert!(
+        matches!(wire::decode(&b(out)).unwrap(), Datagram::Cookie(hd, c) if hd.peering == 9 && c == cookie)
+    );
+}
+
+/// §9: what a server sends an address that has not proved it receives is no larger
+/// than what it got from there.
+#[test]
+fn answers_to_unvalidated_addresses_are_no_larger_than_the_requests() {
+    let mut ohai = Vec::new();
+    wire::encode_ohai(
+        &mut ohai,
+        &hello(SocketType::Req, b""),
+        &[0; wire::COOKIE_LEN],
+    );
+    assert_eq!(ohai.len(), wire::MIN_OHAI);
+    let mut cookie = Vec::new();
+    wire::encode_cookie(&mut cookie, 1, &[9; wire::COOKIE_LEN]);
+    assert!(cookie.len() <= ohai.len());
+    let mut hugz = Vec::new();
+    wire::encode_hugz(&mut hugz, 1, 0);
+    assert_eq!(hugz.len(), wire::HUGZ_LEN);
+    let mut rotfl = Vec::new();
+    wire::encode_rotfl(&mut rotfl, 0, Reason::UnknownPeering, 1, "");
+    assert_eq!(rotfl.len(), wire::SHORT_ROTFL);
+    assert!(rotfl.len() <= hugz.len());
 }
 
 #[test]
@@ -77,15 +123,10 @@ fn control_commands_round_trip() {
 #[test]
 fn every_truncation_is_an_error() {
     let mut out = Vec::new();
-    wire::encode_hello(
+    wire::encode_ohai(
         &mut out,
-        Cmd::Ohai,
-        0,
-        &Hello {
-            sender: 1,
-            socket_type: SocketType::Req,
-            identity: Bytes::from_static(b"abc"),
-        },
+        &hello(SocketType::Req, b"abc"),
+        &[1; wire::COOKIE_LEN],
     );
     for n in 0..out.len() {
         assert!(
@@ -118,16 +159,7 @@ fn refuses_other_versions_commands_and_reserved_bits() {
         Err(WireError::Reserved)
     );
     let mut t = Vec::new();
-    wire::encode_hello(
-        &mut t,
-        Cmd::Ohai,
-        0,
-        &Hello {
-            sender: 1,
-            socket_type: SocketType::Req,
-            identity: Bytes::new(),
-        },
-    );
+    wire::encode_ohai(&mut t, &hello(SocketType::Req, b""), &[0; wire::COOKIE_LEN]);
     t[12] = 11; // socket type 11 does not exist
     assert_eq!(wire::decode(&b(t)), Err(WireError::BadSocketType(11)));
 }
@@ -142,16 +174,16 @@ fn records_with_lengths_past_the_datagram_are_refused() {
     assert_eq!(it.next(), None, "stops after an error");
     // A frame length past the message.
     assert_eq!(
-        wire::decode_frames(&Bytes::from_static(&[0x05, b'a'])),
+        wire::decode_frames(&Bytes::from_static(&[0x05, b'a']), 1000),
         Err(WireError::BadFrame)
     );
     assert_eq!(
-        wire::decode_frames(&Bytes::new()),
+        wire::decode_frames(&Bytes::new(), 1000),
         Err(WireError::BadFrame),
         "no frames"
     );
     assert_eq!(
-        wire::decode_frames(&Bytes::from_static(&[0xFF; 8])),
+        wire::decode_frames(&Bytes::from_static(&[0xFF; 8]), 1000),
         Err(WireError::BadFrame),
         "overlong varint"
     );
@@ -164,6 +196,40 @@ fn records_with_lengths_past_the_datagram_are_refused() {
     assert_eq!(
         Records::new(b(body)).next(),
         Some(Err(WireError::BadFragment))
+    );
+    // A fragment that carries nothing (§5.3): refused, it only costs bookkeeping.
+    let mut body = Vec::new();
+    wire::put_record_header(&mut body, wire::RECORD_FRAG, 8, 1, None);
+    body.extend_from_slice(&10u32.to_be_bytes());
+    body.extend_from_slice(&3u32.to_be_bytes());
+    assert_eq!(
+        Records::new(b(body)).next(),
+        Some(Err(WireError::BadFragment))
+    );
+}
+
+/// Each frame after the first costs 64 bytes against the limit (as in ZMTP): one wire
+/// byte per empty frame cannot make thousands of frame objects.
+#[test]
+fn frames_are_charged_against_the_size_limit() {
+    let one = Msg::single(Bytes::from(vec![1u8; 1000]));
+    let mut body = Vec::new();
+    wire::encode_frames(&mut body, &one);
+    assert_eq!(wire::decode_frames(&b(body.clone()), 1000).unwrap(), one);
+    assert_eq!(wire::decode_frames(&b(body), 999), Err(WireError::TooLarge));
+    let empties = Msg::from_frames(std::iter::repeat_n(Bytes::new(), 100));
+    assert_eq!(empties.cost(), 99 * 64);
+    let mut body = Vec::new();
+    wire::encode_frames(&mut body, &empties);
+    assert_eq!(body.len(), 100, "one wire byte per empty frame");
+    assert!(wire::decode_frames(&b(body.clone()), 99 * 64).is_ok());
+    assert_eq!(
+        wire::decode_frames(&b(body), 99 * 64 - 1),
+        Err(WireError::TooLarge)
+    );
+    assert!(
+        wire::max_serialized(64 * 1024) as usize
+            >= wire::frames_len(&Msg::single(Bytes::from(vec![0u8; 64 * 1024])))
     );
 }
 
@@ -193,7 +259,7 @@ proptest! {
             let Record::Msg { dseq, rseq: got_rseq, body } = r else { panic!("{r:?}") };
             prop_assert_eq!(*dseq, i as u32);
             prop_assert_eq!(got_rseq, rseq);
-            let m = wire::decode_frames(body).unwrap();
+            let m = wire::decode_frames(body, u64::MAX).unwrap();
             let got: Vec<Vec<u8>> = m.iter().map(|f| f.to_vec()).collect();
             prop_assert_eq!(&got, frames);
         }
@@ -202,7 +268,7 @@ proptest! {
     /// Any bytes: a typed error or a value, never a panic; records and frames inside
     /// are equally safe.
     #[test]
-    fn random_datagrams_never_panic(data in proptest::collection::vec(any::<u8>(), 0..600), sig in any::<bool>(), cmd in 0u8..12) {
+    fn random_datagrams_never_panic(data in proptest::collection::vec(any::<u8>(), 0..600), sig in any::<bool>(), cmd in 0u8..14) {
         let mut data = data;
         if sig && data.len() >= 4 {
             data[0] = wire::SIGNATURE;
@@ -213,7 +279,7 @@ proptest! {
         if let Ok(Datagram::Nom(_, body)) = wire::decode(&Bytes::from(data)) {
             for r in Records::new(body) {
                 if let Ok(Record::Msg { body, .. }) = r {
-                    let _ = wire::decode_frames(&body);
+                    let _ = wire::decode_frames(&body, 64 * 1024);
                 }
             }
         }

@@ -186,12 +186,11 @@ impl Core {
         }
     }
 
-    /// Like [`Core::protocol_error`] without the log line (the caller rate-limits it).
-    pub fn count_protocol_error(&mut self, sock: SocketId, address: &str, reason: &str) {
+    /// Counts a protocol error without logging or reporting it: what a transport calls
+    /// for the failures past its log rate, so a flood costs a counter each.
+    pub fn count_protocol_error(&mut self, sock: SocketId) {
         if let Some(s) = self.sockets.get_mut(&sock) {
             s.protocol_errors += 1;
-            s.vocket.note_handshake_failure(address, reason);
-            self.mark_dirty(sock);
         }
     }
 

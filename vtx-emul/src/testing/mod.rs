@@ -6,9 +6,12 @@
 //! `scheme:///path/to/socket`.
 //!
 //! [`net`] is the in-memory world for sans-IO tests: Vockets wired by links with a
-//! virtual clock and seeded loss, duplication, reordering and delay.
+//! virtual clock and seeded loss, duplication, reordering and delay. [`process`] runs
+//! children and isolated test bodies (own process, own network namespace), and
+//! [`wait_until`] is how every end-to-end test waits: on a condition it can observe.
 
 pub mod net;
+pub mod process;
 pub mod swarm;
 
 use std::io;
@@ -93,6 +96,22 @@ fn describe(a: &SocketAddr) -> String {
     } else {
         "unnamed".into()
     }
+}
+
+/// Polls `f` every few milliseconds until it holds and returns how long that took;
+/// panics naming `what` if it does not hold within `limit`. Tests wait on what they
+/// can observe, never for a fixed time.
+pub fn wait_until(
+    what: &str,
+    limit: std::time::Duration,
+    mut f: impl FnMut() -> bool,
+) -> std::time::Duration {
+    let t0 = std::time::Instant::now();
+    while !f() {
+        assert!(t0.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    t0.elapsed()
 }
 
 /// Raises this process's open-file limit to at least `want` (soft, and hard when

@@ -5,6 +5,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use super::command::{self, Command};
 use super::frame::{self, FrameError};
 use super::greeting::{GREETING_LEN, Greeting};
+use crate::msg::FRAME_COST;
 use crate::pattern::pubsub::subscription_message;
 use crate::pattern::{Input, Transmit};
 use crate::stream::{Local, OutBuf, ProtocolError, Role, Session, SessionEvent};
@@ -13,9 +14,6 @@ use crate::{Msg, SocketType};
 /// Largest command accepted before READY completes: a peer cannot make us buffer much
 /// before it has even said what it is.
 const HANDSHAKE_COMMAND_MAX: u64 = 64 * 1024;
-/// What each frame costs against the message size limit besides its bytes, so a
-/// message of millions of empty frames is refused like a large one.
-const FRAME_COST: u64 = 64;
 /// The limit when the application disabled MAXMSGSIZE: still no size that would
 /// overflow an allocation.
 const NO_LIMIT: u64 = 1 << 48;
@@ -205,7 +203,9 @@ impl Session for ZmtpSession {
                         };
                         return Ok(Some(SessionEvent::Input(input)));
                     }
-                    self.msg_cost += f.body.len() as u64 + FRAME_COST;
+                    // Msg::cost: bytes, and FRAME_COST for every frame after the first.
+                    let extra = if self.msg.is_empty() { 0 } else { FRAME_COST };
+                    self.msg_cost += f.body.len() as u64 + extra;
                     if self.msg_cost > self.limit() {
                         return Err(ProtocolError(format!(
                             "message of {} frames exceeds limit {}",

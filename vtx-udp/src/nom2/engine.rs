@@ -18,18 +18,24 @@ use slab::Slab;
 use vtx_emul::pattern::{Input, PeerId, Refusal, Transmit};
 use vtx_emul::{Msg, SocketType};
 
-use super::peering::{Batch, Origin, Partial, Peering};
-use super::wire::{self, Cmd, Datagram, Hello, Reason, Record, Records, WireError};
+use super::cookie::CookieJar;
+use super::peering::{Batch, Origin, Partial, Peering, Piece, PieceError};
+use super::wire::{self, Cmd, Cookie, Datagram, Hello, Reason, Record, Records, WireError};
 
 /// Index of a local UDP socket in the engine.
 pub type LocalId = usize;
 /// A peering, as the Vocket's [`vtx_emul::pattern::ConnId`].
 pub type PeeringId = u64;
 
+/// The smallest `Config::max_datagram` the engine uses (the IPv4 minimum reassembly
+/// size): fragments then carry at least 256 octets each, which receivers count on.
+pub const MIN_DATAGRAM: usize = 576;
+
 /// Engine limits and timers (docs/nom-2.md §8).
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Largest datagram sent (default 1400: fits common paths without IP fragmentation).
+    /// Largest datagram sent (default 1400: fits common paths without IP fragmentation;
+    /// at least [`MIN_DATAGRAM`]).
     pub max_datagram: usize,
     /// Largest message, reassembled or not (default 64 KiB).
     pub max_msg_size: usize,
@@ -136,8 +142,42 @@ pub enum Event {
         /// Who sent it.
         addr: SocketAddr,
         /// What was wrong.
-        what: String,
+        what: Failure,
     },
+}
+
+/// Why the engine dropped a datagram or a partial message, or why a peer ended a
+/// handshake: cheap to make (no allocation), so a flood costs counters, not memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Failure {
+    /// The datagram does not decode.
+    Wire(WireError),
+    /// It breaks the protocol, as said.
+    Protocol(&'static str),
+    /// A datagram for a peering that does not exist here.
+    UnknownPeering(Cmd),
+    /// A fragment did not fit its partial message, which was dropped.
+    Reassembly(PieceError),
+    /// The peer refused our OHAI.
+    Refused(Reason),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Wire(e) => e.fmt(f),
+            Failure::Protocol(what) => f.write_str(what),
+            Failure::UnknownPeering(cmd) => write!(f, "{cmd:?} for an unknown peering"),
+            Failure::Reassembly(PieceError::Overlap) => {
+                f.write_str("fragment overlaps what arrived; message dropped")
+            }
+            Failure::Reassembly(PieceError::TooMany) => {
+                f.write_str("message cut into too many fragments; dropped")
+            }
+            Failure::Refused(reason) => write!(f, "peer refused us: {reason:?}"),
+        }
+    }
 }
 
 /// A batch of datagrams to one destination: `buf` holds `count` datagrams of `seg`
@@ -173,6 +213,8 @@ struct Connecter {
     /// Next OHAI (the timer armed for it).
     next_ohai: Option<Instant>,
     generation: u32,
+    /// Unicast: the server's last COOKIE, echoed in OHAI retries (§4.1).
+    cookie: Option<Cookie>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -186,6 +228,9 @@ enum Timer {
 
 /// Refusals remembered to answer OHAI retries without asking the Vocket again.
 const REFUSAL_MEMORY: Duration = Duration::from_secs(5);
+/// Most refusals remembered; the oldest is forgotten first. Only validated addresses
+/// are refused (§4.1), so this bounds what honest-looking clients can make us keep.
+const MAX_REFUSALS: usize = 1024;
 /// Answers to datagrams for unknown peerings, at most this many per second.
 const UNKNOWN_REPLIES_PER_SEC: u32 = 100;
 
@@ -204,6 +249,9 @@ pub struct Engine {
     /// (local, nonce) -> connecter.
     nonces: HashMap<(LocalId, u32), usize>,
     refused: HashMap<(LocalId, SocketAddr, u32), (Reason, Instant)>,
+    /// Refusals in the order made, to forget the oldest.
+    refused_order: VecDeque<((LocalId, SocketAddr, u32), Instant)>,
+    cookies: CookieJar,
     timers: BinaryHeap<Reverse<(Instant, Timer)>>,
     events: VecDeque<Event>,
     out: VecDeque<Batch>,
@@ -212,14 +260,8 @@ pub struct Engine {
     next_generation: u32,
     /// Datagrams dropped as hostile or malformed.
     pub dropped: u64,
-}
-
-fn failure(sock: u64, addr: SocketAddr, what: impl ToString) -> Event {
-    Event::Failure {
-        sock,
-        addr,
-        what: what.to_string(),
-    }
+    /// COOKIEs sent (OHAIs from addresses not yet validated).
+    pub cookies_sent: u64,
 }
 
 /// Maps a Vocket refusal to its ROTFL reason.
@@ -235,10 +277,13 @@ pub fn reason_for(r: &Refusal) -> Reason {
 
 impl Engine {
     /// An engine; `seed` drives peering ids and nonces.
-    pub fn new(cfg: Config, seed: u64, now: Instant) -> Engine {
+    pub fn new(mut cfg: Config, seed: u64, now: Instant) -> Engine {
+        cfg.max_datagram = cfg.max_datagram.max(MIN_DATAGRAM);
+        let mut rng = StdRng::seed_from_u64(seed);
+        let cookies = CookieJar::new(&mut rng, now);
         Engine {
             cfg,
-            rng: StdRng::seed_from_u64(seed),
+            rng,
             locals: Slab::new(),
             connecters: Slab::new(),
             peerings: Slab::new(),
@@ -246,6 +291,8 @@ impl Engine {
             by_remote_id: HashMap::new(),
             nonces: HashMap::new(),
             refused: HashMap::new(),
+            refused_order: VecDeque::new(),
+            cookies,
             timers: BinaryHeap::new(),
             events: VecDeque::new(),
             out: VecDeque::new(),
@@ -253,6 +300,7 @@ impl Engine {
             unknown_budget: (now, UNKNOWN_REPLIES_PER_SEC),
             next_generation: 0,
             dropped: 0,
+            cookies_sent: 0,
         }
     }
 
@@ -269,6 +317,16 @@ impl Engine {
     /// Number of peerings.
     pub fn peering_count(&self) -> usize {
         self.peerings.len()
+    }
+
+    /// What partial messages hold against the reassembly budget, bookkeeping included.
+    pub fn reassembly_bytes(&self) -> usize {
+        self.reassembly_bytes
+    }
+
+    /// Refusals remembered to answer OHAI retries (at most 1,024).
+    pub fn remembered_refusals(&self) -> usize {
+        self.refused.len()
     }
 
     /// The owning socket and Vocket peer of a peering.
@@ -385,6 +443,7 @@ impl Engine {
             peerings: Vec::new(),
             next_ohai: None,
             generation,
+            cookie: None,
         });
         self.nonces.insert((local, nonce), c);
         self.send_ohai(c, now);
@@ -462,11 +521,12 @@ impl Engine {
             return;
         };
         let (local, target, nonce) = (conn.local, conn.target, conn.nonce);
+        let cookie = conn.cookie.unwrap_or_default();
         let Some(hello) = self.hello(local, nonce) else {
             return;
         };
         let mut buf = Vec::with_capacity(64);
-        wire::encode_hello(&mut buf, Cmd::Ohai, 0, &hello);
+        wire::encode_ohai(&mut buf, &hello, &cookie);
         let ivl = if conn.peerings.is_empty() {
             self.cfg.ohai_ivl
         } else {
@@ -493,10 +553,12 @@ impl Engine {
         let sock = l.owner.sock;
         let d = match wire::decode(&data) {
             Ok(d) => d,
-            Err(e) => return self.bad(sock, src, e),
+            Err(e) => return self.bad(sock, src, Failure::Wire(e)),
         };
+        let len = data.len();
         match d {
-            Datagram::Ohai(_, hello) => self.on_ohai(local, src, hello, now),
+            Datagram::Ohai(_, hello, cookie) => self.on_ohai(local, src, hello, &cookie, now),
+            Datagram::Cookie(h, cookie) => self.on_cookie(local, src, h.peering, cookie),
             Datagram::OhaiOk(h, hello) => self.on_ohai_ok(local, src, h.peering, hello, now),
             Datagram::Rotfl(h, reason, about, text) => {
                 self.on_rotfl(local, src, h.peering, reason, about, &text, now)
@@ -513,28 +575,36 @@ impl Engine {
                     _ => return,
                 };
                 let Some(&key) = self.by_local_id.get(&(local, src, h.peering)) else {
-                    return self.unknown_peering(local, src, h, now);
+                    return self.unknown_peering(local, src, h, len, now);
                 };
-                self.on_peering_datagram(key, other, now);
+                self.on_peering_datagram(key, other, len, now);
             }
         }
     }
 
-    fn bad(&mut self, sock: u64, src: SocketAddr, e: impl ToString) {
+    fn bad(&mut self, sock: u64, src: SocketAddr, what: Failure) {
         self.dropped += 1;
-        self.events.push_back(failure(sock, src, e));
+        self.events.push_back(Event::Failure {
+            sock,
+            addr: src,
+            what,
+        });
     }
 
-    fn unknown_peering(&mut self, local: LocalId, src: SocketAddr, h: wire::Header, now: Instant) {
+    fn unknown_peering(
+        &mut self,
+        local: LocalId,
+        src: SocketAddr,
+        h: wire::Header,
+        len: usize,
+        now: Instant,
+    ) {
         let sock = self.locals.get(local).map_or(0, |l| l.owner.sock);
-        self.bad(
-            sock,
-            src,
-            format!("{:?} for unknown peering {:#010x}", h.cmd, h.peering),
-        );
+        self.bad(sock, src, Failure::UnknownPeering(h.cmd));
         // Tell a peer that lost our state (we restarted) so it re-OHAIs instead of
-        // waiting for its heartbeat timeout. Never answer answers, and rate-limit.
-        if matches!(h.cmd, Cmd::Kthxbai | Cmd::HugzOk) {
+        // waiting for its heartbeat timeout. Never answer answers, never with more
+        // than came in (the source may be spoofed: §9), and rate-limit.
+        if matches!(h.cmd, Cmd::Kthxbai | Cmd::HugzOk) || len < wire::SHORT_ROTFL {
             return;
         }
         if now.duration_since(self.unknown_budget.0) >= Duration::from_secs(1) {
@@ -544,27 +614,43 @@ impl Engine {
             return;
         }
         self.unknown_budget.1 -= 1;
-        let mut buf = Vec::with_capacity(32);
-        wire::encode_rotfl(
-            &mut buf,
-            0,
-            Reason::UnknownPeering,
-            h.peering,
-            "unknown peering",
-        );
+        let mut buf = Vec::with_capacity(wire::SHORT_ROTFL);
+        wire::encode_rotfl(&mut buf, 0, Reason::UnknownPeering, h.peering, "");
         self.push_single(local, src, buf);
     }
 
-    fn on_ohai(&mut self, local: LocalId, src: SocketAddr, hello: Hello, now: Instant) {
+    fn on_ohai(
+        &mut self,
+        local: LocalId,
+        src: SocketAddr,
+        hello: Hello,
+        cookie: &Cookie,
+        now: Instant,
+    ) {
         let Some(l) = self.locals.get(local) else {
             return;
         };
         let sock = l.owner.sock;
         if !l.bound {
-            return self.bad(sock, src, "OHAI to a connecting socket");
+            return self.bad(sock, src, Failure::Protocol("OHAI to a connecting socket"));
         }
         if hello.sender == 0 {
-            return self.bad(sock, src, "OHAI with peering id 0");
+            return self.bad(sock, src, Failure::Protocol("OHAI with peering id 0"));
+        }
+        // §4.1: until the source proves it receives at its address, it gets a COOKIE
+        // (smaller than the OHAI) and we keep nothing.
+        let valid = self
+            .cookies
+            .check(&mut self.rng, now, local, src, hello.sender, cookie);
+        if !valid {
+            let cookie = self
+                .cookies
+                .make(&mut self.rng, now, local, src, hello.sender);
+            let mut buf = Vec::with_capacity(wire::COOKIE_DATAGRAM);
+            wire::encode_cookie(&mut buf, hello.sender, &cookie);
+            self.cookies_sent += 1;
+            self.push_single(local, src, buf);
+            return;
         }
         // A retry of an OHAI we already answered.
         if let Some(&key) = self.by_remote_id.get(&(local, src, hello.sender)) {
@@ -617,8 +703,32 @@ impl Engine {
             return;
         };
         let mut buf = Vec::with_capacity(64);
-        wire::encode_hello(&mut buf, Cmd::OhaiOk, their_id, &hello);
+        wire::encode_ohai_ok(&mut buf, their_id, &hello);
         self.push_single(local, dst, buf);
+    }
+
+    /// A server asks us to prove our address (§4.1): OHAI again, echoing its cookie,
+    /// if the COOKIE answers one of our live OHAIs (its header carries our nonce).
+    fn on_cookie(&mut self, local: LocalId, src: SocketAddr, nonce: u32, cookie: Cookie) {
+        let sock = self.locals.get(local).map_or(0, |l| l.owner.sock);
+        let Some(&c) = self.nonces.get(&(local, nonce)) else {
+            return self.bad(sock, src, Failure::Protocol("COOKIE for no OHAI of ours"));
+        };
+        if self.by_local_id.contains_key(&(local, src, nonce)) {
+            return; // already peered with this server: a late COOKIE
+        }
+        let Some(conn) = self.connecters.get_mut(c) else {
+            return;
+        };
+        if !conn.broadcast && src == conn.target {
+            conn.cookie = Some(cookie);
+        }
+        let Some(hello) = self.hello(local, nonce) else {
+            return;
+        };
+        let mut buf = Vec::with_capacity(64);
+        wire::encode_ohai(&mut buf, &hello, &cookie);
+        self.push_single(local, src, buf);
     }
 
     fn on_ohai_ok(
@@ -633,10 +743,10 @@ impl Engine {
         // Only an OHAI-OK echoing one of our live nonces is accepted (§4.2): a blind
         // spoofer must guess 32 random bits.
         let Some(&c) = self.nonces.get(&(local, nonce)) else {
-            return self.bad(sock, src, "OHAI-OK for no OHAI of ours");
+            return self.bad(sock, src, Failure::Protocol("OHAI-OK for no OHAI of ours"));
         };
         if hello.sender == 0 {
-            return self.bad(sock, src, "OHAI-OK with peering id 0");
+            return self.bad(sock, src, Failure::Protocol("OHAI-OK with peering id 0"));
         }
         if let Some(&key) = self.by_local_id.get(&(local, src, nonce)) {
             let same = self
@@ -695,7 +805,6 @@ impl Engine {
         now: Instant,
     ) {
         let sock = self.locals.get(local).map_or(0, |l| l.owner.sock);
-        let text = String::from_utf8_lossy(text);
         if reason == Reason::UnknownPeering {
             // The peer forgot the peering we address as `about`: drop it and re-OHAI.
             if let Some(&key) = self.by_remote_id.get(&(local, src, about)) {
@@ -723,17 +832,21 @@ impl Engine {
             return;
         }
         if self.nonces.contains_key(&(local, header_id)) {
-            self.events.push_back(failure(
+            log::debug!(
+                "udp: {src} refused us: {reason:?} ({})",
+                String::from_utf8_lossy(text)
+            );
+            self.events.push_back(Event::Failure {
                 sock,
-                src,
-                format!("peer refused us: {reason:?} ({text})"),
-            ));
+                addr: src,
+                what: Failure::Refused(reason),
+            });
             return;
         }
-        self.bad(sock, src, "ROTFL for nothing of ours");
+        self.bad(sock, src, Failure::Protocol("ROTFL for nothing of ours"));
     }
 
-    fn on_peering_datagram(&mut self, key: usize, d: Datagram, now: Instant) {
+    fn on_peering_datagram(&mut self, key: usize, d: Datagram, len: usize, now: Instant) {
         let sock = self.owner_of(key);
         let pid = self.peering_id(key);
         let Some(p) = self.peerings.get(key) else {
@@ -774,16 +887,17 @@ impl Engine {
                 self.drop_and_reconnect(key, now);
             }
             Datagram::SubOk(_, cseq) => self.on_sub_ok(key, cseq, now),
-            Datagram::Window(_, delivered) => self.on_window(key, delivered),
+            Datagram::Window(_, delivered) => self.on_window(key, sock, src, delivered),
             Datagram::Sub(_, on, cseq, topic) => self.on_sub(key, on, cseq, topic),
             Datagram::Nom(_, body) => {
-                self.on_nom(key, sock, src, peer, body, now);
+                self.on_nom(key, sock, src, peer, body, len, now);
                 self.maybe_ack(key, now);
             }
             _ => {}
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn on_nom(
         &mut self,
         key: usize,
@@ -791,14 +905,15 @@ impl Engine {
         src: SocketAddr,
         peer: PeerId,
         body: Bytes,
+        datagram: usize,
         now: Instant,
     ) {
-        let max = self.cfg.max_msg_size;
+        let max = self.cfg.max_msg_size as u64;
         let pid = self.peering_id(key);
         for r in Records::new(body) {
             let r = match r {
                 Ok(r) => r,
-                Err(e) => return self.bad(sock, src, e),
+                Err(e) => return self.bad(sock, src, Failure::Wire(e)),
             };
             let Some(p) = self.peerings.get_mut(key) else {
                 return;
@@ -810,15 +925,14 @@ impl Engine {
                     }
                     p.rx_dseq = Some(dseq);
                     p.rx_unacked_bytes += body.len();
-                    match wire::decode_frames(&body) {
-                        Ok(msg) if msg.byte_len() <= max => self.events.push_back(Event::Input {
+                    match wire::decode_frames(&body, max) {
+                        Ok(msg) => self.events.push_back(Event::Input {
                             peering: pid,
                             sock,
                             peer,
                             input: Input::Message { msg, seq: rseq },
                         }),
-                        Ok(_) => self.bad(sock, src, "message over the size limit"),
-                        Err(e) => self.bad(sock, src, e),
+                        Err(e) => self.bad(sock, src, Failure::Wire(e)),
                     }
                 }
                 Record::Frag {
@@ -836,7 +950,8 @@ impl Engine {
                     rseq,
                     total as usize,
                     offset as usize,
-                    &chunk,
+                    chunk,
+                    datagram,
                     now,
                 ),
             }
@@ -854,11 +969,11 @@ impl Engine {
         rseq: Option<u32>,
         total: usize,
         offset: usize,
-        chunk: &[u8],
+        chunk: Bytes,
+        datagram: usize,
         now: Instant,
     ) {
-        // Serialized frames cost at most 5 bytes each over their payload: allow that.
-        let limit = self.cfg.max_msg_size + self.cfg.max_msg_size / 4 + 16;
+        let max = self.cfg.max_msg_size as u64;
         let pid = self.peering_id(key);
         let Some(p) = self.peerings.get_mut(key) else {
             return;
@@ -866,17 +981,21 @@ impl Engine {
         if !p.fresh(dseq) {
             return;
         }
-        if total > limit {
+        if total as u64 > wire::max_serialized(max) {
             return self.bad(
                 sock,
                 src,
-                format!("fragmented message of {total} bytes over the limit"),
+                Failure::Protocol("fragmented message over the size limit"),
             );
         }
         let idx = match p.partials.iter().position(|x| x.dseq == dseq) {
             Some(i) => {
                 if p.partials[i].total != total {
-                    return self.bad(sock, src, "fragments disagree on the message length");
+                    return self.bad(
+                        sock,
+                        src,
+                        Failure::Protocol("fragments disagree on the message length"),
+                    );
                 }
                 i
             }
@@ -884,34 +1003,42 @@ impl Engine {
                 // Bounded: a few partials per peering, and a budget over all of them.
                 if p.partials.len() >= self.cfg.max_partials {
                     let old = p.partials.remove(0);
-                    self.reassembly_bytes -= old.total;
+                    self.reassembly_bytes -= old.charge();
                 }
-                if self.reassembly_bytes + total > self.cfg.reassembly_budget {
-                    self.dropped += 1;
-                    return;
-                }
-                self.reassembly_bytes += total;
                 let deadline = now + self.cfg.reassembly_timeout;
                 let p = &mut self.peerings[key];
-                p.partials.push(Partial {
-                    dseq,
-                    rseq,
-                    total,
-                    buf: vec![0; total],
-                    have: Vec::new(),
-                    deadline,
-                });
+                p.partials.push(Partial::new(dseq, rseq, total, deadline));
                 self.timers
                     .push(Reverse((deadline, Timer::Reassembly(key, p.generation))));
                 p.partials.len() - 1
             }
         };
         let p = &mut self.peerings[key];
-        if !p.partials[idx].add(offset, chunk) {
+        let part = &mut p.partials[idx];
+        // Everything a partial holds, bookkeeping included, is within the budget.
+        if self.reassembly_bytes + part.charge_bound(offset, chunk.len(), datagram)
+            > self.cfg.reassembly_budget
+        {
+            self.dropped += 1;
+            return;
+        }
+        let before = part.charge();
+        let added = part.add(offset, chunk, datagram);
+        self.reassembly_bytes = self.reassembly_bytes + part.charge() - before;
+        match added {
+            Ok(Piece::Added) => {}
+            Ok(Piece::Duplicate) => return,
+            Err(e) => {
+                let part = p.partials.remove(idx);
+                self.reassembly_bytes -= part.charge();
+                return self.bad(sock, src, Failure::Reassembly(e));
+            }
+        }
+        if !p.partials[idx].is_complete() {
             return;
         }
         let part = p.partials.remove(idx);
-        self.reassembly_bytes -= part.total;
+        self.reassembly_bytes -= part.charge();
         p.rx_dseq = Some(dseq);
         p.rx_unacked_bytes += part.total;
         // Older partials can never complete in order now.
@@ -919,25 +1046,20 @@ impl Engine {
             .partials
             .iter()
             .filter(|x| !super::peering::newer(x.dseq, dseq))
-            .map(|x| x.total)
+            .map(Partial::charge)
             .sum();
         p.partials.retain(|x| super::peering::newer(x.dseq, dseq));
         self.reassembly_bytes -= stale;
-        let body = Bytes::from(part.buf);
-        match wire::decode_frames(&body) {
-            Ok(msg) if msg.byte_len() <= self.cfg.max_msg_size => {
-                self.events.push_back(Event::Input {
-                    peering: pid,
-                    sock,
-                    peer,
-                    input: Input::Message {
-                        msg,
-                        seq: part.rseq,
-                    },
-                })
-            }
-            Ok(_) => self.bad(sock, src, "message over the size limit"),
-            Err(e) => self.bad(sock, src, e),
+        let seq = part.rseq;
+        let body = part.into_bytes();
+        match wire::decode_frames(&body, max) {
+            Ok(msg) => self.events.push_back(Event::Input {
+                peering: pid,
+                sock,
+                peer,
+                input: Input::Message { msg, seq },
+            }),
+            Err(e) => self.bad(sock, src, Failure::Wire(e)),
         }
     }
 
@@ -1050,7 +1172,7 @@ impl Engine {
         }
     }
 
-    fn on_window(&mut self, key: usize, delivered: u32) {
+    fn on_window(&mut self, key: usize, sock: u64, src: SocketAddr, delivered: u32) {
         let peering = self.peering_id(key);
         let Some(p) = self.peerings.get_mut(key) else {
             return;
@@ -1058,6 +1180,11 @@ impl Engine {
         // Acknowledgements are cumulative; a stale one says nothing new.
         if !super::peering::newer(delivered, p.acked) {
             return;
+        }
+        // §6.4: nobody delivered what was never sent; taken, it would close the
+        // window for good.
+        if super::peering::newer(delivered, p.tx_dseq) {
+            return self.bad(sock, src, Failure::Protocol("WINDOW beyond what was sent"));
         }
         p.acked = delivered;
         p.probe_deadline = None;
@@ -1148,10 +1275,17 @@ impl Engine {
         wire::encode_rotfl(&mut buf, rid, reason, 0, &refusal.to_string());
         self.push_single(local, dst, buf);
         if accepted {
-            self.refused.insert((local, dst, rid), (reason, now));
-            if self.refused.len() > 10_000 {
-                self.refused
-                    .retain(|_, (_, at)| now.duration_since(*at) < REFUSAL_MEMORY);
+            let k = (local, dst, rid);
+            self.refused.insert(k, (reason, now));
+            self.refused_order.push_back((k, now));
+            // Forget the oldest beyond the bound; entries of refusals made again since
+            // (a newer time in the map) are skipped.
+            while self.refused_order.len() > MAX_REFUSALS {
+                if let Some((old, at)) = self.refused_order.pop_front()
+                    && self.refused.get(&old).is_some_and(|&(_, t)| t == at)
+                {
+                    self.refused.remove(&old);
+                }
             }
         }
         self.remove_peering(key);
@@ -1208,10 +1342,12 @@ impl Engine {
 
     fn send_message(&mut self, key: usize, msg: &Msg, rseq: Option<u32>) {
         let flen = wire::frames_len(msg);
-        if msg.byte_len() > self.cfg.max_msg_size {
+        // Measured as the receiver measures it (Msg::cost), so what we send is taken.
+        if msg.cost() > self.cfg.max_msg_size as u64 {
             log::warn!(
-                "message of {} bytes over the UDP limit {}; dropped",
+                "message of {} bytes in {} frames over the UDP limit {}; dropped",
                 msg.byte_len(),
+                msg.len(),
                 self.cfg.max_msg_size
             );
             self.dropped += 1;
@@ -1354,7 +1490,7 @@ impl Engine {
         };
         self.by_local_id.remove(&(p.local, p.remote, p.local_id));
         self.by_remote_id.remove(&(p.local, p.remote, p.remote_id));
-        self.reassembly_bytes -= p.reassembly_bytes();
+        self.reassembly_bytes -= p.reassembly_charge();
         if let Origin::Connected(c) = p.origin
             && let Some(conn) = self.connecters.get_mut(c)
         {
@@ -1463,7 +1599,7 @@ impl Engine {
                         .partials
                         .iter()
                         .filter(|x| x.deadline <= now)
-                        .map(|x| x.total)
+                        .map(Partial::charge)
                         .sum();
                     p.partials.retain(|x| x.deadline > now);
                     self.reassembly_bytes -= expired;

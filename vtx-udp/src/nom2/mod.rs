@@ -3,8 +3,10 @@
 //! [`wire`] is the codec; [`engine`] holds every peering of a driver and is driven by
 //! datagrams, transmits and time. Neither touches a socket or reads a clock.
 
+mod cookie;
 pub mod engine;
 mod peering;
+pub use peering::PieceError;
 pub mod wire;
 
-pub use engine::{Config, Engine, Event, LocalId, OutBatch, Owner, PeeringId};
+pub use engine::{Config, Engine, Event, Failure, LocalId, OutBatch, Owner, PeeringId};

@@ -1,7 +1,7 @@
 //! One NOM-2 peering's protocol state: data sequence and duplicate suppression (§6.1),
 //! reassembly (§5.3), and the reliable subscription channel (§7).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -15,37 +15,156 @@ pub(crate) fn newer(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) > 0
 }
 
-/// A message being reassembled from fragments.
+/// A legitimate sender cuts a message into pieces of at least this many octets (all
+/// but the last; `Config::max_datagram` is at least 576), so a message of `total`
+/// octets arrives in at most `total / MIN_PIECE + 1` pieces (§5.3).
+pub(crate) const MIN_PIECE: usize = 256;
+/// Reassembly budget charged per piece for its bookkeeping, whatever its size.
+pub(crate) const PIECE_COST: usize = 64;
+
+/// Why a fragment was refused; the partial message it belonged to is dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PieceError {
+    /// It overlaps octets already received without being a duplicate of a piece.
+    Overlap,
+    /// More pieces than a sender cutting at least [`MIN_PIECE`] octets could send.
+    TooMany,
+}
+
+/// A message being reassembled from fragments (§5.3), in the way a TCP receiver
+/// reassembles a stream: the in-order prefix goes straight into one buffer, pieces
+/// after a gap wait in an ordered map until the gap fills. Every piece costs O(log n)
+/// in the pieces waiting, and their number is bounded by [`MIN_PIECE`].
 #[derive(Debug)]
 pub(crate) struct Partial {
     pub(crate) dseq: u32,
     pub(crate) rseq: Option<u32>,
     pub(crate) total: usize,
-    pub(crate) buf: Vec<u8>,
-    /// Received byte ranges, sorted and merged.
-    pub(crate) have: Vec<(usize, usize)>,
     pub(crate) deadline: Instant,
+    /// The first octets of the message, in order; room for all of it is reserved when
+    /// the first in-order piece arrives.
+    prefix: Vec<u8>,
+    /// Pieces after a gap, by offset, with the memory each holds (its own bytes, or
+    /// the datagram a shared piece keeps alive): disjoint, none touching the prefix.
+    /// A small piece is copied out so it does not hold its whole datagram.
+    ahead: BTreeMap<usize, (Bytes, usize)>,
+    /// The memory held by the pieces in `ahead`.
+    ahead_held: usize,
+    pieces: usize,
+}
+
+/// What [`Partial::add`] did with a piece.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Piece {
+    /// Taken.
+    Added,
+    /// Already had those octets (a duplicated datagram): ignored.
+    Duplicate,
 }
 
 impl Partial {
-    /// Copies a chunk in; true when the message is complete.
-    pub(crate) fn add(&mut self, offset: usize, chunk: &[u8]) -> bool {
-        let end = offset + chunk.len();
-        if end > self.total {
-            return false;
+    pub(crate) fn new(dseq: u32, rseq: Option<u32>, total: usize, deadline: Instant) -> Partial {
+        Partial {
+            dseq,
+            rseq,
+            total,
+            deadline,
+            prefix: Vec::new(),
+            ahead: BTreeMap::new(),
+            ahead_held: 0,
+            pieces: 0,
         }
-        self.buf[offset..end].copy_from_slice(chunk);
-        self.have.push((offset, end));
-        self.have.sort_unstable();
-        let mut merged: Vec<(usize, usize)> = Vec::with_capacity(self.have.len());
-        for &(s, e) in &self.have {
-            match merged.last_mut() {
-                Some(last) if s <= last.1 => last.1 = last.1.max(e),
-                _ => merged.push((s, e)),
+    }
+
+    /// Memory this partial holds or has reserved, with its bookkeeping: what it is
+    /// charged against the reassembly budget.
+    pub(crate) fn charge(&self) -> usize {
+        self.prefix.capacity() + self.ahead_held + PIECE_COST * self.pieces
+    }
+
+    /// The most `add` can raise [`Partial::charge`] by for a piece of `len` octets at
+    /// `offset` arriving in a datagram of `datagram` octets.
+    pub(crate) fn charge_bound(&self, offset: usize, len: usize, datagram: usize) -> usize {
+        let data = if offset == self.prefix.len() && self.prefix.capacity() == 0 {
+            self.total
+        } else {
+            len.max(datagram)
+        };
+        data + PIECE_COST
+    }
+
+    /// Takes one piece (non-empty, within the message: the decoder checked). `datagram`
+    /// is the length of the datagram `piece` was sliced from.
+    pub(crate) fn add(
+        &mut self,
+        offset: usize,
+        piece: Bytes,
+        datagram: usize,
+    ) -> Result<Piece, PieceError> {
+        let end = offset + piece.len();
+        let have = self.prefix.len();
+        if end <= have {
+            return Ok(Piece::Duplicate);
+        }
+        if offset < have {
+            return Err(PieceError::Overlap);
+        }
+        if offset > have {
+            // After a gap: the pieces on either side must not overlap it.
+            if let Some((&s, (p, _))) = self.ahead.range(..=offset).next_back() {
+                if s == offset && p.len() == piece.len() {
+                    return Ok(Piece::Duplicate);
+                }
+                if s + p.len() > offset {
+                    return Err(PieceError::Overlap);
+                }
+            }
+            if let Some((&s, _)) = self.ahead.range(offset + 1..).next()
+                && s < end
+            {
+                return Err(PieceError::Overlap);
             }
         }
-        self.have = merged;
-        self.have == [(0, self.total)]
+        // Already total / MIN_PIECE + 1 pieces: no honest sender sends another.
+        if self.pieces > self.total / MIN_PIECE {
+            return Err(PieceError::TooMany);
+        }
+        self.pieces += 1;
+        if offset > have {
+            let (piece, held) = if piece.len() * 2 < datagram {
+                let n = piece.len();
+                (Bytes::copy_from_slice(&piece), n)
+            } else {
+                (piece, datagram)
+            };
+            self.ahead_held += held;
+            self.ahead.insert(offset, (piece, held));
+            return Ok(Piece::Added);
+        }
+        if self.prefix.capacity() == 0 {
+            self.prefix.reserve_exact(self.total);
+        }
+        self.prefix.extend_from_slice(&piece);
+        // The gap closed: pieces that now follow the prefix join it.
+        while let Some(entry) = self.ahead.first_entry() {
+            if *entry.key() != self.prefix.len() {
+                break;
+            }
+            let (p, held) = entry.remove();
+            self.ahead_held -= held;
+            self.prefix.extend_from_slice(&p);
+        }
+        Ok(Piece::Added)
+    }
+
+    /// Whether every octet has arrived.
+    pub(crate) fn is_complete(&self) -> bool {
+        self.prefix.len() == self.total
+    }
+
+    /// The whole message, once complete.
+    pub(crate) fn into_bytes(self) -> Bytes {
+        Bytes::from(self.prefix)
     }
 }
 
@@ -152,7 +271,8 @@ impl Peering {
         self.rx_dseq.is_none_or(|h| newer(dseq, h))
     }
 
-    pub(crate) fn reassembly_bytes(&self) -> usize {
-        self.partials.iter().map(|p| p.total).sum()
+    /// What this peering's partial messages are charged against the budget.
+    pub(crate) fn reassembly_charge(&self) -> usize {
+        self.partials.iter().map(Partial::charge).sum()
     }
 }

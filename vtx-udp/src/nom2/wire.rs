@@ -16,6 +16,22 @@ pub const HEADER_LEN: usize = 8;
 pub const RECORD_HEADER: usize = 8;
 /// Longest identity carried in OHAI/OHAI-OK.
 pub const MAX_IDENTITY: usize = 255;
+/// Length of the address-validation cookie of OHAI and COOKIE (§4.1).
+pub const COOKIE_LEN: usize = 16;
+/// The smallest OHAI: header, fixed fields and cookie, no identity. A COOKIE answer
+/// (header and cookie) is smaller, so a server never answers an unvalidated address
+/// with more than it received.
+pub const MIN_OHAI: usize = HEADER_LEN + 6 + COOKIE_LEN;
+/// A COOKIE datagram's length.
+pub const COOKIE_DATAGRAM: usize = HEADER_LEN + COOKIE_LEN;
+/// A ROTFL without text: what answers a datagram for an unknown peering (§4.3).
+pub const SHORT_ROTFL: usize = HEADER_LEN + 6;
+/// HUGZ is padded to this length (§4.4), so that the short ROTFL answering one sent to
+/// a peering the receiver forgot is no larger than the HUGZ.
+pub const HUGZ_LEN: usize = SHORT_ROTFL;
+
+// §9: the answers to unvalidated sources are no larger than what triggers them.
+const _: () = assert!(COOKIE_DATAGRAM <= MIN_OHAI && SHORT_ROTFL <= HUGZ_LEN);
 
 /// NOM-2 commands (§4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,6 +59,8 @@ pub enum Cmd {
     Kthxbai = 0x0A,
     /// Flow control: the highest data sequence delivered (§6.4).
     Window = 0x0B,
+    /// Address validation: echo this cookie in OHAI (§4.1).
+    Cookie = 0x0C,
 }
 
 impl Cmd {
@@ -59,6 +77,7 @@ impl Cmd {
             0x09 => Cmd::SubOk,
             0x0A => Cmd::Kthxbai,
             0x0B => Cmd::Window,
+            0x0C => Cmd::Cookie,
             _ => return None,
         })
     }
@@ -99,7 +118,7 @@ impl Reason {
 }
 
 /// Why a datagram was refused.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WireError {
     /// Shorter than its header or a declared field.
     Truncated(&'static str),
@@ -115,8 +134,10 @@ pub enum WireError {
     BadRecord(u8),
     /// A frame length past the end of the message.
     BadFrame,
-    /// A fragment outside its message.
+    /// A fragment outside its message, or with an empty piece.
     BadFragment,
+    /// A message over the size limit, counting [`vtx_emul::msg::FRAME_COST`] per frame.
+    TooLarge,
 }
 
 impl fmt::Display for WireError {
@@ -129,7 +150,8 @@ impl fmt::Display for WireError {
             WireError::BadSocketType(t) => write!(f, "unknown socket type {t}"),
             WireError::BadRecord(k) => write!(f, "unknown record kind {k:#04x}"),
             WireError::BadFrame => f.write_str("frame length past end of message"),
-            WireError::BadFragment => f.write_str("fragment outside its message"),
+            WireError::BadFragment => f.write_str("fragment outside its message or empty"),
+            WireError::TooLarge => f.write_str("message over the size limit"),
         }
     }
 }
@@ -156,11 +178,14 @@ pub struct Hello {
     pub identity: Bytes,
 }
 
+/// An address-validation cookie (§4.1); all zero in a first OHAI.
+pub type Cookie = [u8; COOKIE_LEN];
+
 /// A decoded datagram.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Datagram {
-    /// OHAI.
-    Ohai(Header, Hello),
+    /// OHAI, with the cookie it echoes (zero when it has none yet).
+    Ohai(Header, Hello, Cookie),
     /// OHAI-OK.
     OhaiOk(Header, Hello),
     /// ROTFL: reason, the peering id it is about (for UnknownPeering), text.
@@ -179,6 +204,8 @@ pub enum Datagram {
     Kthxbai(Header),
     /// WINDOW: the highest data sequence the receiver delivered.
     Window(Header, u32),
+    /// COOKIE: the cookie to echo in the next OHAI (header id: the OHAI's nonce).
+    Cookie(Header, Cookie),
 }
 
 fn be32(b: &[u8]) -> u32 {
@@ -218,7 +245,12 @@ pub fn decode(data: &Bytes) -> Result<Datagram, WireError> {
                 identity: data.slice_ref(identity),
             };
             if cmd == Cmd::Ohai {
-                Datagram::Ohai(h, hello)
+                let c = body
+                    .get(6 + n..6 + n + COOKIE_LEN)
+                    .ok_or(WireError::Truncated("OHAI cookie"))?;
+                let mut cookie = [0; COOKIE_LEN];
+                cookie.copy_from_slice(c);
+                Datagram::Ohai(h, hello, cookie)
             } else {
                 Datagram::OhaiOk(h, hello)
             }
@@ -259,6 +291,14 @@ pub fn decode(data: &Bytes) -> Result<Datagram, WireError> {
             let s = body.get(..4).ok_or(WireError::Truncated("WINDOW"))?;
             Datagram::Window(h, be32(s))
         }
+        Cmd::Cookie => {
+            let c = body
+                .get(..COOKIE_LEN)
+                .ok_or(WireError::Truncated("COOKIE"))?;
+            let mut cookie = [0; COOKIE_LEN];
+            cookie.copy_from_slice(c);
+            Datagram::Cookie(h, cookie)
+        }
     })
 }
 
@@ -268,14 +308,30 @@ pub fn put_header(out: &mut Vec<u8>, cmd: Cmd, peering: u32) {
     out.put_u32(peering);
 }
 
-/// Encodes OHAI or OHAI-OK.
-pub fn encode_hello(out: &mut Vec<u8>, cmd: Cmd, peering: u32, hello: &Hello) {
+fn put_hello(out: &mut Vec<u8>, cmd: Cmd, peering: u32, hello: &Hello) {
     put_header(out, cmd, peering);
     out.put_u32(hello.sender);
     out.put_u8(hello.socket_type.to_raw());
     let id = &hello.identity[..hello.identity.len().min(MAX_IDENTITY)];
     out.put_u8(id.len() as u8);
     out.extend_from_slice(id);
+}
+
+/// Encodes OHAI (header id 0) echoing `cookie` (zero when the client has none yet).
+pub fn encode_ohai(out: &mut Vec<u8>, hello: &Hello, cookie: &Cookie) {
+    put_hello(out, Cmd::Ohai, 0, hello);
+    out.extend_from_slice(cookie);
+}
+
+/// Encodes OHAI-OK to the client's nonce `peering`.
+pub fn encode_ohai_ok(out: &mut Vec<u8>, peering: u32, hello: &Hello) {
+    put_hello(out, Cmd::OhaiOk, peering, hello);
+}
+
+/// Encodes COOKIE to the client's nonce `peering`.
+pub fn encode_cookie(out: &mut Vec<u8>, peering: u32, cookie: &Cookie) {
+    put_header(out, Cmd::Cookie, peering);
+    out.extend_from_slice(cookie);
 }
 
 /// Encodes ROTFL.
@@ -288,10 +344,11 @@ pub fn encode_rotfl(out: &mut Vec<u8>, peering: u32, reason: Reason, about: u32,
     out.extend_from_slice(t);
 }
 
-/// Encodes HUGZ.
+/// Encodes HUGZ, padded to [`HUGZ_LEN`] (§4.4).
 pub fn encode_hugz(out: &mut Vec<u8>, peering: u32, ttl_deci: u16) {
     put_header(out, Cmd::Hugz, peering);
     out.put_u16(ttl_deci);
+    out.put_u32(0);
 }
 
 /// Encodes SUB/UNSUB.
@@ -405,7 +462,9 @@ impl Iterator for Records {
                     }
                     let (total, offset) = (be32(payload), be32(&payload[4..]));
                     let chunk = &payload[8..];
-                    if u64::from(offset) + chunk.len() as u64 > u64::from(total) {
+                    // §5.3: an empty piece carries nothing and only costs bookkeeping.
+                    if chunk.is_empty() || u64::from(offset) + chunk.len() as u64 > u64::from(total)
+                    {
                         return Err(WireError::BadFragment);
                     }
                     Ok(Record::Frag {
@@ -459,6 +518,13 @@ fn put_varint(out: &mut Vec<u8>, mut v: usize) {
     out.push(v as u8);
 }
 
+/// The longest serialization (§5.1) of a message whose [`Msg::cost`] is within `limit`:
+/// a fragmented message that declares more is refused before anything is reserved.
+pub fn max_serialized(limit: u64) -> u64 {
+    // At most limit / FRAME_COST + 1 frames, each with a length of at most 5 octets.
+    limit.saturating_add(5 * (limit / vtx_emul::msg::FRAME_COST + 1))
+}
+
 /// Size of a message serialized as frames (§5.1).
 pub fn frames_len(msg: &Msg) -> usize {
     msg.iter().map(|f| varint_len(f.len()) + f.len()).sum()
@@ -472,11 +538,15 @@ pub fn encode_frames(out: &mut Vec<u8>, msg: &Msg) {
     }
 }
 
-/// Parses serialized frames; frames share `body`. At least one frame.
-pub fn decode_frames(body: &Bytes) -> Result<Msg, WireError> {
+/// Parses serialized frames; frames share `body`. At least one frame, and at most
+/// `limit` of cost ([`Msg::cost`]: bytes plus [`vtx_emul::msg::FRAME_COST`] per frame
+/// after the first), checked as it goes, so a message of countless empty frames stops
+/// early.
+pub fn decode_frames(body: &Bytes, limit: u64) -> Result<Msg, WireError> {
     let b = &body[..];
     let mut msg = Msg::new();
     let mut pos = 0;
+    let mut cost = 0u64;
     while pos < b.len() {
         let mut len: u64 = 0;
         let mut shift = 0;
@@ -496,6 +566,15 @@ pub fn decode_frames(body: &Bytes) -> Result<Msg, WireError> {
             .checked_add(len as usize)
             .filter(|&e| e <= b.len())
             .ok_or(WireError::BadFrame)?;
+        cost += len
+            + if msg.is_empty() {
+                0
+            } else {
+                vtx_emul::msg::FRAME_COST
+            };
+        if cost > limit {
+            return Err(WireError::TooLarge);
+        }
         msg.push(body.slice(pos..end));
         pos = end;
     }
