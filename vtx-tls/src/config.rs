@@ -224,14 +224,27 @@ impl TlsConfigBuilder {
 
     /// Name peers by their verified certificate (first DNS name, else the subject's
     /// common name): a ROUTER then addresses them by it, instead of the identity they
-    /// announce.
+    /// announce. A server configuration must then also
+    /// [require client certificates](TlsConfigBuilder::require_client_cert): a client
+    /// without one could otherwise name itself ([`TlsConfigBuilder::build`] refuses it).
     pub fn identity_from_cert(mut self, on: bool) -> Self {
         self.identity_from_cert = on;
         self
     }
 
-    /// Builds the rustls configurations, checking keys against their certificates.
+    /// Builds the rustls configurations, checking keys against their certificates, and
+    /// refuses combinations that would let a peer claim what it has not proved.
     pub fn build(self) -> Result<TlsConfig> {
+        if self.identity_from_cert && self.server.is_some() && self.client_ca.is_none() {
+            // Without a verified certificate a client would fall back to the identity it
+            // announces, and could take a ROUTER identity meant for a certificate.
+            return Err(Error::InvalidConfig {
+                reason: "TLS: identity_from_cert on a server needs require_client_cert: \
+                         without verified client certificates, clients could claim any \
+                         identity"
+                    .into(),
+            });
+        }
         let provider = provider();
         let tls13 = &[&rustls::version::TLS13];
         let rustls_err = |e: rustls::Error| Error::InvalidConfig {

@@ -71,6 +71,26 @@ impl TlsLink {
         X509Certificate::from_der(der).ok().map(|(_, c)| c)
     }
 
+    /// The verified peer certificate's first DNS name, else its subject's common name.
+    fn cert_name(&self) -> Option<Bytes> {
+        let dns = self
+            .sans()
+            .into_iter()
+            .find_map(|s| s.strip_prefix("DNS:").map(str::to_owned));
+        let name = dns.or_else(|| {
+            let cert = self.leaf()?;
+            let cn = cert
+                .subject()
+                .iter_common_name()
+                .next()?
+                .as_str()
+                .ok()?
+                .to_owned();
+            Some(cn)
+        })?;
+        Some(Bytes::from(name.into_bytes()))
+    }
+
     fn sans(&self) -> Vec<String> {
         let Some(cert) = self.leaf() else {
             return Vec::new();
@@ -193,22 +213,9 @@ impl Link for TlsLink {
         if !self.identity_from_cert {
             return None;
         }
-        let dns = self
-            .sans()
-            .into_iter()
-            .find_map(|s| s.strip_prefix("DNS:").map(str::to_owned));
-        let name = dns.or_else(|| {
-            let cert = self.leaf()?;
-            let cn = cert
-                .subject()
-                .iter_common_name()
-                .next()?
-                .as_str()
-                .ok()?
-                .to_owned();
-            Some(cn)
-        })?;
-        Some(Bytes::from(name.into_bytes()))
+        // Identities come from certificates: a peer without one (or without a usable
+        // name in it) gets none, never the one it announces; a ROUTER names it itself.
+        Some(self.cert_name().unwrap_or_default())
     }
 }
 

@@ -87,6 +87,32 @@ fn every_socket_pair() {
     }
 }
 
+/// Certificate identities need verified client certificates: a server that names peers
+/// by certificate but does not require one is refused when it is built, since a client
+/// without a certificate would otherwise claim any ROUTER identity through ZMTP.
+#[test]
+fn identity_from_cert_without_client_certificates_is_refused() {
+    let pki = Pki::new("idspoof");
+    let (sc, sk) = pki.server();
+    let err = TlsConfig::builder()
+        .server_cert_pem(&sc, &sk)
+        .unwrap()
+        .identity_from_cert(true)
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(&err, vtx_emul::Error::InvalidConfig { reason } if reason.contains("require_client_cert")),
+        "{err}"
+    );
+    // A client configuration may name its server by certificate: servers always have one.
+    TlsConfig::builder()
+        .trust_pem(&pki.ca)
+        .unwrap()
+        .identity_from_cert(true)
+        .build()
+        .unwrap();
+}
+
 #[test]
 fn mutual_tls_with_certificate_metadata_and_identity() {
     let pki = Pki::new("mtls");
