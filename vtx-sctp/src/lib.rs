@@ -31,6 +31,15 @@
 
 use std::time::Duration;
 
+// The userspace backend contains a panic of the SCTP stack (on a packet a peer shaped)
+// to the association that caused it, with `catch_unwind`. A build that aborts on panic
+// would keep compiling and quietly turn that into the loss of the whole process.
+#[cfg(panic = "abort")]
+compile_error!(
+    "vtx-sctp needs panic = \"unwind\": it catches panics of sctp-proto per association, \
+     which panic = \"abort\" would turn into aborting the whole process on a hostile packet"
+);
+
 mod user;
 
 #[cfg(feature = "kernel")]
@@ -45,6 +54,20 @@ pub use user::SctpTransport;
 
 /// SCTP's checksum (RFC 9260 appendix B).
 const CRC32C: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
+
+/// Whether an SCTP packet's checksum is right (RFC 9260 §6.8): before the transport
+/// acts on a packet itself (evicts a pending association for an INIT, answers an
+/// out-of-the-blue packet), so random bytes can make it do neither.
+pub fn checksum_ok(packet: &[u8]) -> bool {
+    let Some(field) = packet.get(8..12) else {
+        return false;
+    };
+    let mut digest = CRC32C.digest();
+    digest.update(&packet[..8]);
+    digest.update(&[0; 4]);
+    digest.update(&packet[12..]);
+    digest.finalize().to_le_bytes() == field
+}
 
 /// Settings of the userspace backend, fixed at `register`.
 #[derive(Clone, Debug)]
@@ -121,7 +144,7 @@ pub mod ootb {
     /// endpoint that has already forgotten the association, and closes at once
     /// instead of retransmitting SHUTDOWN-ACK until it gives up.
     pub fn reply(packet: &[u8]) -> Option<Bytes> {
-        if packet.len() < 16 || packet[12] != SHUTDOWN_ACK {
+        if packet.len() < 16 || packet[12] != SHUTDOWN_ACK || !crate::checksum_ok(packet) {
             return None;
         }
         let mut out = BytesMut::with_capacity(16);

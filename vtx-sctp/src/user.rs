@@ -96,6 +96,8 @@ struct Udp {
     listener: Option<Listener>,
     /// Associations on this socket that have not finished the SCTP handshake.
     handshaking: usize,
+    /// Pending associations evicted for an INIT while the table was full.
+    evicted: u64,
     /// Accepted associations in arrival order (key, generation), oldest first, to
     /// evict from when the handshake table is full; entries of associations that
     /// completed or ended are skipped.
@@ -284,6 +286,7 @@ impl SctpTransport {
             local,
             listener: None,
             handshaking: 0,
+            evicted: 0,
             pending: VecDeque::new(),
             assocs: FxHashSet::default(),
             retired: false,
@@ -780,10 +783,12 @@ impl SctpTransport {
         // the handshake table is full: the oldest association still in the handshake
         // makes room, as a SYN cache does. A flood then costs honest peers nothing
         // unless it outruns their round trip.
+        // Only a packet with a right checksum evicts: random bytes never do.
         if data.len() >= 16
             && data[12] == 1
             && data[4..8] == [0, 0, 0, 0]
             && u.handshaking >= MAX_HANDSHAKING
+            && crate::checksum_ok(&data)
         {
             let sock = u.listener.as_ref().map(|l| l.sock);
             while let Some((k, generation)) = u.pending.pop_front() {
@@ -793,11 +798,13 @@ impl SctpTransport {
                     .is_some_and(|a| a.generation == generation && a.state == State::Associating)
                 {
                     if let Some(sock) = sock {
-                        log::debug!(
-                            "{sock}: handshake table full: oldest pending association evicted"
+                        core.hostile_input(
+                            sock,
+                            |scheme| format!("{scheme}://{}", format_addr(from)),
+                            &"handshake table full: the oldest pending association evicted",
                         );
-                        core.count_protocol_error(sock);
                     }
+                    u.evicted += 1;
                     self.remove_assoc(core, k);
                     break;
                 }
@@ -813,15 +820,30 @@ impl SctpTransport {
         let (handle, event) = match handled {
             Ok(Some(r)) => r,
             Ok(None) => {
-                if let Some(reply) = crate::ootb::reply(&packet) {
+                // Dropped by the stack. A bad checksum is counted (checked only here,
+                // off the path of packets the stack takes); an out-of-the-blue
+                // SHUTDOWN-ACK with a good one is answered.
+                let sock = u.listener.as_ref().map(|l| l.sock);
+                if !crate::checksum_ok(&packet) {
+                    if let Some(sock) = sock {
+                        core.hostile_input(
+                            sock,
+                            |scheme| format!("{scheme}://{}", format_addr(from)),
+                            &"SCTP packet with a bad checksum",
+                        );
+                    }
+                } else if let Some(reply) = crate::ootb::reply(&packet) {
                     let _ = u.socket.send_to(&reply, from);
                 }
                 return;
             }
             Err(_) => {
-                log::error!("the SCTP stack failed on a datagram from {from}; dropped");
-                if let Some(l) = &u.listener {
-                    core.count_protocol_error(l.sock);
+                if let Some(sock) = u.listener.as_ref().map(|l| l.sock) {
+                    core.hostile_input(
+                        sock,
+                        |scheme| format!("{scheme}://{}", format_addr(from)),
+                        &"the SCTP stack failed on this packet; dropped",
+                    );
                 }
                 return;
             }
@@ -1206,6 +1228,24 @@ impl Transport for SctpTransport {
         a.paused = false;
         self.on_readable(core, key);
         self.drive(core, key);
+    }
+
+    fn socket_meta(&self, sock: SocketId, key: &str) -> Option<String> {
+        // The handshake tables of the socket's listeners (MAX_HANDSHAKING each).
+        let listeners = self.sockets.get(&sock).map(|l| &l.listeners)?;
+        let sum = |f: fn(&Udp) -> u64| {
+            listeners
+                .iter()
+                .filter_map(|&k| self.udps.get(k))
+                .map(f)
+                .sum::<u64>()
+                .to_string()
+        };
+        match key {
+            "sctp-handshaking" => Some(sum(|u| u.handshaking as u64)),
+            "sctp-evicted" => Some(sum(|u| u.evicted)),
+            _ => None,
+        }
     }
 
     fn peer_meta(&self, conn: ConnId, key: &str) -> Option<String> {

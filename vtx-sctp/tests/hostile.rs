@@ -14,7 +14,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 mod common;
 
-use common::{setup, sock};
+use common::{setup, sock, wait_until};
 use vtx::{Vtx, VtxSocket};
 use vtx_sctp::SctpConfig;
 use vtx_sctp::sctp_proto::{
@@ -72,42 +72,113 @@ fn init(tag: u32, port: u16) -> Vec<u8> {
     with_checksum(b.to_vec())
 }
 
+fn meta(s: &VtxSocket, key: &str) -> u64 {
+    s.meta(key).unwrap().map_or(0, |v| v.parse().unwrap())
+}
+
+/// Random datagrams, half with a right checksum so they reach the chunk parsers: every
+/// one with a wrong checksum is counted, none hurts, an honest REQ is served after.
 #[test]
 fn random_datagrams_and_bad_checksums() {
     let (_ctx, vtx) = setup();
     let (rep, addr) = rep(&vtx);
     let attacker = UdpSocket::bind("127.0.0.1:0").unwrap();
     let mut rng = StdRng::seed_from_u64(7);
+    let mut bad = 0;
     for i in 0..20_000 {
         let len = rng.random_range(0..1500);
         let mut d: Vec<u8> = (0..len).map(|_| rng.random()).collect();
         if i % 2 == 0 && d.len() >= 16 {
-            // Half with a valid checksum, so they reach the chunk parsers.
             d[12] = rng.random_range(0..16);
             d = with_checksum(d);
         }
+        bad += u64::from(!vtx_sctp::checksum_ok(&d));
         let _ = attacker.send_to(&d, addr);
+        if i % 100 == 99 {
+            // Within the socket buffer: wait until the driver has counted them all.
+            wait_until("bad checksums counted", || protocol_errors(&rep) >= bad);
+        }
     }
+    wait_until("bad checksums counted", || protocol_errors(&rep) >= bad);
+    assert!(bad > 9_000, "{bad}");
     still_serves(&vtx, &rep, addr);
 }
 
+/// An INIT flood: the handshake table stays at its bound (1,024), each INIT past it
+/// evicts the oldest pending association (counted), INITs with a wrong checksum evict
+/// nothing, and an honest REQ is served.
 #[test]
 fn init_flood_is_bounded() {
     let (_ctx, vtx) = setup();
     let (rep, addr) = rep(&vtx);
     let attacker = UdpSocket::bind("127.0.0.1:0").unwrap();
-    for tag in 1..=5_000u32 {
+    let n = 5_000u32;
+    for tag in 1..=n {
         let _ = attacker.send_to(&init(tag, 4000), addr);
-        if tag % 500 == 0 {
-            std::thread::sleep(Duration::from_millis(5));
+        if tag % 100 == 0 {
+            wait_until("INITs taken", || {
+                meta(&rep, "sctp-handshaking") + meta(&rep, "sctp-evicted") >= u64::from(tag)
+            });
         }
     }
-    // Past the handshake table's 1,024, the oldest pending ones were evicted (counted).
-    let end = Instant::now() + Duration::from_secs(10);
-    while protocol_errors(&rep) == 0 {
-        assert!(Instant::now() < end, "the flood went uncounted");
-        std::thread::sleep(Duration::from_millis(10));
+    assert_eq!(
+        meta(&rep, "sctp-handshaking"),
+        1024,
+        "the table is at its bound"
+    );
+    assert_eq!(meta(&rep, "sctp-evicted"), u64::from(n) - 1024);
+    assert!(
+        protocol_errors(&rep) >= u64::from(n) - 1024,
+        "evictions counted"
+    );
+    // INITs a checksum refuses evict nothing.
+    let errors = protocol_errors(&rep);
+    for tag in 1..=500u32 {
+        let mut p = init(n + tag, 4000);
+        p[8] ^= 0xff;
+        let _ = attacker.send_to(&p, addr);
     }
+    wait_until("bad INITs counted", || {
+        protocol_errors(&rep) >= errors + 500
+    });
+    assert_eq!(meta(&rep, "sctp-evicted"), u64::from(n) - 1024);
+    still_serves(&vtx, &rep, addr);
+}
+
+/// An out-of-the-blue SHUTDOWN-ACK is answered with a SHUTDOWN-COMPLETE of the same
+/// size, and only if its checksum is right.
+#[test]
+fn out_of_the_blue_shutdown_ack_needs_a_right_checksum() {
+    let (_ctx, vtx) = setup();
+    let (rep, addr) = rep(&vtx);
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut ack = BytesMut::new();
+    ack.put_u16(4000);
+    ack.put_u16(addr.port());
+    ack.put_u32(0x1234_5678);
+    ack.put_u32(0);
+    ack.put_u8(8); // SHUTDOWN-ACK
+    ack.put_u8(0);
+    ack.put_u16(4);
+    let good = with_checksum(ack.to_vec());
+    let mut bad = good.clone();
+    bad[9] ^= 1;
+    let errors = protocol_errors(&rep);
+    s.send_to(&bad, addr).unwrap();
+    let mut buf = [0u8; 64];
+    assert!(
+        s.recv_from(&mut buf).is_err(),
+        "a wrong checksum was answered"
+    );
+    wait_until("the bad one counted", || protocol_errors(&rep) > errors);
+    s.send_to(&good, addr).unwrap();
+    let (n, _) = s.recv_from(&mut buf).expect("a SHUTDOWN-COMPLETE");
+    assert_eq!(n, good.len(), "no larger than the packet it answers");
+    assert_eq!(buf[12], 14, "SHUTDOWN-COMPLETE");
+    assert_eq!(buf[13], 1, "T bit");
+    assert!(vtx_sctp::checksum_ok(&buf[..n]));
     still_serves(&vtx, &rep, addr);
 }
 

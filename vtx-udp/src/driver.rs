@@ -78,7 +78,6 @@ pub struct UdpTransport {
     timer_at: Option<Instant>,
     /// Peerings whose transmits stopped on a full output queue.
     starved: FxHashSet<ConnId>,
-    failures_logged: (Instant, u32),
 }
 
 impl std::fmt::Debug for UdpTransport {
@@ -108,7 +107,6 @@ impl UdpTransport {
             recv: Vec::new(),
             timer_at: None,
             starved: FxHashSet::default(),
-            failures_logged: (Instant::now(), 0),
         }
     }
 
@@ -245,7 +243,6 @@ impl UdpTransport {
         if let Some(engine) = self.engine.as_mut() {
             let mut h = CoreHost {
                 core,
-                logged: &mut self.failures_logged,
                 writable: Vec::new(),
                 paused: Vec::new(),
             };
@@ -440,7 +437,6 @@ fn is_broadcast(ip: IpAddr) -> bool {
 
 struct CoreHost<'a> {
     core: &'a mut Core,
-    logged: &'a mut (Instant, u32),
     writable: Vec<ConnId>,
     /// Sockets whose application pipe filled up.
     paused: Vec<u64>,
@@ -468,22 +464,8 @@ impl Host for CoreHost<'_> {
     }
 
     fn failure(&mut self, sock: u64, addr: SocketAddr, what: Failure) {
-        // Counted always; logged and reported at most 20 times a second, so a flood of
-        // garbage datagrams costs a counter each, not a log line or an allocation.
-        let now = self.core.now();
-        if now.duration_since(self.logged.0) >= Duration::from_secs(1) {
-            if self.logged.1 > 20 {
-                log::warn!("udp: {} more bad datagrams not logged", self.logged.1 - 20);
-            }
-            *self.logged = (now, 0);
-        }
-        self.logged.1 += 1;
-        if self.logged.1 <= 20 {
-            let address = host::address(self.core.scheme(), addr);
-            self.core.protocol_error(SocketId(sock), &address, &what);
-        } else {
-            self.core.count_protocol_error(SocketId(sock));
-        }
+        self.core
+            .hostile_input(SocketId(sock), |scheme| host::address(scheme, addr), &what);
     }
 }
 

@@ -45,6 +45,9 @@ pub(crate) struct SockState {
     pub(crate) protocol_errors: u64,
 }
 
+/// How many bad inputs a second [`Core::hostile_input`] logs and reports per driver.
+pub const HOSTILE_LOG_RATE: u32 = 20;
+
 /// The runtime state a [`super::Transport`] works through.
 pub struct Core {
     registry: mio::Registry,
@@ -55,6 +58,8 @@ pub struct Core {
     pub(crate) sockets: FxHashMap<SocketId, SockState>,
     pub(crate) timers: BinaryHeap<Reverse<(Instant, TimerEntry)>>,
     pub(crate) dirty: Vec<SocketId>,
+    /// [`Core::hostile_input`]'s rate: the second it counts from, and how many so far.
+    hostile_logged: (Instant, u32),
 }
 
 impl fmt::Debug for Core {
@@ -76,6 +81,7 @@ impl Core {
             sockets: FxHashMap::default(),
             timers: BinaryHeap::new(),
             dirty: Vec::new(),
+            hostile_logged: (Instant::now(), 0),
         }
     }
 
@@ -186,10 +192,34 @@ impl Core {
         }
     }
 
-    /// Counts a protocol error without logging or reporting it: what a transport calls
-    /// for the failures past its log rate, so a flood costs a counter each.
-    pub fn count_protocol_error(&mut self, sock: SocketId) {
-        if let Some(s) = self.sockets.get_mut(&sock) {
+    /// Bad input from a source that can send it at any rate (a datagram, a packet from
+    /// a stranger): counted always, but logged and reported like
+    /// [`Core::protocol_error`] at most [`HOSTILE_LOG_RATE`] times a second per driver,
+    /// so a flood costs a counter each, not a log line or an allocation. `address`
+    /// (given the driver's scheme) is only called when the error is logged.
+    pub fn hostile_input(
+        &mut self,
+        sock: SocketId,
+        address: impl FnOnce(&str) -> String,
+        reason: &dyn fmt::Display,
+    ) {
+        let now = self.now;
+        let (since, n) = &mut self.hostile_logged;
+        if now.duration_since(*since) >= std::time::Duration::from_secs(1) {
+            if *n > HOSTILE_LOG_RATE {
+                log::warn!(
+                    "driver `{}`: {} more bad inputs not logged",
+                    self.scheme,
+                    *n - HOSTILE_LOG_RATE
+                );
+            }
+            (*since, *n) = (now, 0);
+        }
+        *n += 1;
+        if *n <= HOSTILE_LOG_RATE {
+            let address = address(&self.scheme);
+            self.protocol_error(sock, &address, reason);
+        } else if let Some(s) = self.sockets.get_mut(&sock) {
             s.protocol_errors += 1;
         }
     }

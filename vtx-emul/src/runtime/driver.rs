@@ -285,7 +285,9 @@ impl<T: Transport> Driver<T> {
                 + stats.dropped_duplicate),
             _ => {
                 // "last-peer.<key>": transport metadata of the last sender.
-                let sub = key.strip_prefix("last-peer.")?;
+                let Some(sub) = key.strip_prefix("last-peer.") else {
+                    return self.transport.socket_meta(sock, key);
+                };
                 let conn = v
                     .last_sender_id()
                     .and_then(|p| v.peer_info(p))

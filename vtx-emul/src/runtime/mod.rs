@@ -17,7 +17,7 @@ mod pipe;
 
 use std::time::Instant;
 
-pub use self::core::{Core, SocketId};
+pub use self::core::{Core, HOSTILE_LOG_RATE, SocketId};
 pub use self::handle::DriverHandle;
 pub use self::pipe::{app_socket_type, from_zmq, pipe_socket_type};
 use crate::pattern::{ConnId, DownReason};
@@ -94,6 +94,13 @@ pub trait Transport: Send + 'static {
     /// Transport-specific metadata of a peering (`"peer-cert-subject"`, ...).
     fn peer_meta(&self, conn: ConnId, key: &str) -> Option<String> {
         let _ = (conn, key);
+        None
+    }
+
+    /// Transport-specific metadata of a socket (its own counters and table sizes),
+    /// for keys the runtime does not know.
+    fn socket_meta(&self, sock: SocketId, key: &str) -> Option<String> {
+        let _ = (sock, key);
         None
     }
 }
