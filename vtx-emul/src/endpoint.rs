@@ -2,9 +2,15 @@
 //!
 //! Parsing is total: any input gives an [`Endpoint`] or a [`crate::Error::BadEndpoint`],
 //! never a panic (fuzzed by `fuzz/fuzz_targets/endpoint.rs`).
+//!
+//! Host names are resolved by [`Endpoint::resolve_names`] on the thread that binds or
+//! connects (the application's, in [`crate::runtime::DriverHandle`]), never on a driver
+//! thread: a slow resolver would stall every socket of the driver. The driver reads the
+//! addresses resolved then.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
 
 use crate::{Error, Result};
 
@@ -16,6 +22,8 @@ pub const MAX_ENDPOINT_LEN: usize = 1024;
 pub struct Endpoint {
     text: String,
     scheme_len: usize,
+    /// What the host name resolved to, once [`Endpoint::resolve_names`] ran.
+    resolved: Option<Arc<[SocketAddr]>>,
 }
 
 impl Endpoint {
@@ -45,7 +53,47 @@ impl Endpoint {
         Ok(Endpoint {
             text: text.to_owned(),
             scheme_len,
+            resolved: None,
         })
+    }
+
+    /// Resolves the host name of a `host:port` endpoint, blocking the calling thread
+    /// (call it off the driver thread); a literal address, `*` or an endpoint of another
+    /// form needs nothing. A name that does not resolve is an
+    /// [`crate::Error::AddressNotAvailable`].
+    pub fn resolve_names(&mut self) -> Result<()> {
+        let Ok(hp) = self.host_port() else {
+            return Ok(()); // not host:port: the transport reads it its own way
+        };
+        if !matches!(hp.host, Host::Name(_)) {
+            return Ok(());
+        }
+        let addrs = hp.resolve(false).map_err(|e| Error::AddressNotAvailable {
+            endpoint: self.to_string(),
+            reason: e.to_string(),
+        })?;
+        self.resolved = Some(addrs.into());
+        Ok(())
+    }
+
+    /// The socket addresses of a `host:port` endpoint, without blocking: `*` is the
+    /// unspecified address (IPv6 and dual stack when `dual_stack`), a name gives what
+    /// [`Endpoint::resolve_names`] found.
+    pub fn addrs(&self, dual_stack: bool) -> Result<Vec<SocketAddr>> {
+        let hp = self.host_port()?;
+        match (&hp.host, &self.resolved) {
+            (Host::Name(_), Some(addrs)) => Ok(addrs.to_vec()),
+            (Host::Name(name), None) => Err(Error::AddressNotAvailable {
+                endpoint: self.to_string(),
+                reason: format!("{name} was not resolved before reaching the driver"),
+            }),
+            _ => hp
+                .resolve(dual_stack)
+                .map_err(|e| Error::AddressNotAvailable {
+                    endpoint: self.to_string(),
+                    reason: e.to_string(),
+                }),
+        }
     }
 
     /// The scheme (`udp`, `tcp6`, ...), which names the driver.
@@ -134,7 +182,8 @@ impl HostPort {
     }
 
     /// Resolves to socket addresses. `Any` yields the unspecified address of the given family
-    /// preference: IPv6 first when `dual_stack` (the socket then also takes IPv4).
+    /// preference: IPv6 first when `dual_stack` (the socket then also takes IPv4). A name
+    /// asks the system resolver, which blocks: drivers use [`Endpoint::addrs`].
     pub fn resolve(&self, dual_stack: bool) -> std::io::Result<Vec<SocketAddr>> {
         match &self.host {
             Host::Any if dual_stack => Ok(vec![SocketAddr::new(
@@ -194,13 +243,7 @@ impl Endpoint {
         &self,
         mut open: impl FnMut(SocketAddr) -> std::io::Result<(T, SocketAddr)>,
     ) -> Result<(T, String)> {
-        let addrs = self
-            .host_port()?
-            .resolve(true)
-            .map_err(|e| Error::AddressNotAvailable {
-                endpoint: self.to_string(),
-                reason: e.to_string(),
-            })?;
+        let addrs = self.addrs(true)?;
         let mut last = None;
         for addr in addrs {
             match open(addr) {
@@ -223,7 +266,7 @@ impl Endpoint {
     }
 
     /// The addresses a connect endpoint names: it needs a host and a port (`*` and
-    /// port 0 are for binding); names are resolved now.
+    /// port 0 are for binding); a name gives what [`Endpoint::resolve_names`] found.
     pub fn connect_addrs(&self) -> Result<Vec<SocketAddr>> {
         let hp = self.host_port()?;
         if hp.host == Host::Any || hp.port == 0 {
@@ -232,10 +275,7 @@ impl Endpoint {
                 "connect needs a host and a port",
             ));
         }
-        let addrs = hp.resolve(false).map_err(|e| Error::AddressNotAvailable {
-            endpoint: self.to_string(),
-            reason: e.to_string(),
-        })?;
+        let addrs = self.addrs(false)?;
         if addrs.is_empty() {
             return Err(Error::AddressNotAvailable {
                 endpoint: self.to_string(),

@@ -65,6 +65,10 @@ pub const DEFAULT_HWM: usize = 1000;
 pub const DEFAULT_MAX_PEERS: usize = 100_000;
 /// Default time a closed socket keeps its peerings to flush queued messages.
 pub const DEFAULT_LINGER: Duration = Duration::from_secs(2);
+/// Default most subscriptions one peering may hold at a publisher.
+pub const DEFAULT_MAX_SUBSCRIPTIONS: usize = 100_000;
+/// Default most bytes of subscription topics one peering may hold at a publisher.
+pub const DEFAULT_MAX_SUBSCRIPTION_BYTES: usize = 8 * 1024 * 1024;
 
 /// Options of one vtx socket. Durations of `None` mean "off".
 ///
@@ -97,6 +101,11 @@ pub struct SocketOptions {
     pub router_handover: bool,
     /// Most peerings this socket accepts; the next is refused with the transport's reject.
     pub max_peers: usize,
+    /// PUB/XPUB: most subscriptions one peering may hold; a peering that asks for more
+    /// is dropped (logged, counted in `over-limit`).
+    pub max_subscriptions: usize,
+    /// PUB/XPUB: most bytes of topics one peering may hold subscribed, likewise.
+    pub max_subscription_bytes: usize,
     /// Largest message accepted from a peer, in bytes (`None`: no limit).
     pub max_msg_size: Option<u64>,
     /// A peering that has not completed its handshake by then is dropped.
@@ -124,6 +133,8 @@ impl Default for SocketOptions {
             router_mandatory: false,
             router_handover: false,
             max_peers: DEFAULT_MAX_PEERS,
+            max_subscriptions: DEFAULT_MAX_SUBSCRIPTIONS,
+            max_subscription_bytes: DEFAULT_MAX_SUBSCRIPTION_BYTES,
             max_msg_size: Some(DEFAULT_MAX_MSG_SIZE),
             handshake_ivl: Some(DEFAULT_HANDSHAKE_IVL),
             reconnect_ivl: Some(DEFAULT_RECONNECT_IVL),

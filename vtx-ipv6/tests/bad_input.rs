@@ -10,6 +10,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::*;
+use vtx_emul::testing::wait_until;
 
 fn greeting(major: u8, mechanism: &[u8]) -> Vec<u8> {
     let mut g = vec![0u8; 64];
@@ -150,4 +151,51 @@ fn garbage_flood_does_not_disturb_a_working_pair() {
         assert_eq!(req.recv_bytes(0).unwrap(), b"ok");
     }
     flood.join().unwrap();
+}
+
+/// A peer that floods faster than the driver decodes, at a PULL with no RCVHWM (0:
+/// unlimited, as libzmq): the driver reads it a budget per turn, so it keeps answering
+/// the application and serving other peerings instead of reading that one link for as
+/// long as the flood lasts.
+#[test]
+fn a_flood_with_no_rcvhwm_does_not_starve_the_driver() {
+    let t = Setup::new();
+    let pull = t.vtx_sock(zmq::PULL);
+    pull.set_rcvhwm(0).unwrap();
+    let ep = pull.bind("tcp6://[::1]:0").unwrap();
+    let port = ep.rsplit(':').next().unwrap().to_owned();
+    let mut s = TcpStream::connect(format!("[::1]:{port}")).unwrap();
+    s.write_all(&greeting(3, b"NULL")).unwrap();
+    s.write_all(&ready("PUSH")).unwrap();
+    wait_until("the flooding peer", Duration::from_secs(5), || {
+        pull.peer_count().unwrap() == 1
+    });
+    // 256 KiB of 14-byte messages per write, for three seconds.
+    let mut block = Vec::new();
+    while block.len() < 256 * 1024 {
+        block.extend_from_slice(&[0x00, 12]);
+        block.extend_from_slice(b"flood flood!");
+    }
+    let flood = std::thread::spawn(move || {
+        let end = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < end {
+            if s.write_all(&block).is_err() {
+                break;
+            }
+        }
+    });
+    let mut slowest = Duration::ZERO;
+    while !flood.is_finished() {
+        let t0 = Instant::now();
+        pull.meta("peers").unwrap();
+        slowest = slowest.max(t0.elapsed());
+        // The application reads too, as it would.
+        while pull.recv_bytes(zmq::DONTWAIT).is_ok() {}
+    }
+    flood.join().unwrap();
+    eprintln!("slowest driver answer during the flood: {slowest:?}");
+    assert!(
+        slowest < Duration::from_millis(1500),
+        "the driver answered only after {slowest:?}"
+    );
 }

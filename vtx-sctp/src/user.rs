@@ -54,11 +54,16 @@ const SEND_HIGH: usize = 1024 * 1024;
 const DATAGRAM_MAX: usize = 65_536;
 /// Datagrams read before the associations they touched are driven.
 const READ_BATCH: usize = 64;
+/// Datagrams read from one UDP socket per turn of the event loop; the socket is read
+/// again on the next turn, so a flood on one socket cannot hold the driver.
+const READ_BUDGET: usize = 16 * READ_BATCH;
 /// Associations an endpoint holds in the handshake at once; an INIT beyond evicts the
 /// oldest (an INIT flood costs the attacker a datagram per association, us a bounded
 /// table).
 const MAX_HANDSHAKING: usize = 1024;
 
+/// A UDP socket stopped on its read budget: read it again.
+const TIMER_READ: u64 = 0;
 const TIMER_ASSOC: u64 = 1;
 const TIMER_RECONNECT: u64 = 2;
 const TIMER_HANDSHAKE: u64 = 3;
@@ -697,6 +702,7 @@ impl SctpTransport {
         {
             // An idle association holds no read buffer.
             a.rbuf = BytesMut::new();
+            a.session.idle();
         }
         self.write_out(core, key);
     }
@@ -880,11 +886,18 @@ impl SctpTransport {
     /// with the window.
     fn read_udp(&mut self, core: &mut Core, udp: usize) {
         let mut batch = 0;
+        let mut budget = READ_BUDGET;
         loop {
             if batch == READ_BATCH {
                 self.drive_touched(core);
                 batch = 0;
             }
+            if budget == 0 {
+                // Edge-triggered: the next turn's timer reads on.
+                core.set_timer(core.now(), timer_key(TIMER_READ, 0, udp));
+                break;
+            }
+            budget -= 1;
             let Some(u) = self.udps.get(udp) else {
                 break;
             };
@@ -1154,6 +1167,8 @@ impl Transport for SctpTransport {
     fn timer(&mut self, core: &mut Core, key: u64) {
         let (kind, generation, k) = split_timer_key(key);
         match kind {
+            // A socket of a reused slot just gets read: harmless.
+            TIMER_READ => self.read_udp(core, k),
             TIMER_ASSOC => {
                 let now = core.now();
                 let Some(a) = self

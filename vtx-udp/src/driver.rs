@@ -490,21 +490,14 @@ impl Transport for UdpTransport {
     }
 
     fn bind(&mut self, core: &mut Core, sock: SocketId, endpoint: &Endpoint) -> Result<String> {
-        let hp = endpoint.host_port()?;
-        let addr = match &hp.host {
-            EpHost::Any => SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), hp.port),
-            _ => *hp
-                .resolve(false)
-                .map_err(|e| Error::AddressNotAvailable {
-                    endpoint: endpoint.to_string(),
-                    reason: e.to_string(),
-                })?
-                .first()
-                .ok_or_else(|| Error::AddressNotAvailable {
-                    endpoint: endpoint.to_string(),
-                    reason: "no address".into(),
-                })?,
-        };
+        // `udp://*:port` is IPv4 (broadcast discovery is IPv4); `[::]` is dual stack.
+        let addr = *endpoint
+            .addrs(false)?
+            .first()
+            .ok_or_else(|| Error::AddressNotAvailable {
+                endpoint: endpoint.to_string(),
+                reason: "no address".into(),
+            })?;
         let kind = Kind::Bound {
             asked: endpoint.to_string(),
             bound: String::new(),
@@ -522,17 +515,14 @@ impl Transport for UdpTransport {
                 "connect needs a host and a port",
             ));
         }
-        let target = *hp
-            .resolve(false)
-            .map_err(|e| Error::AddressNotAvailable {
-                endpoint: endpoint.to_string(),
-                reason: e.to_string(),
-            })?
-            .first()
-            .ok_or_else(|| Error::AddressNotAvailable {
-                endpoint: endpoint.to_string(),
-                reason: "no address".into(),
-            })?;
+        let target =
+            *endpoint
+                .connect_addrs()?
+                .first()
+                .ok_or_else(|| Error::AddressNotAvailable {
+                    endpoint: endpoint.to_string(),
+                    reason: "no address".into(),
+                })?;
         let key = self.client_socket(core, sock, target.is_ipv6())?;
         let local = self.udp[key].local;
         let reconnect = core

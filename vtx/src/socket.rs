@@ -24,6 +24,7 @@ struct Overrides {
     router_mandatory: Option<bool>,
     router_handover: Option<bool>,
     max_msg_size: Option<Option<u64>>,
+    max_subscriptions: Option<(usize, usize)>,
     transport: Option<vtx_emul::options::TransportConfig>,
 }
 
@@ -142,6 +143,10 @@ impl VtxSocket {
         if let Some(x) = v.max_msg_size {
             o.max_msg_size = x;
         }
+        if let Some((n, bytes)) = v.max_subscriptions {
+            o.max_subscriptions = n;
+            o.max_subscription_bytes = bytes;
+        }
         if let Some(x) = &v.transport {
             o.transport = x.clone();
         }
@@ -182,6 +187,13 @@ impl VtxSocket {
     /// Largest message accepted from a peer (`None`: no limit). Default 64 MiB.
     pub fn set_max_msg_size(&self, max: Option<u64>) -> Result<()> {
         self.set_override(|o| o.max_msg_size = Some(max))
+    }
+
+    /// PUB/XPUB: most subscriptions one peering may hold, and most bytes of their
+    /// topics; a peering that asks for more is dropped and counted in `over-limit`.
+    /// Defaults: 100,000 and 8 MiB (docs/limits.md).
+    pub fn set_max_subscriptions(&self, n: usize, bytes: usize) -> Result<()> {
+        self.set_override(|o| o.max_subscriptions = Some((n, bytes)))
     }
 
     /// Transport-specific settings for this socket, overriding the driver's defaults for

@@ -223,6 +223,8 @@ pub enum DownReason {
     Replaced,
     /// The socket closed.
     SocketClosed,
+    /// The peer asked for more than a per-peer limit allows (subscriptions).
+    OverLimit,
 }
 
 impl fmt::Display for DownReason {
@@ -232,6 +234,7 @@ impl fmt::Display for DownReason {
             DownReason::HeartbeatTimeout => "heartbeat timeout",
             DownReason::Replaced => "replaced by a peering with the same identity",
             DownReason::SocketClosed => "socket closed",
+            DownReason::OverLimit => "over a per-peer limit (subscriptions)",
         })
     }
 }
@@ -239,6 +242,7 @@ impl fmt::Display for DownReason {
 /// Why a message was dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[repr(usize)]
 pub enum DropReason {
     /// The peering's queue was at SNDHWM (PUB, ROUTER, REP).
     Hwm,
@@ -282,14 +286,19 @@ pub enum Event {
         /// What went wrong.
         reason: String,
     },
-    /// A message was dropped.
+    /// Messages were dropped: at most one such event per reason waits to be polled,
+    /// and it counts every drop since the last one, so a flood of drops costs
+    /// counters, not events.
     Dropped {
-        /// The peering concerned, when known.
-        address: Option<String>,
         /// Why.
         reason: DropReason,
+        /// How many since the last `Dropped` event of this reason.
+        count: u64,
     },
 }
+
+/// Number of [`DropReason`]s.
+const DROP_REASONS: usize = 5;
 
 /// What the transport should do after delivering an input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -326,6 +335,8 @@ pub struct Stats {
     pub dropped_duplicate: u64,
     /// Links that failed their handshake or broke the protocol.
     pub handshake_failures: u64,
+    /// Peerings dropped for asking more than a per-peer limit allows.
+    pub over_limit: u64,
 }
 
 /// Pattern-specific state.
@@ -362,6 +373,9 @@ pub struct Vocket {
     last_sender: Option<PeerId>,
     last_sender_address: Option<String>,
     closing: bool,
+    /// Drops not yet reported, per reason; `true` while a `Dropped` event of that
+    /// reason waits in `events` (it takes the count when polled).
+    drops_unreported: [(u64, bool); DROP_REASONS],
 }
 
 /// Most events kept when nobody drains them.
@@ -398,6 +412,7 @@ impl Vocket {
             last_sender: None,
             last_sender_address: None,
             closing: false,
+            drops_unreported: [(0, false); DROP_REASONS],
         }
     }
 
@@ -429,6 +444,12 @@ impl Vocket {
     /// What the transport said about a live peering.
     pub fn peer_info(&self, peer: PeerId) -> Option<&PeerInfo> {
         self.peers.get(peer).map(|p| &p.info)
+    }
+
+    /// PUB/XPUB: subscriptions held, over all peerings (a topic two peerings hold
+    /// counts twice). O(peerings): for metadata, not the data path.
+    pub fn subscription_count(&self) -> usize {
+        self.peers.iter().map(|(_, p)| p.subs.len()).sum()
     }
 
     /// Every live peering.
@@ -554,7 +575,7 @@ impl Vocket {
                 Kind::Pub(_) => self.pub_on_message(peer, msg),
                 Kind::Dealer | Kind::Pull | Kind::Pair | Kind::Sub(_) => self.deliver(peer, msg),
                 Kind::Push => {
-                    self.drop_msg(Some(peer), DropReason::Invalid);
+                    self.drop_msg(DropReason::Invalid);
                     Flow::Continue
                 }
             },
@@ -609,7 +630,7 @@ impl Vocket {
                     self.unsent.push_back(msg);
                 }
             }
-            Kind::Pull => self.drop_msg(None, DropReason::Invalid),
+            Kind::Pull => self.drop_msg(DropReason::Invalid),
         }
     }
 
@@ -719,7 +740,13 @@ impl Vocket {
 
     /// The next lifecycle event.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let mut e = self.events.pop_front()?;
+        if let Event::Dropped { reason, count } = &mut e {
+            let slot = &mut self.drops_unreported[*reason as usize];
+            *count = std::mem::take(&mut slot.0);
+            slot.1 = false;
+        }
+        Some(e)
     }
 
     /// When [`Vocket::handle_timeout`] should next be called.
@@ -751,7 +778,9 @@ impl Vocket {
         }
     }
 
-    fn drop_msg(&mut self, peer: Option<PeerId>, reason: DropReason) {
+    /// Counts a dropped message. Dropping is cheaper than sending: counters and, when
+    /// none is waiting already, one `Dropped` event that will carry the count.
+    fn drop_msg(&mut self, reason: DropReason) {
         match reason {
             DropReason::Hwm => self.stats.dropped_hwm += 1,
             DropReason::AppFull => self.stats.dropped_app_full += 1,
@@ -759,10 +788,12 @@ impl Vocket {
             DropReason::Invalid => self.stats.dropped_invalid += 1,
             DropReason::Duplicate => self.stats.dropped_duplicate += 1,
         }
-        let address = peer
-            .and_then(|id| self.peers.get(id))
-            .map(|p| p.info.address.clone());
-        self.event(Event::Dropped { address, reason });
+        let slot = &mut self.drops_unreported[reason as usize];
+        slot.0 += 1;
+        if !slot.1 && self.events.len() < MAX_EVENTS {
+            slot.1 = true;
+            self.events.push_back(Event::Dropped { reason, count: 0 });
+        }
     }
 
     fn mark_ready(&mut self, id: PeerId) {
@@ -832,7 +863,7 @@ impl Vocket {
         // cap only guards against a transport that ignores Flow::Pause.
         let hard = limit.saturating_mul(2).max(limit + 1024);
         if limit != 0 && (self.to_app.len() >= hard || (!pausable && self.to_app.len() >= limit)) {
-            self.drop_msg(Some(from), DropReason::AppFull);
+            self.drop_msg(DropReason::AppFull);
             return Flow::Continue;
         }
         if self.last_sender != Some(from) {

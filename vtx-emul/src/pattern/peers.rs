@@ -59,6 +59,8 @@ pub(crate) struct Peer {
     pub(crate) timer_at: Option<Instant>,
     /// PUB/XPUB: this peer's subscriptions (a set, as libzmq's per-pipe trie).
     pub(crate) subs: BTreeSet<Bytes>,
+    /// PUB/XPUB: the bytes of the topics in `subs`.
+    pub(crate) subs_bytes: usize,
     /// PUB/XPUB: the publish round that last matched this peer (dedupes prefixes).
     pub(crate) pub_round: u64,
     /// REP/ROUTER: the sequence of the last request seen from this peer.
@@ -82,6 +84,7 @@ impl Peer {
             ttl_deadline: None,
             timer_at: None,
             subs: BTreeSet::new(),
+            subs_bytes: 0,
             pub_round: 0,
             last_seq: None,
             cached_reply: None,

@@ -45,33 +45,74 @@ pub fn parse_subscription(frame: &Bytes) -> Option<(bool, Bytes)> {
 }
 
 impl Vocket {
-    /// A peer (un)subscribes. Only publishers take subscriptions.
+    /// A peer (un)subscribes. Only publishers take subscriptions. A peering that asks
+    /// for more subscriptions than its limits allow is dropped; the notice to the
+    /// application counts against RCVHWM like a message, so a peer churning
+    /// subscriptions is paused when the application does not keep up.
     pub(super) fn pub_subscribe(&mut self, peer: PeerId, topic: Bytes, on: bool) -> Flow {
+        let (max_subs, max_bytes) = (
+            self.opts.max_subscriptions,
+            self.opts.max_subscription_bytes,
+        );
         let Kind::Pub(state) = &mut self.kind else {
-            self.drop_msg(Some(peer), DropReason::Invalid);
+            self.drop_msg(DropReason::Invalid);
             return Flow::Continue;
         };
         let Some(p) = self.peers.get_mut(peer) else {
             return Flow::Continue;
         };
         let changed = if on {
-            let new = p.subs.insert(topic.clone());
-            if new {
+            if p.subs.contains(&topic) {
+                false
+            } else if p.subs.len() >= max_subs || p.subs_bytes + topic.len() > max_bytes {
+                log::warn!(
+                    "{}: more than {max_subs} subscriptions or {max_bytes} bytes of topics; dropped",
+                    p.info.address
+                );
+                self.stats.over_limit += 1;
+                self.drop_peer(peer, super::DownReason::OverLimit, true);
+                return Flow::Continue;
+            } else {
+                p.subs_bytes += topic.len();
+                p.subs.insert(topic.clone());
                 state.index.add(topic.clone(), peer);
+                true
             }
-            new
         } else {
             let had = p.subs.remove(&topic);
             if had {
+                p.subs_bytes -= topic.len();
                 state.index.remove(&topic, peer);
             }
             had
         };
-        if changed {
-            self.to_app
-                .push_back(Msg::single(subscription_message(on, &topic)));
+        if !changed {
+            return Flow::Continue;
         }
-        Flow::Continue
+        self.queue_notice(peer, Msg::single(subscription_message(on, &topic)))
+    }
+
+    /// Queues a subscription notice for the application pipe under RCVHWM, as
+    /// `deliver` queues a message: a pausable peering is paused at the limit, a
+    /// datagram one past the hard cap loses the notice (counted).
+    fn queue_notice(&mut self, from: PeerId, notice: Msg) -> Flow {
+        let limit = self.opts.rcvhwm;
+        let Some(p) = self.peers.get_mut(from) else {
+            return Flow::Continue;
+        };
+        if limit != 0 && !p.info.pausable && self.to_app.len() >= limit.saturating_mul(2) {
+            self.drop_msg(DropReason::AppFull);
+            return Flow::Continue;
+        }
+        self.to_app.push_back(notice);
+        if limit == 0 || !p.info.pausable || self.to_app.len() < limit {
+            return Flow::Continue;
+        }
+        if !p.paused {
+            p.paused = true;
+            self.paused.push(from);
+        }
+        Flow::Pause
     }
 
     /// A message from a subscriber: a ZMTP 3.0 style subscription, or (XPUB) upstream data.
@@ -82,7 +123,7 @@ impl Vocket {
         if self.ty == crate::SocketType::XPub {
             return self.deliver(peer, msg);
         }
-        self.drop_msg(Some(peer), DropReason::Invalid);
+        self.drop_msg(DropReason::Invalid);
         Flow::Continue
     }
 
@@ -106,7 +147,7 @@ impl Vocket {
             }
             p.pub_round = round;
             if self.enqueue(id, msg.clone(), None).is_err() {
-                self.drop_msg(Some(id), DropReason::Hwm);
+                self.drop_msg(DropReason::Hwm);
             }
         }
         if let Kind::Pub(state) = &mut self.kind {
@@ -153,11 +194,11 @@ impl Vocket {
             None if self.ty == crate::SocketType::XSub => {
                 for id in self.peers.ids() {
                     if self.enqueue(id, msg.clone(), None).is_err() {
-                        self.drop_msg(Some(id), DropReason::Hwm);
+                        self.drop_msg(DropReason::Hwm);
                     }
                 }
             }
-            None => self.drop_msg(None, DropReason::Invalid),
+            None => self.drop_msg(DropReason::Invalid),
         }
     }
 

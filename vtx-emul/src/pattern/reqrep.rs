@@ -174,7 +174,7 @@ impl Vocket {
                 self.deliver(from, msg)
             }
             Err(reason) => {
-                self.drop_msg(Some(from), reason);
+                self.drop_msg(reason);
                 Flow::Continue
             }
         }
@@ -208,7 +208,7 @@ impl Vocket {
     pub(super) fn rep_on_request(&mut self, from: PeerId, mut msg: Msg, seq: Option<u32>) -> Flow {
         if !msg.iter().any(Bytes::is_empty) {
             // No delimiter: libzmq's REP ignores such messages too.
-            self.drop_msg(Some(from), DropReason::Invalid);
+            self.drop_msg(DropReason::Invalid);
             return Flow::Continue;
         }
         let Some(p) = self.peers.get_mut(from) else {
@@ -219,7 +219,7 @@ impl Vocket {
                 if let Some(reply) = p.cached_reply.clone() {
                     let _ = self.enqueue(from, reply, Some(s));
                 }
-                self.drop_msg(Some(from), DropReason::Duplicate);
+                self.drop_msg(DropReason::Duplicate);
                 return Flow::Continue;
             }
             p.last_seq = Some(s);
@@ -233,7 +233,7 @@ impl Vocket {
     pub(super) fn rep_send(&mut self, mut msg: Msg) {
         let to = msg.pop_front().and_then(|f| PeerId::from_bytes(&f));
         let Some((to, p)) = to.and_then(|id| Some((id, self.peers.get_mut(id)?))) else {
-            self.drop_msg(None, DropReason::Unroutable);
+            self.drop_msg(DropReason::Unroutable);
             return;
         };
         let seq = p.last_seq;
@@ -241,14 +241,14 @@ impl Vocket {
             p.cached_reply = Some(msg.clone());
         }
         if self.enqueue(to, msg, seq).is_err() {
-            self.drop_msg(Some(to), DropReason::Hwm);
+            self.drop_msg(DropReason::Hwm);
         }
     }
 
     /// A message from the application: `[identity, frames...]`.
     pub(super) fn router_send(&mut self, mut msg: Msg) {
         let Some(identity) = msg.pop_front().filter(|_| !msg.is_empty()) else {
-            self.drop_msg(None, DropReason::Invalid);
+            self.drop_msg(DropReason::Invalid);
             return;
         };
         let to = match &self.kind {
@@ -259,12 +259,12 @@ impl Vocket {
             if self.opts.router_mandatory {
                 log::debug!("ROUTER: no peer with identity {identity:?}");
             }
-            self.drop_msg(None, DropReason::Unroutable);
+            self.drop_msg(DropReason::Unroutable);
             return;
         };
         let seq = self.peers.get(to).and_then(|p| p.last_seq);
         if self.enqueue(to, msg, seq).is_err() {
-            self.drop_msg(Some(to), DropReason::Hwm);
+            self.drop_msg(DropReason::Hwm);
         }
     }
 }

@@ -27,6 +27,8 @@ pub(crate) struct Driver<T> {
     commands: Receiver<Command>,
     monitors: std::collections::HashMap<SocketId, zmq::Socket>,
     shutting_down: bool,
+    /// The timers one turn fires (kept to reuse its allocation).
+    due: Vec<(Instant, TimerEntry)>,
 }
 
 impl<T: Transport> Driver<T> {
@@ -49,6 +51,7 @@ impl<T: Transport> Driver<T> {
             commands,
             monitors: Default::default(),
             shutting_down: false,
+            due: Vec::new(),
         })
     }
 
@@ -272,6 +275,8 @@ impl<T: Transport> Driver<T> {
             "refused" => n(stats.refused),
             "heartbeat-timeouts" => n(stats.heartbeat_timeouts),
             "handshake-failures" => n(stats.handshake_failures),
+            "over-limit" => n(stats.over_limit),
+            "subscriptions" => n(v.subscription_count() as u64),
             "protocol-errors" => n(s.protocol_errors),
             "dropped-hwm" => n(stats.dropped_hwm),
             "dropped-app-full" => n(stats.dropped_app_full),
@@ -336,13 +341,20 @@ impl<T: Transport> Driver<T> {
         self.monitors.remove(&sock);
     }
 
+    /// Fires the timers due at the start of this turn. A timer set while they run, even
+    /// for now (a link that stopped on its read budget), waits for the next turn, after
+    /// the poller has had its say: otherwise it would fire again and again in this one.
     fn fire_timers(&mut self) {
         let now = self.core.now;
-        while let Some(Reverse((at, entry))) = self.core.timers.peek().copied() {
+        let mut due = std::mem::take(&mut self.due);
+        while let Some(&Reverse((at, entry))) = self.core.timers.peek() {
             if at > now {
                 break;
             }
             self.core.timers.pop();
+            due.push((at, entry));
+        }
+        for &(at, entry) in &due {
             match entry {
                 TimerEntry::Transport(key) => self.transport.timer(&mut self.core, key),
                 TimerEntry::Socket(sock) => {
@@ -357,6 +369,8 @@ impl<T: Transport> Driver<T> {
                 }
             }
         }
+        due.clear();
+        self.due = due;
     }
 
     fn service_dirty(&mut self) {
@@ -448,10 +462,11 @@ impl<T: Transport> Driver<T> {
             Event::HandshakeFailed { address, reason } => {
                 ("handshake-failed", address.as_str(), reason.clone())
             }
-            Event::Dropped { address, reason } => (
+            // Aggregated: "hwm 12" is twelve drops at SNDHWM since the last report.
+            Event::Dropped { reason, count } => (
                 "dropped",
-                address.as_deref().unwrap_or(""),
-                format!("{reason:?}").to_lowercase(),
+                "",
+                format!("{} {count}", format!("{reason:?}").to_lowercase()),
             ),
         };
         let frames = [name.as_bytes(), address.as_bytes(), detail.as_bytes()];

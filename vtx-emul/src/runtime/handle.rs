@@ -153,8 +153,10 @@ impl DriverHandle {
         self.call(|reply| Command::SetOptions { sock, opts, reply })
     }
 
-    /// Binds; returns the endpoint bound.
-    pub fn bind(&self, sock: SocketId, endpoint: Endpoint) -> Result<String> {
+    /// Binds; returns the endpoint bound. A host name is resolved here, on the
+    /// calling thread: the driver thread never waits for a resolver.
+    pub fn bind(&self, sock: SocketId, mut endpoint: Endpoint) -> Result<String> {
+        endpoint.resolve_names()?;
         self.call(|reply| Command::Bind {
             sock,
             endpoint,
@@ -162,8 +164,10 @@ impl DriverHandle {
         })
     }
 
-    /// Connects.
-    pub fn connect(&self, sock: SocketId, endpoint: Endpoint) -> Result<()> {
+    /// Connects. A host name is resolved here, on the calling thread, once: later
+    /// reconnects use the same addresses.
+    pub fn connect(&self, sock: SocketId, mut endpoint: Endpoint) -> Result<()> {
+        endpoint.resolve_names()?;
         self.call(|reply| Command::Connect {
             sock,
             endpoint,

@@ -89,6 +89,7 @@ impl<L: Link, S: Session> Conn<L, S> {
         if self.rbuf.is_empty() && self.rbuf.capacity() > 0 {
             self.rbuf = BytesMut::new();
             self.read_size = super::INITIAL_READ;
+            self.session.idle();
         }
     }
 

@@ -151,6 +151,9 @@ pub trait Session: Send + 'static {
     fn encode(&mut self, t: Transmit, out: &mut OutBuf);
     /// Encodes a refusal before the link closes.
     fn refuse(&mut self, reason: &str, out: &mut OutBuf);
+    /// The link went idle (nothing buffered to decode): release what a busy link
+    /// keeps for speed, so idle peerings cost little.
+    fn idle(&mut self) {}
 }
 
 /// Stop pulling from the Vocket when this much is waiting to be written.
@@ -159,9 +162,20 @@ const OUT_HIGH: usize = 256 * 1024;
 const READ_MIN: usize = 16 * 1024;
 const READ_MAX: usize = 256 * 1024;
 
+/// What one link may read and decode per turn of the event loop before the others get
+/// theirs: its bytes read, plus [`EVENT_COST`] per decoded event. The link is read again
+/// on the next turn. Also what bounds the messages one turn can queue for an
+/// application that set no RCVHWM (0: no limit, as in libzmq).
+const READ_BUDGET: usize = 256 * 1024;
+/// What a decoded event (a message, a command) costs against [`READ_BUDGET`], so a
+/// flood of tiny messages yields as often as a stream of large ones.
+const EVENT_COST: usize = 64;
+
 const LISTENER_BIT: usize = 1 << 60;
 const TIMER_HANDSHAKE: u64 = 1;
 const TIMER_RECONNECT: u64 = 2;
+/// A link stopped on its read budget: read it again.
+const TIMER_READ: u64 = 3;
 
 /// A transport timer key: a kind (0 to 3), the generation of the slab entry it is
 /// for (so a timer of a reused slot is recognised as stale) and the slab key.
@@ -422,6 +436,7 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
     }
 
     fn on_readable(&mut self, core: &mut Core, key: usize) {
+        let mut budget = READ_BUDGET;
         loop {
             let Some(c) = self.conns.get_mut(key) else {
                 return;
@@ -435,11 +450,14 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
                 c.paused = true;
                 return;
             }
-            // Decode everything already buffered before reading more.
+            // Decode what is already buffered before reading more.
             loop {
                 let Some(c) = self.conns.get_mut(key) else {
                     return;
                 };
+                if budget == 0 {
+                    break;
+                }
                 let ev = match c.session.decode(&mut c.rbuf, &mut c.out) {
                     Ok(Some(ev)) => ev,
                     Ok(None) => break,
@@ -448,6 +466,7 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
                         return;
                     }
                 };
+                budget = budget.saturating_sub(EVENT_COST);
                 if !self.on_event(core, key, ev) {
                     self.write(core, key);
                     return;
@@ -456,13 +475,20 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
             let Some(c) = self.conns.get_mut(key) else {
                 return;
             };
+            if budget == 0 {
+                // Edge-triggered: no new readiness will come for what is left, so the
+                // next turn's timer reads on.
+                let at = core.now();
+                core.set_timer(at, timer_key(TIMER_READ, c.generation, key));
+                break;
+            }
             match c.read() {
                 Ok(0) => {
                     log::debug!("{}: {} closed the link", c.sock, c.address);
                     self.close_conn(core, key, true);
                     return;
                 }
-                Ok(_) => {}
+                Ok(n) => budget = budget.saturating_sub(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     c.release_idle_buffer();
                     break;
@@ -771,6 +797,13 @@ impl<N: Network, S: Session> Transport for StreamTransport<N, S> {
                     .is_some_and(|c| c.generation == generation) =>
             {
                 self.attempt(core, k);
+            }
+            TIMER_READ
+                if self.conns.get(k).is_some_and(|c| {
+                    c.generation == generation && c.state != State::Connecting
+                }) =>
+            {
+                self.on_readable(core, k);
             }
             _ => {}
         }

@@ -112,6 +112,10 @@ pub enum Isolation {
     /// In a child process inside a fresh network namespace (`unshare -n`) with only
     /// loopback, brought up. Needs root, or passwordless `sudo`.
     NetNamespace,
+    /// As [`Isolation::NetNamespace`], in a mount namespace of its own as well
+    /// (`unshare -n -m`), so the test may bind-mount over system files
+    /// (`/etc/resolv.conf`) without touching the machine's.
+    NetMountNamespace,
 }
 
 /// Runs the calling test's body isolated. Call it first in the test, with the test's
@@ -132,8 +136,9 @@ pub enum Isolation {
 /// child's output and panics if the child failed; it returns `false`. In the child it
 /// returns `true`.
 pub fn isolate(test: &str, how: Isolation) -> bool {
+    let netns = matches!(how, Isolation::NetNamespace | Isolation::NetMountNamespace);
     if std::env::var(ISOLATED).is_ok_and(|t| t == test) {
-        if how == Isolation::NetNamespace {
+        if netns {
             sh("ip link set lo up");
         }
         return true;
@@ -141,7 +146,7 @@ pub fn isolate(test: &str, how: Isolation) -> bool {
     let exe = std::env::current_exe().unwrap_or_else(|e| panic!("current_exe: {e}"));
     let mut cmd = match how {
         Isolation::Process => Command::new(&exe),
-        Isolation::NetNamespace => {
+        Isolation::NetNamespace | Isolation::NetMountNamespace => {
             require_command("unshare", "util-linux");
             require_command("ip", "iproute2");
             let mut c = if is_root() {
@@ -152,7 +157,11 @@ pub fn isolate(test: &str, how: Isolation) -> bool {
                 c.args(["-n", "--preserve-env", "unshare"]);
                 c
             };
-            c.args(["-n", "--"]).arg(&exe);
+            c.arg("-n");
+            if how == Isolation::NetMountNamespace {
+                c.arg("-m");
+            }
+            c.arg("--").arg(&exe);
             c
         }
     };
@@ -165,7 +174,7 @@ pub fn isolate(test: &str, how: Isolation) -> bool {
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     let stderr = String::from_utf8_lossy(&out.stderr);
     eprint!("{stderr}");
-    if how == Isolation::NetNamespace && !out.status.success() && stderr.contains("unshare") {
+    if netns && !out.status.success() && stderr.contains("unshare") {
         assert!(
             !stderr.contains("Operation not permitted") && !stderr.contains("a password"),
             "`{test}` needs a network namespace: run as root (CAP_SYS_ADMIN) or with \
