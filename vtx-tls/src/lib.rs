@@ -37,6 +37,8 @@
 mod config;
 pub mod fuzzing;
 mod link;
+#[cfg(feature = "test-util")]
+pub mod testing;
 
 pub(crate) use config::certs_from_pem_bytes;
 pub use config::{
