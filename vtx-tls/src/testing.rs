@@ -116,4 +116,3 @@ pub fn config(pki: &Pki) -> TlsConfig {
         .build()
         .unwrap()
 }
-
