@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use proptest::prelude::*;
-use vtx_emul::pattern::{Input, PeerId, PeerInfo, Transmit, Vocket};
+use vtx_emul::pattern::{Action, Flow, Input, PeerId, PeerInfo, Transmit, Vocket};
 use vtx_emul::testing::net::{Faults, Net};
 use vtx_emul::{Msg, SocketOptions, SocketType as T};
 
@@ -319,7 +319,13 @@ fn op() -> impl Strategy<Value = Op> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
-    /// Garbage in any order never panics any pattern, and its queues stay bounded.
+    /// Garbage in any order never panics any pattern, and its queues stay bounded, as a
+    /// transport sees them: a transport that asks before reading (`admit`), stops
+    /// reading a peering it was told to pause and reads it again on Resume never has
+    /// more waiting for the application than RCVHWM (twice that for the subscription
+    /// notices of a peering that cannot be paused) and the cancels a departing
+    /// subscriber leaves; the live peerings are exactly those the transport brought up
+    /// and has not been told to close.
     #[test]
     fn random_events_never_panic_and_stay_bounded(
         ty in 0u8..11,
@@ -337,9 +343,16 @@ proptest! {
         };
         let mut v = Vocket::new(T::from_raw(ty).unwrap(), opts);
         let mut now = Instant::now();
-        let mut peers: Vec<PeerId> = Vec::new();
+        // The transport's view: live peerings by conn, and which it stopped reading.
+        let mut live: BTreeMap<u64, PeerId> = BTreeMap::new();
+        let mut paused: BTreeSet<u64> = BTreeSet::new();
+        let mut subs: BTreeMap<u64, BTreeSet<Vec<u8>>> = BTreeMap::new();
+        let mut cancels = 0usize;
         let mut conn = 0u64;
-        let pick = |peers: &[PeerId], i: usize| if peers.is_empty() { None } else { Some(peers[i % peers.len()]) };
+        let pick = |live: &BTreeMap<u64, PeerId>, i: usize| {
+            if live.is_empty() { None } else { live.iter().nth(i % live.len()).map(|(&c, &p)| (c, p)) }
+        };
+        let publisher = matches!(T::from_raw(ty).unwrap(), T::Pub | T::XPub);
         for op in ops {
             match op {
                 Op::Up(t, id, lossy) => {
@@ -348,27 +361,43 @@ proptest! {
                         .with_identity(id.map(Bytes::from))
                         .lossy(lossy);
                     if let Ok(p) = v.handle_peer_up(info, now) {
-                        peers.push(p);
+                        live.insert(conn, p);
                     }
                 }
                 Op::Down(i) => {
-                    if let Some(p) = pick(&peers, i) {
-                        v.handle_peer_down(p, now); // may be stale: must be harmless
+                    if let Some((c, p)) = pick(&live, i) {
+                        v.handle_peer_down(p, now);
+                        live.remove(&c);
+                        paused.remove(&c);
+                        if publisher {
+                            cancels += subs.remove(&c).map_or(0, |s| s.len());
+                        }
                     }
                 }
                 Op::Msg(i, f, seq) => {
-                    if let Some(p) = pick(&peers, i) {
-                        v.handle_input(p, Input::Message { msg: Msg::from_frames(f), seq }, now);
+                    if let Some((c, p)) = pick(&live, i).filter(|(c, _)| !paused.contains(c)) {
+                        if v.admit(p) == Flow::Pause
+                            || v.handle_input(p, Input::Message { msg: Msg::from_frames(f), seq }, now) == Flow::Pause
+                        {
+                            paused.insert(c);
+                        }
                     }
                 }
                 Op::Sub(i, on, t) => {
-                    if let Some(p) = pick(&peers, i) {
-                        let t = Bytes::from(t);
-                        v.handle_input(p, if on { Input::Subscribe(t) } else { Input::Cancel(t) }, now);
+                    if let Some((c, p)) = pick(&live, i).filter(|(c, _)| !paused.contains(c)) {
+                        let topic = Bytes::from(t.clone());
+                        let input = if on { Input::Subscribe(topic) } else { Input::Cancel(topic) };
+                        if v.admit(p) == Flow::Pause || v.handle_input(p, input, now) == Flow::Pause {
+                            paused.insert(c);
+                        }
+                        if v.peer_info(p).is_some() {
+                            let set = subs.entry(c).or_default();
+                            if on { set.insert(t); } else { set.remove(&t); }
+                        }
                     }
                 }
                 Op::Ping(i, ttl) => {
-                    if let Some(p) = pick(&peers, i) {
+                    if let Some((_, p)) = pick(&live, i) {
                         let ttl = Some(Duration::from_millis(u64::from(ttl)));
                         v.handle_input(p, Input::Ping { ttl, context: Bytes::new() }, now);
                     }
@@ -383,7 +412,7 @@ proptest! {
                     v.handle_timeout(now);
                 }
                 Op::Drain(i) => {
-                    if let Some(p) = pick(&peers, i) {
+                    if let Some((_, p)) = pick(&live, i) {
                         let mut data = 0;
                         while let Some(t) = v.poll_transmit(p) {
                             if matches!(t, Transmit::Message { .. }) {
@@ -393,7 +422,6 @@ proptest! {
                         prop_assert!(data <= hwm + 1, "peer queue over SNDHWM: {data}");
                     }
                     while v.poll_ready().is_some() {}
-                    while v.poll_action().is_some() {}
                     while v.poll_event().is_some() {}
                 }
                 Op::AppRead(n) => {
@@ -402,8 +430,25 @@ proptest! {
                     }
                 }
             }
-            prop_assert!(v.to_app_len() <= 2 * rcvhwm + 1024 + 64, "to_app unbounded: {}", v.to_app_len());
-            prop_assert!(v.peer_count() <= 6);
+            // What the Vocket asks of the transport, as it would be done at once.
+            while let Some(a) = v.poll_action() {
+                match a {
+                    Action::Close { conn, .. } => {
+                        prop_assert!(live.remove(&conn).is_some(), "closed an unknown peering {conn}");
+                        paused.remove(&conn);
+                        if publisher {
+                            cancels += subs.remove(&conn).map_or(0, |s| s.len());
+                        }
+                    }
+                    Action::Resume { conn } => {
+                        paused.remove(&conn);
+                    }
+                }
+            }
+            let bound = 2 * rcvhwm + cancels;
+            prop_assert!(v.to_app_len() <= bound, "to_app {} over {bound}", v.to_app_len());
+            prop_assert_eq!(v.peer_count(), live.len(), "live peerings differ from the transport's");
+            prop_assert!(v.peer_count() <= 6, "max_peers passed");
             if let Some(t) = v.poll_timeout() {
                 prop_assert!(t >= now - Duration::from_secs(1000));
             }

@@ -8,6 +8,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
+use vtx_emul::testing::wait_until;
 
 #[test]
 fn req_rep_both_ways() {
@@ -126,31 +127,38 @@ fn pub_sub_vtx_publisher_native_subscribers() {
     t.wait_peers(&publisher, 1);
     let got = publish_until(&publisher, &sub, &[b"news: x", b"weather: sun"]);
     assert_eq!(got, b"weather: sun");
-    // Prefix filtering happens at the publisher: count what it sent.
-    let before: u64 = publisher
-        .meta("msgs-out")
-        .unwrap()
-        .unwrap()
-        .parse()
-        .unwrap();
+    drain(&sub);
+    // Prefix filtering happens at the publisher: of ten filtered messages and one that
+    // matches, only the one that matches leaves the driver, and it arrives first.
+    let before = meta(&publisher, "msgs-out");
     for _ in 0..10 {
         publisher.send("news: filtered out", 0).unwrap();
     }
-    std::thread::sleep(Duration::from_millis(100));
-    let after: u64 = publisher
-        .meta("msgs-out")
-        .unwrap()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert_eq!(before, after, "non-matching messages never left the driver");
-    // Cancel.
+    publisher.send("weather: fog", 0).unwrap();
+    assert_eq!(sub.recv_bytes(0).unwrap(), b"weather: fog");
+    assert_eq!(
+        meta(&publisher, "msgs-out"),
+        before + 1,
+        "non-matching messages never left the driver"
+    );
+    // Cancel, with a second subscription as the sentinel: once the publisher holds only
+    // that one, a cancelled topic published before it must not arrive before it.
+    sub.set_subscribe(b"sentinel").unwrap();
+    wait_until("two subscriptions", Duration::from_secs(5), || {
+        meta(&publisher, "subscriptions") == 2
+    });
     sub.set_unsubscribe(b"weather").unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    wait_until("the cancel applied", Duration::from_secs(5), || {
+        meta(&publisher, "subscriptions") == 1
+    });
     drain(&sub);
     publisher.send("weather: rain", 0).unwrap();
-    sub.set_rcvtimeo(300).unwrap();
-    assert!(sub.recv_bytes(0).is_err());
+    publisher.send("sentinel", 0).unwrap();
+    assert_eq!(
+        sub.recv_bytes(0).unwrap(),
+        b"sentinel",
+        "a cancelled subscription still delivers"
+    );
     // Late joiner gets what is published after it subscribes.
     let late = t.native_connect_with(zmq::SUB, &ep, |s| s.set_subscribe(b"").unwrap());
     t.wait_peers(&publisher, 2);
@@ -173,12 +181,13 @@ fn pub_sub_native_publisher_vtx_subscriber() {
     );
     sub.set_unsubscribe(b"a").unwrap();
     sub.set_subscribe(b"b").unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    // The subscribe follows the cancel on the same connection: once "b" arrives, the
+    // native publisher has applied both.
+    assert_eq!(publish_until(&publisher, &sub, &[b"b-first"]), b"b-first");
     drain(&sub);
-    assert_eq!(
-        publish_until(&publisher, &sub, &[b"a-no", b"b-yes"]),
-        b"b-yes"
-    );
+    publisher.send("a-no", 0).unwrap();
+    publisher.send("b-yes", 0).unwrap();
+    assert_eq!(sub.recv_bytes(0).unwrap(), b"b-yes");
 }
 
 #[test]
@@ -235,12 +244,14 @@ fn push_pull_fan_out_and_fan_in_both_ways() {
     assert_eq!(got.len(), 100);
     // A native PUSH fans out to two vtx PULLs.
     let (push, ep) = t.native_bind(zmq::PUSH);
+    let mon = t.native_monitor(&push, zmq::SocketEvent::HANDSHAKE_SUCCEEDED as i32);
     let pulls = [t.vtx_sock(zmq::PULL), t.vtx_sock(zmq::PULL)];
     for p in &pulls {
         p.connect(&ep).unwrap();
         t.wait_peers(p, 1);
+        // The native side's handshake too: then its PUSH balances over both.
+        assert!(wait_native_event(&mon, &[zmq::SocketEvent::HANDSHAKE_SUCCEEDED]).is_some());
     }
-    std::thread::sleep(Duration::from_millis(100));
     for i in 0..100u32 {
         push.send(&i.to_be_bytes()[..], 0).unwrap();
     }
@@ -333,7 +344,7 @@ fn vtx_answers_native_heartbeats() {
 #[test]
 fn native_heartbeat_detects_a_dead_vtx_peer() {
     let t = Setup::new();
-    let (_router, ep) = t.vtx_bind(zmq::ROUTER);
+    let (router, ep) = t.vtx_bind(zmq::ROUTER);
     let proxy = Blackhole::start(&ep);
     let native_ep = proxy.endpoint().replacen("tcp6://", "tcp://", 1);
     let dealer = t.native_connect_with(zmq::DEALER, &native_ep, |s| {
@@ -342,7 +353,8 @@ fn native_heartbeat_detects_a_dead_vtx_peer() {
     });
     let mon = t.native_monitor(&dealer, zmq::SocketEvent::DISCONNECTED as i32);
     dealer.send("x", 0).unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // Through the proxy and up before it turns into a black hole.
+    assert_eq!(router.recv_multipart(0).unwrap()[1], b"x");
     proxy.blackhole();
     let t0 = Instant::now();
     let ev = wait_native_event(&mon, &[zmq::SocketEvent::DISCONNECTED]);
@@ -383,12 +395,11 @@ fn vtx_heartbeat_detects_a_dead_native_peer() {
 #[test]
 fn reconnects_when_the_native_peer_comes_back() {
     let t = Setup::new();
-    let port = free_port();
-    let ep_native = format!("tcp://[::1]:{port}");
-    let rep = t.native_bind_at(zmq::REP, &ep_native);
+    let (rep, ep) = t.native_bind(zmq::REP);
+    let ep_native = ep.replacen("tcp6://", "tcp://", 1);
     let req = t.vtx_sock(zmq::REQ);
     req.set_reconnect_ivl(50).unwrap();
-    req.connect(&format!("tcp6://[::1]:{port}")).unwrap();
+    req.connect(&ep).unwrap();
     req.send("one", 0).unwrap();
     assert_eq!(rep.recv_bytes(0).unwrap(), b"one");
     rep.send("1", 0).unwrap();

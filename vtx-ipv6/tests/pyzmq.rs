@@ -7,21 +7,15 @@ mod common;
 use std::process::Command;
 
 use common::*;
+use vtx_emul::testing::process::python_with_zmq;
 
 #[test]
 fn pyzmq_req_talks_to_vtx_rep() {
-    let have = Command::new("python3")
-        .args(["-c", "import zmq"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        have,
-        "pyzmq is missing: `python3 -m pip install pyzmq` (scripts/test installs it)"
-    );
+    let python = python_with_zmq();
     let t = Setup::new();
     let (rep, ep) = t.vtx_bind(zmq::REP);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pyzmq_peer.py");
-    let mut child = Command::new("python3")
+    let mut child = Command::new(python)
         .args([script, &ep, "50"])
         .spawn()
         .unwrap();

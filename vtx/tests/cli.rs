@@ -1,13 +1,16 @@
 //! The `vtx` command as a user runs it: output, exit codes, and no panics.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-#![cfg(all(feature = "udp", feature = "ipv6"))]
+#![cfg(all(feature = "udp", feature = "ipv6", feature = "tls"))]
+
+mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const VTX: &str = env!("CARGO_BIN_EXE_vtx");
+use common::{VTX, spawn_announcing, spawn_bound};
+use vtx_emul::testing::process::{ChildGuard, python_with_zmq};
 
 fn vtx(args: &[&str]) -> Output {
     Command::new(VTX).args(args).output().unwrap()
@@ -17,30 +20,8 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn free_tcp_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Kills the child when dropped, so a failing test leaves no process behind.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
 }
 
 #[test]
@@ -61,8 +42,7 @@ fn help_on_every_subcommand() {
 
 #[test]
 fn demo_in_one_process() {
-    let port = free_udp_port().to_string();
-    let out = vtx(&["demo", "--port", &port]);
+    let out = vtx(&["demo", "--port", "0"]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
     assert_eq!(
@@ -83,21 +63,18 @@ fn demo_in_one_process() {
 
 #[test]
 fn demo_in_two_processes() {
-    let port = free_udp_port().to_string();
-    let server = Command::new(VTX)
-        .args(["demo", "server", "--port", &port])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut server = Guard(server);
-    let mut lines = BufReader::new(server.0.stdout.take().unwrap()).lines();
-    assert!(
-        lines
-            .next()
-            .unwrap()
-            .unwrap()
-            .starts_with("server: bound udp://")
+    let mut server = ChildGuard::spawn(
+        Command::new(VTX)
+            .args(["demo", "server", "--port", "0"])
+            .stdout(Stdio::piped()),
     );
+    let mut lines = BufReader::new(server.0.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let port = first
+        .strip_prefix("server: bound udp://")
+        .and_then(|ep| ep.rsplit(':').next())
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_owned();
     let out = vtx(&["demo", "client", "--port", &port, "--count", "2"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout).matches("client: got ack").count(), 2);
@@ -105,27 +82,23 @@ fn demo_in_two_processes() {
 
 #[test]
 fn cat_push_to_pull_with_multipart() {
-    let port = free_udp_port();
-    let ep = format!("udp://127.0.0.1:{port}");
-    let pull = Command::new(VTX)
-        .args([
+    let (pull, ep) = spawn_announcing(
+        &strings(&[
             "cat",
             "-t",
             "pull",
             "-b",
-            &ep,
+            "udp://127.0.0.1:0",
             "-n",
             "3",
             "-s",
             "|",
             "--timeout",
             "10000",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pull = Guard(pull);
+        ]),
+        "bound ",
+        Stdio::piped(),
+    );
     let mut push = Command::new(VTX)
         .args(["cat", "-t", "push", "-c", &ep, "-s", "|"])
         .stdin(Stdio::piped())
@@ -138,41 +111,26 @@ fn cat_push_to_pull_with_multipart() {
         .unwrap();
     assert!(push.wait().unwrap().success());
     let mut pull = pull;
-    let out = std::mem::replace(&mut pull.0, Command::new("true").spawn().unwrap())
-        .wait_with_output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "one\ntwo|parts\nthree\n");
+    let mut printed = String::new();
+    std::io::Read::read_to_string(&mut pull.0.stdout.take().unwrap(), &mut printed).unwrap();
+    assert!(pull.wait().success());
+    assert_eq!(printed, "one\ntwo|parts\nthree\n");
 }
 
 #[test]
 fn cat_req_rep_over_tcp6() {
-    let port = free_tcp_port();
-    let rep = Command::new(VTX)
-        .args([
-            "cat",
-            "-t",
-            "rep",
-            "-b",
-            &format!("tcp6://[::1]:{port}"),
-            "-n",
-            "1",
-            "--reply",
-            "pong",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let _rep = Guard(rep);
-    let out = vtx(&[
+    let (_rep, ep) = spawn_bound(&strings(&[
         "cat",
         "-t",
-        "req",
-        "-c",
-        &format!("tcp6://[::1]:{port}"),
-        "-m",
-        "ping",
-    ]);
+        "rep",
+        "-b",
+        "tcp6://[::1]:0",
+        "-n",
+        "1",
+        "--reply",
+        "pong",
+    ]));
+    let out = vtx(&["cat", "-t", "req", "-c", &ep, "-m", "ping"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "pong\n");
 }
@@ -254,7 +212,9 @@ fn bad_arguments_get_clear_errors_and_exit_codes() {
 
 #[test]
 fn cat_push_without_peer_times_out_cleanly() {
-    let port = free_udp_port();
+    // A port held by a socket that never answers: nobody can peer there meanwhile.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
     let t = Instant::now();
     let out = vtx(&[
         "cat",
@@ -275,35 +235,26 @@ fn cat_push_without_peer_times_out_cleanly() {
 /// A pyzmq REQ (another process, plain tcp) through `vtx proxy` to a vtx REP on udp.
 #[test]
 fn proxy_bridges_pyzmq_to_a_vtx_peer() {
-    let have = Command::new("python3")
-        .args(["-c", "import zmq"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        have,
-        "pyzmq is missing: `python3 -m pip install pyzmq` (scripts/test installs it)"
-    );
+    let python = python_with_zmq();
     let ctx = zmq::Context::new();
     let v = vtx::Vtx::new(&ctx);
     v.register_defaults().unwrap();
     let rep = v.socket(zmq::REP).unwrap();
     rep.set_rcvtimeo(10_000).unwrap();
     let back = rep.bind("udp://127.0.0.1:0").unwrap();
-    let front = format!("tcp://127.0.0.1:{}", free_tcp_port());
-    let proxy = Command::new(VTX)
-        .args([
+    let (_proxy, front) = spawn_announcing(
+        &strings(&[
             "proxy",
             "--front",
-            &front,
+            "tcp://127.0.0.1:*",
             "--back",
             &back,
             "--pattern",
             "reqrep",
-        ])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let _proxy = Guard(proxy);
+        ]),
+        "front bound ",
+        Stdio::null(),
+    );
     let script = format!(
         "import zmq\n\
          s = zmq.Context().socket(zmq.REQ)\n\
@@ -316,7 +267,7 @@ fn proxy_bridges_pyzmq_to_a_vtx_peer() {
          \x20   assert r == 'rep %d' % i, r\n\
          print('pyzmq ok')\n"
     );
-    let mut py = Command::new("python3")
+    let mut py = Command::new(python)
         .args(["-c", &script])
         .stdout(Stdio::piped())
         .spawn()
@@ -339,20 +290,19 @@ fn proxy_pipeline_native_to_vtx() {
     let pull = v.socket(zmq::PULL).unwrap();
     pull.set_rcvtimeo(10_000).unwrap();
     let back = pull.bind("tcp6://[::1]:0").unwrap();
-    let front = format!("tcp://127.0.0.1:{}", free_tcp_port());
-    let proxy = Command::new(VTX)
-        .args([
+    let (_proxy, front) = spawn_announcing(
+        &strings(&[
             "proxy",
             "--front",
-            &front,
+            "tcp://127.0.0.1:*",
             "--back",
             &back,
             "--pattern",
             "pipeline",
-        ])
-        .spawn()
-        .unwrap();
-    let _proxy = Guard(proxy);
+        ]),
+        "front bound ",
+        Stdio::null(),
+    );
     let push = ctx.socket(zmq::PUSH).unwrap();
     push.set_linger(0).unwrap();
     push.connect(&front).unwrap();

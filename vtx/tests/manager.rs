@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use vtx::{Error, Vtx, VtxSocket};
-use vtx_emul::testing::unix_transport;
+use vtx_emul::testing::{unix_transport, wait_until};
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
@@ -89,12 +89,23 @@ fn pub_sub_with_subscribe_and_cancel() {
             "subscription never reached the publisher"
         );
     }
+    // A second subscription is the sentinel: once the publisher holds only that one,
+    // the cancelled topic published before it must not arrive before it.
+    sub.set_subscribe(b"sentinel").unwrap();
+    wait_until("two subscriptions", Duration::from_secs(5), || {
+        publisher.meta("subscriptions").unwrap().as_deref() == Some("2")
+    });
     sub.set_unsubscribe(b"weather").unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    wait_until("the cancel applied", Duration::from_secs(5), || {
+        publisher.meta("subscriptions").unwrap().as_deref() == Some("1")
+    });
     while sub.recv_bytes(0).is_ok() {}
+    sub.set_rcvtimeo(5000).unwrap();
     publisher.send("weather: rain", 0).unwrap();
-    assert!(
-        sub.recv_bytes(0).is_err(),
+    publisher.send("sentinel", 0).unwrap();
+    assert_eq!(
+        sub.recv_bytes(0).unwrap(),
+        b"sentinel",
         "cancelled subscription still delivers"
     );
 }
@@ -183,9 +194,10 @@ fn pair_exchanges_and_refuses_a_third() {
     assert_eq!(b.recv_bytes(0).unwrap(), b"yo");
     let c = sock(&vtx, zmq::PAIR);
     vtx.connect(&c, &e).unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    wait_until("the second PAIR refused", Duration::from_secs(5), || {
+        a.meta("refused").unwrap().unwrap().parse::<u64>().unwrap() >= 1
+    });
     assert_eq!(a.peer_count().unwrap(), 1);
-    assert!(a.meta("refused").unwrap().unwrap().parse::<u64>().unwrap() >= 1);
 }
 
 #[test]

@@ -181,6 +181,11 @@ pub fn publish_until(publisher: &zmq::Socket, sub: &zmq::Socket, msgs: &[&[u8]])
     }
 }
 
+/// A numeric metadata counter of a vtx socket (0 when unset).
+pub fn meta(s: &VtxSocket, key: &str) -> u64 {
+    s.meta(key).unwrap().map_or(0, |v| v.parse().unwrap())
+}
+
 pub fn drain(s: &zmq::Socket) {
     let t = s.get_rcvtimeo().unwrap();
     s.set_rcvtimeo(50).unwrap();
@@ -198,11 +203,6 @@ pub fn recv_all(s: &zmq::Socket) -> Vec<Vec<u8>> {
     }
     s.set_rcvtimeo(t).unwrap();
     v
-}
-
-pub fn free_port() -> u16 {
-    let l = TcpListener::bind("[::1]:0").unwrap();
-    l.local_addr().unwrap().port()
 }
 
 /// A TCP proxy on `[::1]` that forwards to `target` until told to black-hole: then it

@@ -10,7 +10,8 @@ pub(crate) struct DemoArgs {
     /// Run one side only (for two terminals); both in one process by default.
     #[arg(value_enum)]
     role: Option<Role>,
-    /// UDP port of the server.
+    /// UDP port of the server (0: one the system picks, printed; in one process the
+    /// client then looks there).
     #[arg(long, default_value_t = 32000)]
     port: u16,
     /// Where the client looks for servers (a broadcast address finds all of them).
@@ -32,11 +33,17 @@ enum Role {
     Client,
 }
 
-fn bind_server(vtx: &vtx::Vtx, port: u16) -> CliResult<vtx::VtxSocket> {
+/// The REP, and the port it bound.
+fn bind_server(vtx: &vtx::Vtx, port: u16) -> CliResult<(vtx::VtxSocket, u16)> {
     let rep = vtx.socket(zmq::REP)?;
     let bound = rep.bind(&format!("udp://*:{port}"))?;
     println!("server: bound {bound}");
-    Ok(rep)
+    let port = bound
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(port);
+    Ok((rep, port))
 }
 
 fn serve(rep: &vtx::VtxSocket, count: Option<u32>, timeout: u32) -> CliResult {
@@ -89,12 +96,13 @@ fn client(vtx: &vtx::Vtx, target: &str, count: u32, timeout: u32) -> CliResult {
 pub(crate) fn run(a: DemoArgs) -> CliResult {
     let ctx = zmq::Context::new();
     let vtx = manager(&ctx, &Default::default())?;
-    let target = format!("udp://{}:{}", a.broadcast, a.port);
+    let target = |port| format!("udp://{}:{port}", a.broadcast);
     match a.role {
-        Some(Role::Server) => serve(&bind_server(&vtx, a.port)?, None, a.timeout),
-        Some(Role::Client) => client(&vtx, &target, a.count, a.timeout),
+        Some(Role::Server) => serve(&bind_server(&vtx, a.port)?.0, None, a.timeout),
+        Some(Role::Client) => client(&vtx, &target(a.port), a.count, a.timeout),
         None => {
-            let rep = bind_server(&vtx, a.port)?;
+            let (rep, port) = bind_server(&vtx, a.port)?;
+            let target = target(port);
             let (count, timeout) = (a.count, a.timeout);
             std::thread::scope(|s| {
                 let srv = s.spawn(move || serve(&rep, Some(count), timeout));

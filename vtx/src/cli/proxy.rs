@@ -78,6 +78,10 @@ pub(crate) fn run(a: ProxyArgs) -> CliResult {
         front
             .bind(&a.front)
             .map_err(|e| CliError(format!("front {}: {e}", a.front)))?;
+        // libzmq takes `tcp://host:*`: say which port it picked.
+        if let Ok(Ok(bound)) = front.get_last_endpoint() {
+            eprintln!("front bound {bound}");
+        }
     }
     let back = vtx.socket(back_ty)?;
     if a.back_bind {

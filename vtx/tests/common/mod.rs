@@ -47,19 +47,28 @@ pub fn tls_args(pki: &Pki, scheme: &str) -> Vec<String> {
 /// Starts `vtx <args>` whose socket binds (port 0 or a given one), and returns it with
 /// the endpoint it bound, read from its `bound ...` line. Its stderr is drained after.
 pub fn spawn_bound(args: &[String]) -> (ChildGuard, String) {
+    spawn_announcing(args, "bound ", Stdio::null())
+}
+
+/// Starts `vtx <args>` with `stdout`, and returns it with what follows `prefix` on the
+/// first stderr line that starts with it (`bound `, `front bound `). Its stderr is
+/// drained after, into the test's.
+pub fn spawn_announcing(args: &[String], prefix: &str, stdout: Stdio) -> (ChildGuard, String) {
     let mut child = ChildGuard::spawn(
         Command::new(VTX)
             .args(args)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(Stdio::piped()),
     );
     let stderr = child.0.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
+    let wanted = prefix.to_owned();
     std::thread::spawn(move || {
+        let prefix = wanted;
         let mut lines = BufReader::new(stderr).lines();
         for line in lines.by_ref().map_while(Result::ok) {
-            if let Some(ep) = line.strip_prefix("bound ") {
+            if let Some(ep) = line.strip_prefix(prefix.as_str()) {
                 let _ = tx.send(ep.to_owned());
                 break;
             }
@@ -71,7 +80,7 @@ pub fn spawn_bound(args: &[String]) -> (ChildGuard, String) {
     });
     let ep = rx
         .recv_timeout(Duration::from_secs(30))
-        .unwrap_or_else(|_| panic!("`vtx {}` did not bind", args.join(" ")));
+        .unwrap_or_else(|_| panic!("`vtx {}` did not say `{prefix}`", args.join(" ")));
     (child, ep)
 }
 
