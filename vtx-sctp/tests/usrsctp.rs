@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 mod common;
 
 use common::{setup, sock, wait_until};
+use vtx_emul::testing::process::{Isolation, isolate};
 use vtx::VtxSocket;
 
 fn echo_binary() -> &'static PathBuf {
@@ -24,10 +25,13 @@ fn echo_binary() -> &'static PathBuf {
     BIN.get_or_init(|| {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
         let out = dir.join("zmtp_echo");
+        // Each test process builds its own copy and renames it into place: another
+        // process may be running the previous one.
+        let tmp = dir.join(format!("zmtp_echo.{}", std::process::id()));
         let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/usrsctp/zmtp_echo.c");
         let status = Command::new("cc")
             .args(["-O2", "-Wall", "-o"])
-            .arg(&out)
+            .arg(&tmp)
             .arg(&src)
             .args(["-lusrsctp", "-lpthread"])
             .status()
@@ -36,11 +40,13 @@ fn echo_binary() -> &'static PathBuf {
             status.success(),
             "cannot build the usrsctp peer: is libusrsctp-dev installed? (scripts/test installs it)"
         );
+        std::fs::rename(&tmp, &out).unwrap();
         out
     })
 }
 
-/// A UDP port free right now.
+/// A UDP port free now. usrsctp takes its UDP port as a number, so each test runs in a
+/// network namespace of its own, where nothing else can take the port meanwhile.
 fn free_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0")
         .unwrap()
@@ -126,6 +132,9 @@ fn exchange(s: &VtxSocket) {
 
 #[test]
 fn vtx_connects_to_usrsctp() {
+    if !isolate("vtx_connects_to_usrsctp", Isolation::NetNamespace) {
+        return;
+    }
     let (_ctx, vtx) = setup();
     let port = free_port();
     let mut peer = Peer::spawn(&["listen".into(), port.to_string(), port.to_string()]);
@@ -142,6 +151,9 @@ fn vtx_connects_to_usrsctp() {
 
 #[test]
 fn usrsctp_connects_to_vtx() {
+    if !isolate("usrsctp_connects_to_vtx", Isolation::NetNamespace) {
+        return;
+    }
     let (_ctx, vtx) = setup();
     let s = sock(&vtx, zmq::PAIR);
     let ep = s.bind("sctp://127.0.0.1:0").unwrap();

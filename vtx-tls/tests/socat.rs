@@ -5,43 +5,38 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use common::*;
+use vtx_emul::testing::process::{ChildGuard, require_command};
 
-struct Socat(Child);
-
-impl Drop for Socat {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn socat(args: &[String]) -> Socat {
-    let which = Command::new("sh")
-        .args(["-c", "command -v socat"])
-        .status()
-        .unwrap();
-    assert!(
-        which.success(),
-        "socat is missing: apt-get install socat (scripts/test does it)"
-    );
-    Socat(
+/// Starts socat listening on port 0 of 127.0.0.1 (`LISTEN:0` in `args`); returns it
+/// with the port it picked, read from its `listening on` notice.
+fn socat(args: &[String]) -> (ChildGuard, u16) {
+    require_command("socat", "socat");
+    let mut child = ChildGuard::spawn(
         Command::new("socat")
+            .args(["-d", "-d"])
             .args(args)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
+    let stderr = child.0.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(addr) = line.split(" listening on AF=2 ").nth(1) {
+                let _ = tx.send(addr.rsplit(':').next().unwrap_or("").parse::<u16>());
+            }
+        }
+    });
+    let port = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("socat did not say where it listens")
+        .expect("socat's port");
+    (child, port)
 }
 
 fn exchange(req: &zmq::Socket, rep: &zmq::Socket) {
@@ -70,10 +65,9 @@ fn vtx_tls_client_through_socat_to_native_rep() {
     rep.set_linger(0).unwrap();
     rep.bind("tcp://127.0.0.1:*").unwrap();
     let native_port = port_of(&rep.get_last_endpoint().unwrap().unwrap());
-    let tls_port = free_port();
-    let _socat = socat(&[
+    let (_socat, tls_port) = socat(&[
         format!(
-            "OPENSSL-LISTEN:{tls_port},bind=127.0.0.1,reuseaddr,fork,cert={},key={},verify=0",
+            "OPENSSL-LISTEN:0,bind=127.0.0.1,reuseaddr,fork,cert={},key={},verify=0",
             sc.display(),
             sk.display()
         ),
@@ -93,9 +87,8 @@ fn native_req_through_socat_to_vtx_tls_rep() {
     let rep = sock(&vtx, zmq::REP);
     rep.set_rcvtimeo(10_000).unwrap();
     let ep = rep.bind("tls://127.0.0.1:0").unwrap();
-    let plain_port = free_port();
-    let _socat = socat(&[
-        format!("TCP-LISTEN:{plain_port},bind=127.0.0.1,reuseaddr,fork"),
+    let (_socat, plain_port) = socat(&[
+        "TCP-LISTEN:0,bind=127.0.0.1,reuseaddr,fork".to_string(),
         format!(
             "OPENSSL:127.0.0.1:{},cafile={},verify=1,commonname=localhost",
             port_of(&ep),
