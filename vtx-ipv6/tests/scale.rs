@@ -219,13 +219,11 @@ fn idle_memory_per_peering() {
     let (_ctx, vtx) = setup();
     let router = vtx.socket(zmq::ROUTER).unwrap();
     let ep = router.bind("tcp6://[::1]:0").unwrap();
-    std::thread::sleep(Duration::from_millis(200));
-    let before = HEAP.live();
+    let before = HEAP.settled();
     let mut swarm = ChildSwarm::spawn("idle", &ep[7..]);
     wait_peers(&router, N, Duration::from_secs(120));
     assert_eq!(swarm.expect("up"), "up");
-    std::thread::sleep(Duration::from_secs(1));
-    let per = (HEAP.live() - before) as f64 / N as f64;
+    let per = (HEAP.settled() - before) as f64 / N as f64;
     eprintln!("idle TCP peering: {per:.0} bytes of driver heap each ({N} peerings)");
     assert!(
         per < 16.0 * 1024.0,

@@ -1,7 +1,8 @@
 //! The kernel backend (`sctp+kernel`) on the kernel's own SCTP. Most hosts (this CI
 //! machine's included) have no SCTP, so these tests are ignored in a plain
-//! `cargo test`; `scripts/uml-sctp-test` runs them with `--ignored` inside a
-//! user-mode-linux VM whose kernel loads sctp.ko, and fails if the VM cannot start.
+//! `cargo test`; `scripts/vm-sctp-test` runs them with `--ignored` inside a qemu VM
+//! booting Debian's cloud kernel, which loads sctp.ko, and fails if the VM cannot
+//! start or the module cannot load.
 //!
 //! Besides vtx against vtx, a native libzmq socket talks to the kernel backend
 //! through `socat`, which relays between kernel SCTP and TCP: the ZMTP bytes cross a
@@ -10,7 +11,7 @@
 #![cfg(feature = "kernel")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -26,26 +27,31 @@ fn setup() -> (zmq::Context, Vtx) {
     )
 }
 
-fn free_tcp_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 struct Socat(Child);
 
 impl Socat {
-    fn spawn(from: &str, to: &str) -> Socat {
-        let child = Command::new("socat")
-            .args([from, to])
-            .stderr(Stdio::inherit())
+    /// socat relaying from `from` (a listener on port 0) to `to`; returns it with the
+    /// port it listens on, read from its `listening on` notice.
+    fn spawn(from: &str, to: &str) -> (Socat, u16) {
+        let mut child = Command::new("socat")
+            .args(["-d", "-d", from, to])
+            .stderr(Stdio::piped())
             .spawn()
             .expect("socat (scripts/test installs it)");
-        // Give it a moment to listen.
-        std::thread::sleep(Duration::from_millis(300));
-        Socat(child)
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line.split(" listening on AF=").nth(1) {
+                    let _ = tx.send(addr.rsplit(':').next().unwrap_or("").parse::<u16>());
+                }
+            }
+        });
+        let port = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("socat did not say where it listens")
+            .expect("socat's port");
+        (Socat(child), port)
     }
 }
 
@@ -57,7 +63,7 @@ impl Drop for Socat {
 }
 
 #[test]
-#[ignore = "needs kernel SCTP: scripts/uml-sctp-test runs it in a VM"]
+#[ignore = "needs kernel SCTP: scripts/vm-sctp-test runs it in a VM"]
 fn req_rep_over_kernel_sctp() {
     let (_ctx, vtx) = setup();
     let rep = sock(&vtx, zmq::REP);
@@ -79,7 +85,7 @@ fn req_rep_over_kernel_sctp() {
 }
 
 #[test]
-#[ignore = "needs kernel SCTP: scripts/uml-sctp-test runs it in a VM"]
+#[ignore = "needs kernel SCTP: scripts/vm-sctp-test runs it in a VM"]
 fn push_pull_over_kernel_sctp() {
     let (_ctx, vtx) = setup();
     let pull = sock(&vtx, zmq::PULL);
@@ -109,7 +115,7 @@ fn push_pull_over_kernel_sctp() {
 }
 
 #[test]
-#[ignore = "needs kernel SCTP: scripts/uml-sctp-test runs it in a VM"]
+#[ignore = "needs kernel SCTP: scripts/vm-sctp-test runs it in a VM"]
 fn graceful_close_and_reconnect_over_kernel_sctp() {
     let (_ctx, vtx) = setup();
     let rep = sock(&vtx, zmq::REP);
@@ -134,16 +140,16 @@ fn graceful_close_and_reconnect_over_kernel_sctp() {
 
 /// vtx REQ over kernel SCTP to socat, which relays to a native libzmq REP over TCP.
 #[test]
-#[ignore = "needs kernel SCTP: scripts/uml-sctp-test runs it in a VM"]
+#[ignore = "needs kernel SCTP: scripts/vm-sctp-test runs it in a VM"]
 fn vtx_req_reaches_native_rep_through_a_plain_sctp_socket() {
     let (ctx, vtx) = setup();
-    let tcp = free_tcp_port();
     let rep = ctx.socket(zmq::REP).unwrap();
     rep.set_rcvtimeo(10_000).unwrap();
-    rep.bind(&format!("tcp://127.0.0.1:{tcp}")).unwrap();
-    let sctp = free_tcp_port();
-    let _relay = Socat::spawn(
-        &format!("SCTP-LISTEN:{sctp},bind=127.0.0.1,reuseaddr,fork"),
+    rep.bind("tcp://127.0.0.1:*").unwrap();
+    let native = rep.get_last_endpoint().unwrap().unwrap();
+    let tcp = native.rsplit(':').next().unwrap();
+    let (_relay, sctp) = Socat::spawn(
+        "SCTP-LISTEN:0,bind=127.0.0.1,reuseaddr,fork",
         &format!("TCP:127.0.0.1:{tcp}"),
     );
     let req = sock(&vtx, zmq::REQ);
@@ -163,15 +169,14 @@ fn vtx_req_reaches_native_rep_through_a_plain_sctp_socket() {
 
 /// A native libzmq REQ over TCP to socat, which relays over kernel SCTP to vtx REP.
 #[test]
-#[ignore = "needs kernel SCTP: scripts/uml-sctp-test runs it in a VM"]
+#[ignore = "needs kernel SCTP: scripts/vm-sctp-test runs it in a VM"]
 fn native_req_reaches_vtx_rep_through_a_plain_sctp_socket() {
     let (ctx, vtx) = setup();
     let rep = sock(&vtx, zmq::REP);
     let ep = rep.bind("sctp+kernel://127.0.0.1:0").unwrap();
     let sctp = ep.rsplit(':').next().unwrap().to_owned();
-    let tcp = free_tcp_port();
-    let _relay = Socat::spawn(
-        &format!("TCP-LISTEN:{tcp},bind=127.0.0.1,reuseaddr,fork"),
+    let (_relay, tcp) = Socat::spawn(
+        "TCP-LISTEN:0,bind=127.0.0.1,reuseaddr,fork",
         &format!("SCTP:127.0.0.1:{sctp}"),
     );
     let req = ctx.socket(zmq::REQ).unwrap();

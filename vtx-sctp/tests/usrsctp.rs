@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 mod common;
 
 use common::{setup, sock, wait_until};
-use vtx_emul::testing::process::{Isolation, isolate};
 use vtx::VtxSocket;
+use vtx_emul::testing::process::{Isolation, isolate};
 
 fn echo_binary() -> &'static PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();

@@ -28,6 +28,7 @@ enum Cmd {
 struct Shared {
     up: AtomicUsize,
     received: Mutex<Vec<usize>>,
+    first: Mutex<Vec<Option<Msg>>>,
     last: Mutex<Vec<Option<Msg>>>,
     stop: AtomicBool,
 }
@@ -129,6 +130,7 @@ impl UdpSwarm {
         let (cmd, rx) = channel();
         let shared = Arc::new(Shared {
             received: Mutex::new(vec![0; n]),
+            first: Mutex::new(vec![None; n]),
             last: Mutex::new(vec![None; n]),
             ..Default::default()
         });
@@ -175,6 +177,11 @@ impl UdpSwarm {
         let n = self.shared.received.lock().map(|r| r[i]).unwrap_or(0);
         let last = self.shared.last.lock().ok().and_then(|l| l[i].clone());
         (n, last)
+    }
+
+    /// The first message peer `i` received, if any.
+    pub fn first_received(&self, i: usize) -> Option<Msg> {
+        self.shared.first.lock().ok().and_then(|f| f[i].clone())
     }
 
     /// Messages received by all peers.
@@ -253,8 +260,15 @@ fn run(
                 p.v.handle_timeout(now);
             }
             while let Some(m) = p.v.pop_to_app() {
-                if let (Ok(mut r), Ok(mut l)) = (shared.received.lock(), shared.last.lock()) {
+                if let (Ok(mut r), Ok(mut f), Ok(mut l)) = (
+                    shared.received.lock(),
+                    shared.first.lock(),
+                    shared.last.lock(),
+                ) {
                     r[i] += 1;
+                    if f[i].is_none() {
+                        f[i] = Some(m.clone());
+                    }
                     l[i] = Some(m);
                 }
             }

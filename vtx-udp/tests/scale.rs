@@ -158,11 +158,29 @@ fn pub_reaches_exactly_the_matching_subscribers() {
             N / 2
         );
     }
-    std::thread::sleep(Duration::from_millis(300));
+    // A message for the odd ones last: each must have it as its first.
+    let end = Instant::now() + Duration::from_secs(60);
+    loop {
+        publisher.send("odd: last", 0).unwrap();
+        let got = (1..N)
+            .step_by(2)
+            .filter(|&i| swarm.received(i).0 > 0)
+            .count();
+        if got == N / 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "{got} of {} odd subscribers reached",
+            N / 2
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     for i in (1..N).step_by(2) {
+        let first = swarm.first_received(i).unwrap();
         assert_eq!(
-            swarm.received(i).0,
-            0,
+            first.frames()[0],
+            &b"odd: last"[..],
             "odd subscriber {i} got an even message"
         );
     }
@@ -194,8 +212,7 @@ fn idle_memory_per_peering() {
     let (_ctx, vtx) = setup();
     let router = vtx.socket(zmq::ROUTER).unwrap();
     let ep = router.bind("udp://127.0.0.1:0").unwrap();
-    std::thread::sleep(Duration::from_millis(200));
-    let before = HEAP.live();
+    let before = HEAP.settled();
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "idle_swarm_child", "--nocapture"])
         .env("VTX_SWARM_TARGET", &ep[6..])
@@ -205,9 +222,8 @@ fn idle_memory_per_peering() {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let up = lines.any(|l| l.is_ok_and(|l| l.contains("up")));
     wait_peers(&router, N, Duration::from_secs(60));
-    // Let heartbeats and acknowledgements settle into the idle state.
-    std::thread::sleep(Duration::from_secs(3));
-    let per = (HEAP.live() - before) as f64 / N as f64;
+    // Heartbeats and acknowledgements settle into the idle state.
+    let per = (HEAP.settled() - before) as f64 / N as f64;
     let _ = child.kill();
     let _ = child.wait();
     assert!(up);
