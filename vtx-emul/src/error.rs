@@ -109,6 +109,7 @@ pub enum Error {
         source: io::Error,
     },
     /// libzmq refused an operation on the application or pipe socket.
+    #[cfg(feature = "runtime")]
     #[error("libzmq: {0}")]
     Zmq(#[from] zmq::Error),
 }

@@ -11,16 +11,26 @@
 //!   transport implements [`runtime::Transport`] and gets everything else.
 //!
 //! Wire code shared by several transports lives here once, sans-IO: the ZMTP 3.1
-//! codec and handshake ([`zmtp`]) and the generic stream transport ([`stream`])
-//! that runs a framed session over TCP, TLS or a Unix socket.
+//! codec and handshake ([`zmtp`]) behind the [`session`] interface. The generic
+//! stream transport (`stream`) that runs a session over TCP, TLS or a Unix socket is
+//! part of the runtime.
+//!
+//! The runtime is the `runtime` feature (on by default). Without it
+//! (`cargo build -p vtx-emul --no-default-features`) the crate is the sans-IO layer
+//! alone, with no libzmq, mio or libc: patterns, sessions, the ZMTP codec, messages,
+//! options and endpoints (`scripts/test` builds it that way, and
+//! `tests/layering.rs` checks the dependency tree).
 
 pub mod endpoint;
 mod error;
 pub mod msg;
 pub mod options;
 pub mod pattern;
+#[cfg(feature = "runtime")]
 pub mod runtime;
+pub mod session;
 pub mod socket_type;
+#[cfg(feature = "runtime")]
 pub mod stream;
 #[cfg(feature = "test-util")]
 pub mod testing;

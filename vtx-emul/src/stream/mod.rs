@@ -9,7 +9,6 @@
 
 mod conn;
 mod links;
-mod outbuf;
 pub mod tcp;
 
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -17,14 +16,16 @@ use std::fmt;
 use std::io::{self, IoSlice};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use rand::Rng;
 use slab::Slab;
 
 use self::conn::{Conn, Origin, State};
-pub use self::outbuf::{OutBuf, VectoredWrite};
-use crate::pattern::{ConnId, DownReason, Input, Transmit};
+use crate::pattern::{ConnId, DownReason};
 use crate::runtime::{Core, SocketId, Transport};
+pub use crate::session::{
+    Local, OutBuf, ProtocolError, Role, Session, SessionEvent, VectoredWrite,
+};
 use crate::{Endpoint, Error, Result, SocketOptions, SocketType};
 
 /// One established (or establishing) byte-stream link.
@@ -82,78 +83,6 @@ pub trait Network: Send + 'static {
         let _ = opts;
         Ok(())
     }
-}
-
-/// Which side of a link we are.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Role {
-    /// We connected.
-    Client,
-    /// We accepted.
-    Server,
-}
-
-/// What a session needs to know about our socket.
-#[derive(Clone, Debug)]
-pub struct Local {
-    /// Our socket type.
-    pub socket_type: SocketType,
-    /// Our identity, announced to the peer.
-    pub identity: Option<Bytes>,
-    /// Largest message accepted, checked before allocating.
-    pub max_msg_size: Option<u64>,
-}
-
-/// What a session decoded.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SessionEvent {
-    /// The handshake completed.
-    Ready {
-        /// The peer's socket type.
-        socket_type: SocketType,
-        /// The peer's identity, if announced.
-        identity: Option<Bytes>,
-    },
-    /// Traffic for the Vocket.
-    Input(Input),
-    /// The peer reported an error and will close (ZMTP ERROR).
-    PeerError(String),
-}
-
-/// A peer broke the protocol; the link is closed and the reason logged and counted.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProtocolError(pub String);
-
-impl fmt::Display for ProtocolError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ProtocolError {}
-
-/// The protocol spoken on one link, sans-IO: bytes in, events out; transmits in, bytes out.
-pub trait Session: Send + 'static {
-    /// A session for a new link.
-    fn new(local: &Local, role: Role) -> Self
-    where
-        Self: Sized;
-    /// Writes what must be sent first (the greeting).
-    fn start(&mut self, out: &mut OutBuf);
-    /// Decodes the next event from the front of `buf`, consuming its bytes; `Ok(None)`
-    /// means more bytes are needed. Handshake replies go to `out`.
-    fn decode(
-        &mut self,
-        buf: &mut BytesMut,
-        out: &mut OutBuf,
-    ) -> Result<Option<SessionEvent>, ProtocolError>;
-    /// Encodes one transmit (after `Ready`).
-    fn encode(&mut self, t: Transmit, out: &mut OutBuf);
-    /// Encodes a refusal before the link closes.
-    fn refuse(&mut self, reason: &str, out: &mut OutBuf);
-    /// The link went idle (nothing buffered to decode): release what a busy link
-    /// keeps for speed, so idle peerings cost little.
-    fn idle(&mut self) {}
 }
 
 /// Stop pulling from the Vocket when this much is waiting to be written.

@@ -5,7 +5,7 @@ use std::fmt;
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use crate::stream::OutBuf;
+use crate::session::OutBuf;
 
 /// More frames follow in this message.
 pub const FLAG_MORE: u8 = 0x01;

@@ -8,7 +8,7 @@ use super::greeting::{GREETING_LEN, Greeting};
 use crate::msg::FRAME_COST;
 use crate::pattern::pubsub::subscription_message;
 use crate::pattern::{Input, Transmit};
-use crate::stream::{Local, OutBuf, ProtocolError, Role, Session, SessionEvent};
+use crate::session::{Local, OutBuf, ProtocolError, Role, Session, SessionEvent};
 use crate::{Msg, SocketType};
 
 /// Largest command accepted before READY completes: a peer cannot make us buffer much

@@ -1,0 +1,87 @@
+//! What a link's session protocol is, sans-IO: bytes in, events out; transmits in,
+//! bytes out. The ZMTP session ([`crate::zmtp::ZmtpSession`]) implements it; the
+//! stream transport of the runtime drives it over TCP, TLS or a Unix socket, and the
+//! SCTP transport over an association. Nothing here touches a socket, a clock or a
+//! thread.
+
+mod outbuf;
+
+use std::fmt;
+
+use bytes::{Bytes, BytesMut};
+
+pub use self::outbuf::{OutBuf, VectoredWrite};
+use crate::SocketType;
+use crate::pattern::{Input, Transmit};
+
+/// Which side of a link we are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// We connected.
+    Client,
+    /// We accepted.
+    Server,
+}
+
+/// What a session needs to know about our socket.
+#[derive(Clone, Debug)]
+pub struct Local {
+    /// Our socket type.
+    pub socket_type: SocketType,
+    /// Our identity, announced to the peer.
+    pub identity: Option<Bytes>,
+    /// Largest message accepted, checked before allocating.
+    pub max_msg_size: Option<u64>,
+}
+
+/// What a session decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SessionEvent {
+    /// The handshake completed.
+    Ready {
+        /// The peer's socket type.
+        socket_type: SocketType,
+        /// The peer's identity, if announced.
+        identity: Option<Bytes>,
+    },
+    /// Traffic for the Vocket.
+    Input(Input),
+    /// The peer reported an error and will close (ZMTP ERROR).
+    PeerError(String),
+}
+
+/// A peer broke the protocol; the link is closed and the reason logged and counted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProtocolError(pub String);
+
+impl fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ProtocolError {}
+
+/// The protocol spoken on one link, sans-IO: bytes in, events out; transmits in, bytes out.
+pub trait Session: Send + 'static {
+    /// A session for a new link.
+    fn new(local: &Local, role: Role) -> Self
+    where
+        Self: Sized;
+    /// Writes what must be sent first (the greeting).
+    fn start(&mut self, out: &mut OutBuf);
+    /// Decodes the next event from the front of `buf`, consuming its bytes; `Ok(None)`
+    /// means more bytes are needed. Handshake replies go to `out`.
+    fn decode(
+        &mut self,
+        buf: &mut BytesMut,
+        out: &mut OutBuf,
+    ) -> Result<Option<SessionEvent>, ProtocolError>;
+    /// Encodes one transmit (after `Ready`).
+    fn encode(&mut self, t: Transmit, out: &mut OutBuf);
+    /// Encodes a refusal before the link closes.
+    fn refuse(&mut self, reason: &str, out: &mut OutBuf);
+    /// The link went idle (nothing buffered to decode): release what a busy link
+    /// keeps for speed, so idle peerings cost little.
+    fn idle(&mut self) {}
+}
