@@ -6,7 +6,7 @@ use arbitrary::Arbitrary;
 use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
 use vtx_emul::pattern::{Input, Transmit};
-use vtx_emul::stream::{Local, OutBuf, Role, Session, SessionEvent};
+use vtx_emul::session::{Local, OutBuf, Role, Session, SessionEvent};
 use vtx_emul::zmtp::ZmtpSession;
 use vtx_emul::zmtp::greeting::Greeting;
 use vtx_emul::{Msg, SocketType};

@@ -5,7 +5,7 @@
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
 use vtx_emul::SocketType;
-use vtx_emul::stream::{Local, OutBuf, Role, Session};
+use vtx_emul::session::{Local, OutBuf, Role, Session};
 use vtx_emul::zmtp::ZmtpSession;
 
 const LIMIT: u64 = 64 * 1024;

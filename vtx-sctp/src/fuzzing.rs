@@ -6,10 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use sctp_proto::{
-    Association, AssociationHandle, DatagramEvent, Endpoint, EndpointConfig, Event, ServerConfig,
-    StreamEvent,
-};
+use sctp_proto::{Association, AssociationHandle, DatagramEvent, Endpoint, Event, StreamEvent};
 
 use crate::{CRC32C, SctpConfig};
 
@@ -18,10 +15,8 @@ use crate::{CRC32C, SctpConfig};
 /// a big-endian `u16` length and that many bytes; checksums are fixed up so input
 /// reaches the parsers behind them.
 pub fn feed_server(data: &[u8]) {
-    let cfg = SctpConfig::default();
-    let mut server = ServerConfig::new();
-    server.transport = Arc::new(crate::user::transport_config(&cfg, None));
-    let mut endpoint = Endpoint::new(Arc::new(EndpointConfig::new()), Some(Arc::new(server)));
+    let (endpoint_cfg, server) = crate::user::stack_config(&SctpConfig::default());
+    let mut endpoint = Endpoint::new(Arc::new(endpoint_cfg), Some(Arc::new(server)));
     let mut assocs: Vec<(AssociationHandle, Association)> = Vec::new();
     let remote: SocketAddr = ([192, 0, 2, 1], 9899).into();
     let start = Instant::now();

@@ -206,6 +206,16 @@ pub(crate) fn transport_config(cfg: &SctpConfig, ports: Option<(u16, u16)>) -> T
     t
 }
 
+/// The sctp-proto endpoint and server settings of a listening UDP socket: what the
+/// driver uses, and what the fuzzing entry point feeds.
+pub(crate) fn stack_config(cfg: &SctpConfig) -> (EndpointConfig, ServerConfig) {
+    let mut server = ServerConfig::new();
+    server.transport = Arc::new(transport_config(cfg, None));
+    let mut endpoint = EndpointConfig::new();
+    endpoint.max_payload_size(cfg.max_payload);
+    (endpoint, server)
+}
+
 fn udp_socket(addr: SocketAddr) -> io::Result<mio::net::UdpSocket> {
     let s = Socket::new(
         Domain::for_address(addr),
@@ -225,10 +235,7 @@ fn udp_socket(addr: SocketAddr) -> io::Result<mio::net::UdpSocket> {
 impl SctpTransport {
     /// A transport with these settings.
     pub fn new(cfg: SctpConfig) -> SctpTransport {
-        let mut server = ServerConfig::new();
-        server.transport = Arc::new(transport_config(&cfg, None));
-        let mut endpoint_cfg = EndpointConfig::new();
-        endpoint_cfg.max_payload_size(cfg.max_payload);
+        let (endpoint_cfg, server) = stack_config(&cfg);
         SctpTransport {
             cfg,
             server: Arc::new(server),

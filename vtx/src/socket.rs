@@ -31,7 +31,7 @@ struct Overrides {
 /// A vtx socket: derefs to the application's real [`zmq::Socket`].
 ///
 /// `send`, `recv`, `zmq::poll` and libzmq's options work as on any socket. The type
-/// libzmq sees is DESIGN.md §2's application type: a ROUTER is a DEALER carrying the
+/// libzmq sees is the application type of docs/architecture.md §2: a ROUTER is a DEALER carrying the
 /// ROUTER framing (first frame: the peer's identity). `bind`, `connect`, `unbind` and
 /// `disconnect` here go to the driver named by the endpoint's scheme. Dropping the
 /// socket closes it; the driver flushes what was sent for up to `ZMQ_LINGER`.

@@ -616,7 +616,7 @@ impl Vocket {
         }
     }
 
-    /// A message from the application pipe, framed as the pipe carries it (DESIGN §2).
+    /// A message from the application pipe, framed as the pipe carries it (docs/architecture.md §2).
     pub fn handle_app(&mut self, msg: Msg, now: Instant) {
         match &self.kind {
             Kind::Req(_) => self.req_send(msg, now),

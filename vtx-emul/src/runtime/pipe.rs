@@ -1,4 +1,4 @@
-//! The inproc pipe between an application socket and its Vocket (DESIGN.md §2).
+//! The inproc pipe between an application socket and its Vocket (docs/architecture.md §1-2).
 //!
 //! `ZMQ_FD` is edge-triggered: a wake-up means "look", not "one message". So a service
 //! pass writes what the Vocket has for the application, reads what the application
@@ -25,7 +25,7 @@ const PIPE_HWM: i32 = 1;
 /// Frames up to this size are copied; larger ones are shared with libzmq, not copied.
 const COPY_MAX: usize = 256;
 
-/// The libzmq socket type the application gets for a vtx socket type (DESIGN.md §2).
+/// The libzmq socket type the application gets for a vtx socket type (docs/architecture.md §2).
 pub fn app_socket_type(ty: SocketType) -> zmq::SocketType {
     match ty {
         SocketType::Pair => zmq::PAIR,
