@@ -27,7 +27,7 @@ pub(crate) const PIECE_COST: usize = 64;
 pub enum PieceError {
     /// It overlaps octets already received without being a duplicate of a piece.
     Overlap,
-    /// More pieces than a sender cutting at least [`MIN_PIECE`] octets could send.
+    /// More pieces than a sender cutting at least 256 octets a piece could send.
     TooMany,
 }
 
