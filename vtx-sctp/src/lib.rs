@@ -144,7 +144,15 @@ pub mod ootb {
     /// endpoint that has already forgotten the association, and closes at once
     /// instead of retransmitting SHUTDOWN-ACK until it gives up.
     pub fn reply(packet: &[u8]) -> Option<Bytes> {
-        if packet.len() < 16 || packet[12] != SHUTDOWN_ACK || !crate::checksum_ok(packet) {
+        if !crate::checksum_ok(packet) {
+            return None;
+        }
+        reply_to_checked(packet)
+    }
+
+    /// [`reply`] for a packet whose checksum the caller has verified.
+    pub(crate) fn reply_to_checked(packet: &[u8]) -> Option<Bytes> {
+        if packet.len() < 16 || packet[12] != SHUTDOWN_ACK {
             return None;
         }
         let mut out = BytesMut::with_capacity(16);

@@ -789,6 +789,8 @@ impl SctpTransport {
 
     fn on_datagram(&mut self, core: &mut Core, udp: usize, from: SocketAddr, data: Bytes) {
         let now = core.now();
+        // For the (rate-limited) log lines about this datagram.
+        let address = move |scheme: &str| format!("{scheme}://{}", format_addr(from));
         let Some(u) = self.udps.get_mut(udp) else {
             return;
         };
@@ -813,7 +815,7 @@ impl SctpTransport {
                     if let Some(sock) = sock {
                         core.hostile_input(
                             sock,
-                            |scheme| format!("{scheme}://{}", format_addr(from)),
+                            address,
                             &"handshake table full: the oldest pending association evicted",
                         );
                     }
@@ -839,13 +841,9 @@ impl SctpTransport {
                 let sock = u.listener.as_ref().map(|l| l.sock);
                 if !crate::checksum_ok(&packet) {
                     if let Some(sock) = sock {
-                        core.hostile_input(
-                            sock,
-                            |scheme| format!("{scheme}://{}", format_addr(from)),
-                            &"SCTP packet with a bad checksum",
-                        );
+                        core.hostile_input(sock, address, &"SCTP packet with a bad checksum");
                     }
-                } else if let Some(reply) = crate::ootb::reply(&packet) {
+                } else if let Some(reply) = crate::ootb::reply_to_checked(&packet) {
                     let _ = u.socket.send_to(&reply, from);
                 }
                 return;
@@ -854,7 +852,7 @@ impl SctpTransport {
                 if let Some(sock) = u.listener.as_ref().map(|l| l.sock) {
                     core.hostile_input(
                         sock,
-                        |scheme| format!("{scheme}://{}", format_addr(from)),
+                        address,
                         &"the SCTP stack failed on this packet; dropped",
                     );
                 }

@@ -11,55 +11,19 @@
 #![cfg(feature = "kernel")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
 
 use common::sock;
 use vtx::Vtx;
+use vtx_emul::testing::process::socat_listening;
 
 fn setup() -> (zmq::Context, Vtx) {
     common::manager(
         "sctp+kernel",
         vtx_sctp::kernel::KernelSctpTransport::default(),
     )
-}
-
-struct Socat(Child);
-
-impl Socat {
-    /// socat relaying from `from` (a listener on port 0) to `to`; returns it with the
-    /// port it listens on, read from its `listening on` notice.
-    fn spawn(from: &str, to: &str) -> (Socat, u16) {
-        let mut child = Command::new("socat")
-            .args(["-d", "-d", from, to])
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("socat (scripts/test installs it)");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.split(" listening on AF=").nth(1) {
-                    let _ = tx.send(addr.rsplit(':').next().unwrap_or("").parse::<u16>());
-                }
-            }
-        });
-        let port = rx
-            .recv_timeout(Duration::from_secs(10))
-            .expect("socat did not say where it listens")
-            .expect("socat's port");
-        (Socat(child), port)
-    }
-}
-
-impl Drop for Socat {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]
@@ -148,10 +112,10 @@ fn vtx_req_reaches_native_rep_through_a_plain_sctp_socket() {
     rep.bind("tcp://127.0.0.1:*").unwrap();
     let native = rep.get_last_endpoint().unwrap().unwrap();
     let tcp = native.rsplit(':').next().unwrap();
-    let (_relay, sctp) = Socat::spawn(
-        "SCTP-LISTEN:0,bind=127.0.0.1,reuseaddr,fork",
-        &format!("TCP:127.0.0.1:{tcp}"),
-    );
+    let (_relay, sctp) = socat_listening(&[
+        "SCTP-LISTEN:0,bind=127.0.0.1,reuseaddr,fork".into(),
+        format!("TCP:127.0.0.1:{tcp}"),
+    ]);
     let req = sock(&vtx, zmq::REQ);
     req.connect(&format!("sctp+kernel://127.0.0.1:{sctp}"))
         .unwrap();
@@ -175,10 +139,10 @@ fn native_req_reaches_vtx_rep_through_a_plain_sctp_socket() {
     let rep = sock(&vtx, zmq::REP);
     let ep = rep.bind("sctp+kernel://127.0.0.1:0").unwrap();
     let sctp = ep.rsplit(':').next().unwrap().to_owned();
-    let (_relay, tcp) = Socat::spawn(
-        "TCP-LISTEN:0,bind=127.0.0.1,reuseaddr,fork",
-        &format!("SCTP:127.0.0.1:{sctp}"),
-    );
+    let (_relay, tcp) = socat_listening(&[
+        "TCP-LISTEN:0,bind=127.0.0.1,reuseaddr,fork".into(),
+        format!("SCTP:127.0.0.1:{sctp}"),
+    ]);
     let req = ctx.socket(zmq::REQ).unwrap();
     req.set_rcvtimeo(10_000).unwrap();
     req.connect(&format!("tcp://127.0.0.1:{tcp}")).unwrap();

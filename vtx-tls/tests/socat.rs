@@ -5,39 +5,8 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::Duration;
-
 use common::*;
-use vtx_emul::testing::process::{ChildGuard, require_command};
-
-/// Starts socat listening on port 0 of 127.0.0.1 (`LISTEN:0` in `args`); returns it
-/// with the port it picked, read from its `listening on` notice.
-fn socat(args: &[String]) -> (ChildGuard, u16) {
-    require_command("socat", "socat");
-    let mut child = ChildGuard::spawn(
-        Command::new("socat")
-            .args(["-d", "-d"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stderr(Stdio::piped()),
-    );
-    let stderr = child.0.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(addr) = line.split(" listening on AF=2 ").nth(1) {
-                let _ = tx.send(addr.rsplit(':').next().unwrap_or("").parse::<u16>());
-            }
-        }
-    });
-    let port = rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("socat did not say where it listens")
-        .expect("socat's port");
-    (child, port)
-}
+use vtx_emul::testing::process::socat_listening as socat;
 
 fn exchange(req: &zmq::Socket, rep: &zmq::Socket) {
     let big = vec![0x7Eu8; 1 << 20];

@@ -140,42 +140,28 @@ fn pub_reaches_exactly_the_matching_subscribers() {
     .unwrap();
     wait_peers(&publisher, N, Duration::from_secs(90));
     // Subscriptions travel reliably but asynchronously: publish until every even
-    // subscriber has its message.
-    let end = Instant::now() + Duration::from_secs(60);
-    loop {
-        publisher.send("even: news", 0).unwrap();
-        std::thread::sleep(Duration::from_millis(200));
-        let got = (0..N)
-            .step_by(2)
-            .filter(|&i| swarm.received(i).0 > 0)
-            .count();
-        if got == N / 2 {
-            break;
+    // subscriber has its message, then one for the odd ones, which must have it first.
+    let publish_until = |msg: &str, first: usize| {
+        let end = Instant::now() + Duration::from_secs(60);
+        loop {
+            publisher.send(msg, 0).unwrap();
+            std::thread::sleep(Duration::from_millis(200));
+            let got = (first..N)
+                .step_by(2)
+                .filter(|&i| swarm.received(i).0 > 0)
+                .count();
+            if got == N / 2 {
+                return;
+            }
+            assert!(
+                Instant::now() < end,
+                "{got} of {} reached by {msg:?}",
+                N / 2
+            );
         }
-        assert!(
-            Instant::now() < end,
-            "{got} of {} even subscribers reached",
-            N / 2
-        );
-    }
-    // A message for the odd ones last: each must have it as its first.
-    let end = Instant::now() + Duration::from_secs(60);
-    loop {
-        publisher.send("odd: last", 0).unwrap();
-        let got = (1..N)
-            .step_by(2)
-            .filter(|&i| swarm.received(i).0 > 0)
-            .count();
-        if got == N / 2 {
-            break;
-        }
-        assert!(
-            Instant::now() < end,
-            "{got} of {} odd subscribers reached",
-            N / 2
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    };
+    publish_until("even: news", 0);
+    publish_until("odd: last", 1);
     for i in (1..N).step_by(2) {
         let first = swarm.first_received(i).unwrap();
         assert_eq!(

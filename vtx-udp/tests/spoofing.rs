@@ -13,8 +13,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::{Sim, udp_opts};
 use vtx_emul::{Msg, SocketOptions, SocketType as T};
-use vtx_udp::nom2::Config;
 use vtx_udp::nom2::wire::{self, Cmd, Hello};
+use vtx_udp::nom2::{Config, Failure, PieceError};
 
 fn hello(sender: u32, ty: T) -> Hello {
     Hello {
@@ -248,51 +248,105 @@ fn window_beyond_what_was_sent_is_refused() {
     assert!(sim.run_until(Duration::from_secs(10), |s| s.app(pull).got.len() >= 3001));
 }
 
+/// FRAG records of one message of `total` octets from `dseq`, each a piece of
+/// `len` octets at the offsets given, as many to a datagram as fit in 1,400 octets.
+fn fragment_datagrams(id: u32, dseq: u32, total: u32, len: usize, offsets: &[u32]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut d = Vec::new();
+    for &off in offsets {
+        if d.len() + 16 + len > 1400 || d.is_empty() {
+            if !d.is_empty() {
+                out.push(std::mem::take(&mut d));
+            }
+            wire::put_header(&mut d, Cmd::Nom, id);
+        }
+        wire::put_record_header(&mut d, wire::RECORD_FRAG, 8 + len, dseq, None);
+        d.extend_from_slice(&total.to_be_bytes());
+        d.extend_from_slice(&off.to_be_bytes());
+        d.extend(std::iter::repeat_n(0u8, len));
+    }
+    out.push(d);
+    out
+}
+
+fn reassembly_failures(sim: &Sim, node: usize, e: PieceError) -> usize {
+    sim.nodes[node]
+        .apps
+        .failed
+        .iter()
+        .filter(|f| **f == Failure::Reassembly(e))
+        .count()
+}
+
 /// The fragment flood of the outside review, on the engine: 2,000 datagrams of tiny
-/// (empty or one-byte) FRAG records of one declared 64 KiB message, from a real peer's
-/// address with its real peering id. Every empty piece is refused, the partial message
-/// is dropped once it has more pieces than a sender could cut, the budget holds, and
-/// the real peering goes on.
+/// FRAG records of one declared 64 KiB message, from a real peer's address with its
+/// real peering id. Empty pieces are refused as malformed; one-byte pieces beyond what
+/// a sender could cut (64 KiB / 256 + 1) drop the partial message; overlapping pieces
+/// drop it too; the charge stays within the budget and returns to nothing when partial
+/// messages expire; and the real peering goes on.
 #[test]
 fn fragment_flood_is_refused_and_the_peering_goes_on() {
     let (mut sim, push, pull, push_addr, pull_addr) = pair(7);
     let to_pull = sniff_id(&mut sim, push, pull_addr);
     sim.run_until(Duration::from_millis(100), |_| false);
+    let budget = Config::default().reassembly_budget;
+    // Empty pieces: each datagram stops at its first one.
     let before = sim.nodes[pull.0].apps.failures;
-    let mut offset = 0u32;
-    let mut records = 0u64;
-    for _ in 0..2000 {
-        let mut d = Vec::with_capacity(1400);
+    let mut empties = 0;
+    for _ in 0..1000 {
+        let mut d = Vec::new();
         wire::put_header(&mut d, Cmd::Nom, to_pull);
-        while d.len() + 17 <= 1400 {
-            let piece = usize::from(offset % 2 == 1);
-            wire::put_record_header(&mut d, wire::RECORD_FRAG, 8 + piece, 1_000, None);
+        while d.len() + 16 <= 1400 {
+            wire::put_record_header(&mut d, wire::RECORD_FRAG, 8, 1_000, None);
             d.extend_from_slice(&65_536u32.to_be_bytes());
-            d.extend_from_slice(&(offset % 65_535).to_be_bytes());
-            d.extend(std::iter::repeat_n(0u8, piece));
-            offset += 1;
-            records += 1;
+            d.extend_from_slice(&0u32.to_be_bytes());
         }
         sim.deliver(pull_addr, push_addr, Bytes::from(d));
-        let charged = sim.nodes[pull.0].engine.reassembly_bytes();
-        assert!(charged <= Config::default().reassembly_budget, "{charged}");
+        empties += 1;
     }
-    let failures = sim.nodes[pull.0].apps.failures - before;
-    // Each datagram stops at its first empty piece (a decode error ends the
-    // datagram), and one-byte pieces beyond 257 for the message drop it.
-    assert!(
-        failures >= 2000,
-        "hostile records counted: {failures} of {records}"
+    let refused = sim.nodes[pull.0].apps.failures - before;
+    assert_eq!(refused, empties, "every datagram of empty pieces refused");
+    assert_eq!(
+        sim.nodes[pull.0].engine.reassembly_bytes(),
+        0,
+        "nothing kept for them"
     );
+    // One-byte pieces two octets apart, 1,000 datagrams of them.
+    let offsets: Vec<u32> = (0..85_000u32).map(|i| (2 * i) % 65_535).collect();
+    for d in fragment_datagrams(to_pull, 1_001, 65_536, 1, &offsets) {
+        sim.deliver(pull_addr, push_addr, Bytes::from(d));
+        let charged = sim.nodes[pull.0].engine.reassembly_bytes();
+        assert!(charged <= budget, "{charged}");
+        assert!(
+            charged <= 2 * (65_536 / 256 + 1) * (1400 + 64),
+            "{charged} for two partials"
+        );
+    }
+    let too_many = reassembly_failures(&sim, pull.0, PieceError::TooMany);
+    assert!(
+        too_many >= 85_000 / 258,
+        "{too_many} partials dropped for too many pieces"
+    );
+    // Overlapping pieces: 0..600 then 300..900.
+    for d in fragment_datagrams(to_pull, 1_002, 4096, 600, &[0])
+        .into_iter()
+        .chain(fragment_datagrams(to_pull, 1_002, 4096, 600, &[300]))
+    {
+        sim.deliver(pull_addr, push_addr, Bytes::from(d));
+    }
+    assert_eq!(reassembly_failures(&sim, pull.0, PieceError::Overlap), 1);
     assert_eq!(
         sim.peers(pull),
         1,
         "the peering survives its own peer's garbage"
     );
-    // The honest sender is still heard (its data sequence is below the flood's 1,000,
-    // so send enough to pass it).
-    for i in 0..1200u32 {
-        sim.run_until(Duration::from_secs(5), |s| s.app(push).v.can_send());
+    // Whatever was left expires, and the charge goes back to nothing.
+    assert!(sim.run_until(Duration::from_secs(5), |s| {
+        s.nodes[pull.0].engine.reassembly_bytes() == 0
+    }));
+    // The honest sender is still heard.
+    for i in 0..100u32 {
+        assert!(sim.run_until(Duration::from_secs(5), |s| s.app(push).v.can_send()));
         sim.send(push, Msg::single(Bytes::from(i.to_be_bytes().to_vec())));
         sim.step();
     }
@@ -301,7 +355,68 @@ fn fragment_flood_is_refused_and_the_peering_goes_on() {
             .app(pull)
             .got
             .iter()
-            .any(|m| m.frames()[0][..] == 1199u32.to_be_bytes())),
+            .any(|m| m.frames()[0][..] == 99u32.to_be_bytes())),
         "honest messages after the flood"
     );
+}
+
+/// §4.1, the client side: a unicast client answers a COOKIE only from the server it
+/// connects to, so a COOKIE cannot make it send OHAIs anywhere else.
+#[test]
+fn a_client_answers_cookies_only_from_its_server() {
+    let mut sim = Sim::new(8, 0.0, 0.0);
+    let a = sim.node(Config::default());
+    let c = sim.socket(a, T::Req, udp_opts(SocketOptions::default()));
+    let me = sim.connect(c, "127.0.0.9:9000", false);
+    // Its OHAI carries the nonce a COOKIE must echo.
+    let out = drain(&mut sim, a);
+    let nonce = u32::from_be_bytes(out[0].1[8..12].try_into().unwrap());
+    let mut cookie = Vec::new();
+    wire::encode_cookie(&mut cookie, nonce, &[3; wire::COOKIE_LEN]);
+    sim.deliver(
+        me,
+        "127.0.0.66:9000".parse().unwrap(),
+        Bytes::from(cookie.clone()),
+    );
+    assert!(
+        drain(&mut sim, a).is_empty(),
+        "answered a stranger's COOKIE"
+    );
+    sim.deliver(me, "127.0.0.9:9000".parse().unwrap(), Bytes::from(cookie));
+    let out = drain(&mut sim, a);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].0, "127.0.0.9:9000".parse().unwrap());
+    assert_eq!(out[0].1[1], Cmd::Ohai as u8);
+    assert_eq!(
+        out[0].1[out[0].1.len() - wire::COOKIE_LEN..],
+        [3; wire::COOKIE_LEN],
+        "echoes it"
+    );
+}
+
+/// §4.1, discovery: a broadcast client answers COOKIEs from its broadcast's network
+/// and port only, each server once per round of OHAIs.
+#[test]
+fn a_broadcast_client_answers_each_server_once_per_round() {
+    let mut sim = Sim::new(9, 0.0, 0.0);
+    let a = sim.node(Config::default());
+    let c = sim.socket(a, T::Req, udp_opts(SocketOptions::default()));
+    let me = sim.connect(c, "127.255.255.255:9000", true);
+    let out = drain(&mut sim, a);
+    let nonce = u32::from_be_bytes(out[0].1[8..12].try_into().unwrap());
+    let mut cookie = Vec::new();
+    wire::encode_cookie(&mut cookie, nonce, &[4; wire::COOKIE_LEN]);
+    let server: SocketAddr = "127.0.0.20:9000".parse().unwrap();
+    for _ in 0..10 {
+        sim.deliver(me, server, Bytes::from(cookie.clone()));
+    }
+    assert_eq!(
+        drain(&mut sim, a).len(),
+        1,
+        "one answer per server and round"
+    );
+    for outside in ["127.0.0.21:9001", "10.0.0.1:9000"] {
+        sim.deliver(me, outside.parse().unwrap(), Bytes::from(cookie.clone()));
+        assert!(drain(&mut sim, a).is_empty(), "answered {outside}");
+    }
 }

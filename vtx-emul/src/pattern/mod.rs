@@ -242,7 +242,6 @@ impl fmt::Display for DownReason {
 /// Why a message was dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-#[repr(usize)]
 pub enum DropReason {
     /// The peering's queue was at SNDHWM (PUB, ROUTER, REP).
     Hwm,
@@ -299,6 +298,20 @@ pub enum Event {
 
 /// Number of [`DropReason`]s.
 const DROP_REASONS: usize = 5;
+
+impl DropReason {
+    /// Its slot among the [`DROP_REASONS`] counters (a match: a new reason will not
+    /// compile until it has one).
+    fn slot(self) -> usize {
+        match self {
+            DropReason::Hwm => 0,
+            DropReason::AppFull => 1,
+            DropReason::Unroutable => 2,
+            DropReason::Invalid => 3,
+            DropReason::Duplicate => 4,
+        }
+    }
+}
 
 /// What the transport should do after delivering an input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -742,7 +755,7 @@ impl Vocket {
     pub fn poll_event(&mut self) -> Option<Event> {
         let mut e = self.events.pop_front()?;
         if let Event::Dropped { reason, count } = &mut e {
-            let slot = &mut self.drops_unreported[*reason as usize];
+            let slot = &mut self.drops_unreported[reason.slot()];
             *count = std::mem::take(&mut slot.0);
             slot.1 = false;
         }
@@ -788,7 +801,7 @@ impl Vocket {
             DropReason::Invalid => self.stats.dropped_invalid += 1,
             DropReason::Duplicate => self.stats.dropped_duplicate += 1,
         }
-        let slot = &mut self.drops_unreported[reason as usize];
+        let slot = &mut self.drops_unreported[reason.slot()];
         slot.0 += 1;
         if !slot.1 && self.events.len() < MAX_EVENTS {
             slot.1 = true;
@@ -851,6 +864,14 @@ impl Vocket {
 
     /// Queues a message for the application, applying RCVHWM.
     fn deliver(&mut self, from: PeerId, msg: Msg) -> Flow {
+        self.queue_for_app(from, msg, false)
+    }
+
+    /// Queues a message (or, `notice`, a PUB's subscription notice) for the
+    /// application under RCVHWM: a pausable peering is paused at the limit; one that
+    /// cannot be paused loses what comes past it (notices: past twice the limit, since
+    /// losing one loses a subscription), counted.
+    fn queue_for_app(&mut self, from: PeerId, msg: Msg, notice: bool) -> Flow {
         let limit = self.opts.rcvhwm;
         if self.closing {
             return Flow::Continue; // no application left to read it
@@ -861,17 +882,23 @@ impl Vocket {
         let pausable = p.info.pausable;
         // Streams pause at the limit and may overshoot by what one read decoded; this hard
         // cap only guards against a transport that ignores Flow::Pause.
-        let hard = limit.saturating_mul(2).max(limit + 1024);
-        if limit != 0 && (self.to_app.len() >= hard || (!pausable && self.to_app.len() >= limit)) {
+        let cap = match (pausable, notice) {
+            (true, _) => limit.saturating_mul(2).max(limit + 1024),
+            (false, true) => limit.saturating_mul(2),
+            (false, false) => limit,
+        };
+        if limit != 0 && self.to_app.len() >= cap {
             self.drop_msg(DropReason::AppFull);
             return Flow::Continue;
         }
-        if self.last_sender != Some(from) {
-            self.last_sender = Some(from);
-            self.last_sender_address = Some(p.info.address.clone());
+        if !notice {
+            if self.last_sender != Some(from) {
+                self.last_sender = Some(from);
+                self.last_sender_address = Some(p.info.address.clone());
+            }
+            self.stats.msgs_in += 1;
         }
         self.to_app.push_back(msg);
-        self.stats.msgs_in += 1;
         if limit != 0 && pausable && self.to_app.len() >= limit {
             if !p.paused {
                 p.paused = true;

@@ -73,9 +73,12 @@ impl Vocket {
                 self.drop_peer(peer, super::DownReason::OverLimit, true);
                 return Flow::Continue;
             } else {
+                // Kept for as long as the subscription lasts: a copy of its own, never
+                // a slice of whatever buffer it arrived in.
+                let topic = Bytes::copy_from_slice(&topic);
                 p.subs_bytes += topic.len();
                 p.subs.insert(topic.clone());
-                state.index.add(topic.clone(), peer);
+                state.index.add(topic, peer);
                 true
             }
         } else {
@@ -89,30 +92,7 @@ impl Vocket {
         if !changed {
             return Flow::Continue;
         }
-        self.queue_notice(peer, Msg::single(subscription_message(on, &topic)))
-    }
-
-    /// Queues a subscription notice for the application pipe under RCVHWM, as
-    /// `deliver` queues a message: a pausable peering is paused at the limit, a
-    /// datagram one past the hard cap loses the notice (counted).
-    fn queue_notice(&mut self, from: PeerId, notice: Msg) -> Flow {
-        let limit = self.opts.rcvhwm;
-        let Some(p) = self.peers.get_mut(from) else {
-            return Flow::Continue;
-        };
-        if limit != 0 && !p.info.pausable && self.to_app.len() >= limit.saturating_mul(2) {
-            self.drop_msg(DropReason::AppFull);
-            return Flow::Continue;
-        }
-        self.to_app.push_back(notice);
-        if limit == 0 || !p.info.pausable || self.to_app.len() < limit {
-            return Flow::Continue;
-        }
-        if !p.paused {
-            p.paused = true;
-            self.paused.push(from);
-        }
-        Flow::Pause
+        self.queue_for_app(peer, Msg::single(subscription_message(on, &topic)), true)
     }
 
     /// A message from a subscriber: a ZMTP 3.0 style subscription, or (XPUB) upstream data.

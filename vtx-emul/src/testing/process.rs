@@ -40,11 +40,9 @@ impl ChildGuard {
         self.0.id()
     }
 
-    /// Waits for the child to exit on its own; its output must already be redirected.
-    pub fn wait(mut self) -> std::process::ExitStatus {
-        let status = self.0.wait().unwrap_or_else(|e| panic!("wait: {e}"));
-        std::mem::forget(self);
-        status
+    /// Waits for the child to exit on its own (dropping the guard after is harmless).
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        self.0.wait().unwrap_or_else(|e| panic!("wait: {e}"))
     }
 }
 
@@ -193,6 +191,42 @@ pub fn isolate(test: &str, how: Isolation) -> bool {
         "`{test}` did not run in its isolated process: {ran}"
     );
     false
+}
+
+/// Starts socat with `args`, whose first address listens on port 0 (`TCP-LISTEN:0,...`,
+/// `SCTP-LISTEN:0,...`); returns it with the port it picked, read from its
+/// `listening on` notice (`-d -d`), so no port is chosen before it is bound.
+pub fn socat_listening(args: &[String]) -> (ChildGuard, u16) {
+    require_command("socat", "socat");
+    let mut child = ChildGuard::spawn(
+        Command::new("socat")
+            .args(["-d", "-d"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
+    let stderr = child
+        .0
+        .stderr
+        .take()
+        .unwrap_or_else(|| panic!("socat's stderr"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(addr) = line.split(" listening on AF=").nth(1) {
+                let _ = tx.send(addr.rsplit(':').next().unwrap_or("").parse::<u16>());
+            }
+        }
+    });
+    let port = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .unwrap_or_else(|_| panic!("socat {args:?} did not say where it listens"))
+        .unwrap_or_else(|e| panic!("socat's port: {e}"));
+    (child, port)
 }
 
 /// A Python interpreter that can `import zmq` (pyzmq): `$VTX_PYTHON` if set, else

@@ -41,18 +41,21 @@ impl CookieJar {
         }
     }
 
+    /// Keys change on a fixed schedule from the jar's start, whenever asked: a
+    /// cookie is good only until the end of the lifetime after the one it was made in.
     fn rotate(&mut self, rng: &mut impl Rng, now: Instant) {
         let age = now.saturating_duration_since(self.since);
-        if age < LIFETIME {
+        let lifetimes = (age.as_nanos() / LIFETIME.as_nanos()) as u32;
+        if lifetimes == 0 {
             return;
         }
-        self.keys[1] = if age < 2 * LIFETIME {
+        self.keys[1] = if lifetimes == 1 {
             self.keys[0]
         } else {
             rng.random() // both keys are too old: nothing made under them is good
         };
         self.keys[0] = rng.random();
-        self.since = now;
+        self.since += LIFETIME * lifetimes;
     }
 
     /// The cookie for an OHAI with `nonce` from `src`, arriving on `local`.
@@ -126,6 +129,20 @@ mod tests {
         // Good through the next key, gone after two lifetimes.
         assert!(jar.check(&mut rng, t0 + LIFETIME, 0, src, 42, &c));
         assert!(!jar.check(&mut rng, t0 + 2 * LIFETIME, 0, src, 42, &c));
+    }
+
+    #[test]
+    fn keys_change_on_schedule_however_rarely_asked() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let t0 = Instant::now();
+        let mut jar = CookieJar::new(&mut rng, t0);
+        let src = addr("192.0.2.9:1");
+        // Made late in the first lifetime, checked late in the second: still good;
+        // early in the third: gone, though no one asked in between.
+        let late = LIFETIME - Duration::from_millis(1);
+        let c = jar.make(&mut rng, t0 + late, 0, src, 1);
+        assert!(jar.check(&mut rng, t0 + LIFETIME + late, 0, src, 1, &c));
+        assert!(!jar.check(&mut rng, t0 + 2 * LIFETIME, 0, src, 1, &c));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! seeded generator the caller provides.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -215,6 +215,8 @@ struct Connecter {
     generation: u32,
     /// Unicast: the server's last COOKIE, echoed in OHAI retries (§4.1).
     cookie: Option<Cookie>,
+    /// Broadcast: the servers whose COOKIE this round (since the last OHAI) answered.
+    answered: HashSet<SocketAddr>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -228,6 +230,8 @@ enum Timer {
 
 /// Refusals remembered to answer OHAI retries without asking the Vocket again.
 const REFUSAL_MEMORY: Duration = Duration::from_secs(5);
+/// Most servers a broadcast connecter answers per discovery round (§4.1).
+const MAX_ANSWERED: usize = 256;
 /// Most refusals remembered; the oldest is forgotten first. Only validated addresses
 /// are refused (§4.1), so this bounds what honest-looking clients can make us keep.
 const MAX_REFUSALS: usize = 1024;
@@ -262,6 +266,29 @@ pub struct Engine {
     pub dropped: u64,
     /// COOKIEs sent (OHAIs from addresses not yet validated).
     pub cookies_sent: u64,
+}
+
+/// Frames slice the datagram they arrived in. A small message from a large datagram
+/// (GRO, a peer's large datagrams) is copied out, so that while it waits for a slow
+/// application it holds at most 16 times its size, not the whole datagram; messages of
+/// ordinary datagrams stay zero-copy.
+fn unpin(msg: Msg, datagram: usize) -> Msg {
+    if datagram <= 4096 || msg.byte_len() * 16 >= datagram {
+        return msg;
+    }
+    msg.iter().map(|f| Bytes::copy_from_slice(f)).collect()
+}
+
+/// Whether `src` is in the network a broadcast `target` reaches: the address with
+/// its trailing 255 octets masked (`192.0.2.255` reaches `192.0.2.0/24`,
+/// `127.255.255.255` reaches `127.0.0.0/8`, `255.255.255.255` every IPv4 address).
+fn in_reach_of(target: SocketAddr, src: SocketAddr) -> bool {
+    let (std::net::IpAddr::V4(t), std::net::IpAddr::V4(s)) = (target.ip(), src.ip()) else {
+        return false;
+    };
+    let (t, s) = (t.octets(), s.octets());
+    let prefix = t.iter().rposition(|&o| o != 255).map_or(0, |i| i + 1);
+    t[..prefix] == s[..prefix]
 }
 
 /// Maps a Vocket refusal to its ROTFL reason.
@@ -444,6 +471,7 @@ impl Engine {
             next_ohai: None,
             generation,
             cookie: None,
+            answered: HashSet::new(),
         });
         self.nonces.insert((local, nonce), c);
         self.send_ohai(c, now);
@@ -517,16 +545,12 @@ impl Engine {
     }
 
     fn send_ohai(&mut self, c: usize, now: Instant) {
-        let Some(conn) = self.connecters.get(c) else {
+        let Some(conn) = self.connecters.get_mut(c) else {
             return;
         };
+        conn.answered.clear(); // a new discovery round
         let (local, target, nonce) = (conn.local, conn.target, conn.nonce);
         let cookie = conn.cookie.unwrap_or_default();
-        let Some(hello) = self.hello(local, nonce) else {
-            return;
-        };
-        let mut buf = Vec::with_capacity(64);
-        wire::encode_ohai(&mut buf, &hello, &cookie);
         let ivl = if conn.peerings.is_empty() {
             self.cfg.ohai_ivl
         } else {
@@ -534,6 +558,11 @@ impl Engine {
         };
         let peered_unicast = !conn.broadcast && !conn.peerings.is_empty();
         let generation = conn.generation;
+        let Some(hello) = self.hello(local, nonce) else {
+            return;
+        };
+        let mut buf = Vec::with_capacity(64);
+        wire::encode_ohai(&mut buf, &hello, &cookie);
         self.push_single(local, target, buf);
         if let Some(conn) = self.connecters.get_mut(c) {
             conn.next_ohai = (!peered_unicast).then_some(now + ivl);
@@ -559,7 +588,7 @@ impl Engine {
         match d {
             Datagram::Ohai(_, hello, cookie) => self.on_ohai(local, src, hello, &cookie, now),
             Datagram::Cookie(h, cookie) => self.on_cookie(local, src, h.peering, cookie),
-            Datagram::OhaiOk(h, hello) => self.on_ohai_ok(local, src, h.peering, hello, now),
+            Datagram::OhaiOk(h, hello) => self.on_ohai_ok(local, src, h.peering, hello),
             Datagram::Rotfl(h, reason, about, text) => {
                 self.on_rotfl(local, src, h.peering, reason, about, &text, now)
             }
@@ -708,19 +737,39 @@ impl Engine {
     }
 
     /// A server asks us to prove our address (§4.1): OHAI again, echoing its cookie,
-    /// if the COOKIE answers one of our live OHAIs (its header carries our nonce).
+    /// if the COOKIE answers one of our live OHAIs (its header carries our nonce) from
+    /// where we look for servers: the target of a unicast connect; for broadcast
+    /// discovery, the broadcast's network and port, once per server and round. A
+    /// COOKIE cannot make us send OHAIs anywhere else, or more often.
     fn on_cookie(&mut self, local: LocalId, src: SocketAddr, nonce: u32, cookie: Cookie) {
         let sock = self.locals.get(local).map_or(0, |l| l.owner.sock);
         let Some(&c) = self.nonces.get(&(local, nonce)) else {
             return self.bad(sock, src, Failure::Protocol("COOKIE for no OHAI of ours"));
         };
-        if self.by_local_id.contains_key(&(local, src, nonce)) {
-            return; // already peered with this server: a late COOKIE
-        }
+        let peered = self.by_local_id.contains_key(&(local, src, nonce));
         let Some(conn) = self.connecters.get_mut(c) else {
             return;
         };
-        if !conn.broadcast && src == conn.target {
+        if conn.broadcast {
+            if src.port() != conn.target.port() || !in_reach_of(conn.target, src) {
+                return self.bad(
+                    sock,
+                    src,
+                    Failure::Protocol("COOKIE from outside the broadcast"),
+                );
+            }
+            // A server we are peered with answers too: if it restarted, our OHAI gets
+            // an OHAI-OK with its new id (§4.2).
+            if conn.answered.len() >= MAX_ANSWERED || !conn.answered.insert(src) {
+                return;
+            }
+        } else {
+            if src != conn.target {
+                return self.bad(sock, src, Failure::Protocol("COOKIE from another address"));
+            }
+            if peered {
+                return; // a late COOKIE
+            }
             conn.cookie = Some(cookie);
         }
         let Some(hello) = self.hello(local, nonce) else {
@@ -731,14 +780,7 @@ impl Engine {
         self.push_single(local, src, buf);
     }
 
-    fn on_ohai_ok(
-        &mut self,
-        local: LocalId,
-        src: SocketAddr,
-        nonce: u32,
-        hello: Hello,
-        now: Instant,
-    ) {
+    fn on_ohai_ok(&mut self, local: LocalId, src: SocketAddr, nonce: u32, hello: Hello) {
         let sock = self.locals.get(local).map_or(0, |l| l.owner.sock);
         // Only an OHAI-OK echoing one of our live nonces is accepted (§4.2): a blind
         // spoofer must guess 32 random bits.
@@ -783,7 +825,6 @@ impl Engine {
                 conn.next_ohai = None; // peered: stop retrying
             }
         }
-        let _ = now;
         let peering = self.peering_id(key);
         self.events.push_back(Event::Up {
             peering,
@@ -930,7 +971,10 @@ impl Engine {
                             peering: pid,
                             sock,
                             peer,
-                            input: Input::Message { msg, seq: rseq },
+                            input: Input::Message {
+                                msg: unpin(msg, datagram),
+                                seq: rseq,
+                            },
                         }),
                         Err(e) => self.bad(sock, src, Failure::Wire(e)),
                     }
@@ -988,40 +1032,58 @@ impl Engine {
                 Failure::Protocol("fragmented message over the size limit"),
             );
         }
+        // Everything partials hold, bookkeeping included, stays within the budget: a
+        // piece that would pass it is dropped before anything is made or evicted.
+        let budget = self.cfg.reassembly_budget;
         let idx = match p.partials.iter().position(|x| x.dseq == dseq) {
             Some(i) => {
-                if p.partials[i].total != total {
+                let part = &p.partials[i];
+                if part.total != total {
                     return self.bad(
                         sock,
                         src,
                         Failure::Protocol("fragments disagree on the message length"),
                     );
                 }
+                if self.reassembly_bytes + part.charge_bound(offset, chunk.len(), datagram) > budget
+                {
+                    self.dropped += 1;
+                    return;
+                }
                 i
             }
             None => {
-                // Bounded: a few partials per peering, and a budget over all of them.
-                if p.partials.len() >= self.cfg.max_partials {
-                    let old = p.partials.remove(0);
-                    self.reassembly_bytes -= old.charge();
-                }
+                // Bounded: a few partials per peering (the oldest makes room).
                 let deadline = now + self.cfg.reassembly_timeout;
-                let p = &mut self.peerings[key];
-                p.partials.push(Partial::new(dseq, rseq, total, deadline));
-                self.timers
-                    .push(Reverse((deadline, Timer::Reassembly(key, p.generation))));
+                let fresh = Partial::new(dseq, rseq, total, deadline);
+                let evicted = if p.partials.len() >= self.cfg.max_partials {
+                    p.partials[0].charge()
+                } else {
+                    0
+                };
+                if self.reassembly_bytes - evicted
+                    + fresh.charge_bound(offset, chunk.len(), datagram)
+                    > budget
+                {
+                    self.dropped += 1;
+                    return;
+                }
+                if p.partials.len() >= self.cfg.max_partials {
+                    p.partials.remove(0);
+                    self.reassembly_bytes -= evicted;
+                }
+                p.partials.push(fresh);
+                // One expiry timer per peering at a time, for its oldest partial.
+                if p.reassembly_at.is_none() {
+                    p.reassembly_at = Some(deadline);
+                    self.timers
+                        .push(Reverse((deadline, Timer::Reassembly(key, p.generation))));
+                }
                 p.partials.len() - 1
             }
         };
         let p = &mut self.peerings[key];
         let part = &mut p.partials[idx];
-        // Everything a partial holds, bookkeeping included, is within the budget.
-        if self.reassembly_bytes + part.charge_bound(offset, chunk.len(), datagram)
-            > self.cfg.reassembly_budget
-        {
-            self.dropped += 1;
-            return;
-        }
         let before = part.charge();
         let added = part.add(offset, chunk, datagram);
         self.reassembly_bytes = self.reassembly_bytes + part.charge() - before;
@@ -1470,9 +1532,11 @@ impl Engine {
             };
             conn.peerings.retain(|&k| k != key);
             if conn.peerings.is_empty() && conn.next_ohai.is_none() {
-                // A fresh nonce: a stale OHAI-OK for the old one cannot revive it.
+                // A fresh nonce: a stale OHAI-OK for the old one cannot revive it (and
+                // the old cookie, made for the old nonce, is no good).
                 let old = conn.nonce;
                 conn.nonce = next_nonce;
+                conn.cookie = None;
                 conn.generation = generation;
                 let at = now + conn.reconnect;
                 conn.next_ohai = Some(at);
@@ -1592,7 +1656,7 @@ impl Engine {
                     let Some(p) = self.peerings.get_mut(key) else {
                         continue;
                     };
-                    if p.generation != generation {
+                    if p.generation != generation || p.reassembly_at != Some(at) {
                         continue;
                     }
                     let expired: usize = p
@@ -1603,14 +1667,13 @@ impl Engine {
                         .sum();
                     p.partials.retain(|x| x.deadline > now);
                     self.reassembly_bytes -= expired;
+                    p.reassembly_at = p.partials.iter().map(|x| x.deadline).min();
+                    if let Some(next) = p.reassembly_at {
+                        self.timers
+                            .push(Reverse((next, Timer::Reassembly(key, generation))));
+                    }
                 }
             }
         }
-    }
-}
-
-impl From<WireError> for String {
-    fn from(e: WireError) -> String {
-        e.to_string()
     }
 }

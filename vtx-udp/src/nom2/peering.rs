@@ -109,21 +109,20 @@ impl Partial {
         if offset < have {
             return Err(PieceError::Overlap);
         }
-        if offset > have {
-            // After a gap: the pieces on either side must not overlap it.
-            if let Some((&s, (p, _))) = self.ahead.range(..=offset).next_back() {
-                if s == offset && p.len() == piece.len() {
-                    return Ok(Piece::Duplicate);
-                }
-                if s + p.len() > offset {
-                    return Err(PieceError::Overlap);
-                }
+        // The pieces waiting on either side must not overlap it (every key in `ahead`
+        // is past the prefix, so for an in-order piece only the next one matters).
+        if let Some((&s, (p, _))) = self.ahead.range(..=offset).next_back() {
+            if s == offset && p.len() == piece.len() {
+                return Ok(Piece::Duplicate);
             }
-            if let Some((&s, _)) = self.ahead.range(offset + 1..).next()
-                && s < end
-            {
+            if s + p.len() > offset {
                 return Err(PieceError::Overlap);
             }
+        }
+        if let Some((&s, _)) = self.ahead.range(offset + 1..).next()
+            && s < end
+        {
+            return Err(PieceError::Overlap);
         }
         // Already total / MIN_PIECE + 1 pieces: no honest sender sends another.
         if self.pieces > self.total / MIN_PIECE {
@@ -204,6 +203,8 @@ pub(crate) struct Peering {
     pub(crate) tx_dseq: u32,
     pub(crate) rx_dseq: Option<u32>,
     pub(crate) partials: Vec<Partial>,
+    /// The reassembly expiry timer armed for this peering (one at a time).
+    pub(crate) reassembly_at: Option<Instant>,
     /// Control commands waiting for their SUB-OK, the head in flight.
     pub(crate) ctl_out: VecDeque<(bool, Bytes)>,
     pub(crate) ctl_seq: u32,
@@ -248,6 +249,7 @@ impl Peering {
             tx_dseq: 0,
             rx_dseq: None,
             partials: Vec::new(),
+            reassembly_at: None,
             ctl_out: VecDeque::new(),
             ctl_seq: 1,
             ctl_rto: Duration::ZERO,
@@ -274,5 +276,92 @@ impl Peering {
     /// What this peering's partial messages are charged against the budget.
     pub(crate) fn reassembly_charge(&self) -> usize {
         self.partials.iter().map(Partial::charge).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn partial(total: usize) -> Partial {
+        Partial::new(1, None, total, Instant::now())
+    }
+
+    fn piece(n: usize) -> Bytes {
+        Bytes::from(vec![7u8; n])
+    }
+
+    #[test]
+    fn pieces_in_any_order_complete_the_message() {
+        let mut p = partial(1000);
+        assert_eq!(p.add(600, piece(400), 1400), Ok(Piece::Added));
+        assert_eq!(p.add(300, piece(300), 1400), Ok(Piece::Added));
+        assert!(!p.is_complete());
+        assert_eq!(p.add(0, piece(300), 1400), Ok(Piece::Added));
+        assert!(p.is_complete());
+        assert_eq!(p.charge(), 1000 + 3 * PIECE_COST, "waiting pieces released");
+        assert_eq!(p.into_bytes().len(), 1000);
+    }
+
+    #[test]
+    fn duplicates_are_ignored_and_overlaps_refused() {
+        let mut p = partial(1000);
+        assert_eq!(p.add(0, piece(300), 1400), Ok(Piece::Added));
+        assert_eq!(p.add(0, piece(300), 1400), Ok(Piece::Duplicate));
+        assert_eq!(
+            p.add(100, piece(100), 1400),
+            Ok(Piece::Duplicate),
+            "inside the prefix"
+        );
+        assert_eq!(
+            p.add(200, piece(200), 1400),
+            Err(PieceError::Overlap),
+            "across its end"
+        );
+        assert_eq!(p.add(600, piece(300), 1400), Ok(Piece::Added));
+        assert_eq!(p.add(600, piece(300), 1400), Ok(Piece::Duplicate));
+        assert_eq!(
+            p.add(500, piece(200), 1400),
+            Err(PieceError::Overlap),
+            "into a waiting piece"
+        );
+        assert_eq!(
+            p.add(700, piece(100), 1400),
+            Err(PieceError::Overlap),
+            "inside a waiting piece"
+        );
+        assert_eq!(
+            p.add(850, piece(100), 1400),
+            Err(PieceError::Overlap),
+            "from inside one"
+        );
+        // In order, but running into a piece that waits after the gap.
+        assert_eq!(p.add(300, piece(400), 1400), Err(PieceError::Overlap));
+        assert_eq!(p.add(300, piece(300), 1400), Ok(Piece::Added));
+        assert_eq!(p.add(900, piece(100), 1400), Ok(Piece::Added));
+        assert!(p.is_complete());
+    }
+
+    #[test]
+    fn more_pieces_than_a_sender_cuts_are_refused() {
+        let total = 4 * MIN_PIECE;
+        let mut p = partial(total);
+        for i in 0..=total / MIN_PIECE {
+            assert_eq!(p.add(2 * i, piece(1), 1400), Ok(Piece::Added), "piece {i}");
+        }
+        assert_eq!(p.add(100, piece(1), 1400), Err(PieceError::TooMany));
+    }
+
+    #[test]
+    fn small_pieces_are_charged_their_size_large_ones_their_datagram() {
+        let mut p = partial(10_000);
+        p.add(5000, piece(10), 1400).unwrap();
+        assert_eq!(p.charge(), 10 + PIECE_COST, "copied out of its datagram");
+        p.add(7000, piece(1000), 1400).unwrap();
+        assert_eq!(p.charge(), 10 + 1400 + 2 * PIECE_COST, "holds its datagram");
+        assert!(
+            p.charge_bound(0, 100, 1400) >= 10_000,
+            "the first in-order piece reserves all"
+        );
     }
 }

@@ -29,6 +29,8 @@ pub struct App {
 pub struct Apps {
     pub apps: HashMap<u64, App>,
     pub failures: u64,
+    /// What each failure was.
+    pub failed: Vec<vtx_udp::nom2::Failure>,
 }
 
 impl Host for Apps {
@@ -56,8 +58,9 @@ impl Host for Apps {
             a.v.handle_peer_down(peer, now);
         }
     }
-    fn failure(&mut self, _sock: u64, _addr: std::net::SocketAddr, _what: vtx_udp::nom2::Failure) {
+    fn failure(&mut self, _sock: u64, _addr: std::net::SocketAddr, what: vtx_udp::nom2::Failure) {
         self.failures += 1;
+        self.failed.push(what);
     }
 }
 
