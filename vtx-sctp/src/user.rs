@@ -709,7 +709,6 @@ impl SctpTransport {
         {
             // An idle association holds no read buffer.
             a.rbuf = BytesMut::new();
-            a.session.idle();
         }
         self.write_out(core, key);
     }

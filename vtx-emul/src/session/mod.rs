@@ -81,7 +81,4 @@ pub trait Session: Send + 'static {
     fn encode(&mut self, t: Transmit, out: &mut OutBuf);
     /// Encodes a refusal before the link closes.
     fn refuse(&mut self, reason: &str, out: &mut OutBuf);
-    /// The link went idle (nothing buffered to decode): release what a busy link
-    /// keeps for speed, so idle peerings cost little.
-    fn idle(&mut self) {}
 }

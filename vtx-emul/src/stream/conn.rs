@@ -80,6 +80,7 @@ impl<L: Link, S: Session> Conn<L, S> {
         let n = *r.as_ref().unwrap_or(&0);
         self.rbuf.truncate(start + n);
         self.read_size = super::read_size(n, self.read_size);
+        compact(&mut self.rbuf);
         r
     }
 
@@ -89,7 +90,6 @@ impl<L: Link, S: Session> Conn<L, S> {
         if self.rbuf.is_empty() && self.rbuf.capacity() > 0 {
             self.rbuf = BytesMut::new();
             self.read_size = super::INITIAL_READ;
-            self.session.idle();
         }
     }
 
@@ -107,10 +107,43 @@ impl<L: Link, S: Session> Conn<L, S> {
     }
 }
 
+/// Frames decoded from the receive buffer share its allocation (zero-copy), so each
+/// holds all of it while the application has not taken it. A buffer that reads filled
+/// well holds about what its frames are; one that a trickle of small reads left mostly
+/// empty moves its bytes to an allocation of their size, so that a peer sending a frame
+/// per read cannot make each hold 16 KiB or more. Reads at speed never copy.
+fn compact(rbuf: &mut BytesMut) {
+    if rbuf.capacity() > COMPACT_MIN && rbuf.len() * 4 < rbuf.capacity() {
+        *rbuf = BytesMut::from(&rbuf[..]);
+    }
+}
+
+/// Buffers up to this size are left as they are.
+const COMPACT_MIN: usize = 4 * 1024;
+
 struct LinkWriter<'a, L>(&'a mut L);
 
 impl<L: Link> super::VectoredWrite for LinkWriter<'_, L> {
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         self.0.write_vectored(bufs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sparse_buffer_moves_to_one_of_its_size_a_full_one_stays() {
+        let mut sparse = BytesMut::with_capacity(16 * 1024);
+        sparse.extend_from_slice(&[1; 20]);
+        compact(&mut sparse);
+        assert_eq!(&sparse[..], &[1; 20]);
+        assert!(sparse.capacity() < 1024, "{}", sparse.capacity());
+        let mut full = BytesMut::with_capacity(16 * 1024);
+        full.extend_from_slice(&[2; 8 * 1024]);
+        let at = full.as_ptr();
+        compact(&mut full);
+        assert_eq!(full.as_ptr(), at, "a well-filled buffer is not copied");
     }
 }

@@ -19,16 +19,6 @@ const HANDSHAKE_COMMAND_MAX: u64 = 64 * 1024;
 const NO_LIMIT: u64 = 1 << 48;
 /// Longest identity (libzmq's limit).
 const MAX_IDENTITY: usize = 255;
-/// Frames up to this size are copied into the session's small-frame arena: a small
-/// frame kept for long (queued for a slow application, a subscription topic) then
-/// holds at most an arena chunk, not the 16-256 KiB read buffer it arrived in.
-const SMALL_FRAME: usize = 512;
-/// One allocation of the arena serves many small frames (no allocation per message).
-const ARENA_CHUNK: usize = 8 * 1024;
-/// Frames from this size on stay shared with the read buffer they arrived in (at most
-/// 256 KiB: they hold at most 16 times their size); frames between the two sizes are
-/// copied into an allocation of their own.
-const SHARE_MIN: usize = 16 * 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
@@ -45,8 +35,6 @@ pub struct ZmtpSession {
     peer_minor: u8,
     msg: Msg,
     msg_cost: u64,
-    /// Where small frames are copied to (see [`SMALL_FRAME`]).
-    arena: BytesMut,
 }
 
 impl From<FrameError> for ProtocolError {
@@ -62,23 +50,6 @@ impl From<command::CommandError> for ProtocolError {
 }
 
 impl ZmtpSession {
-    /// A decoded frame body as the session keeps it: copied out of the read buffer
-    /// unless it is large (see [`SMALL_FRAME`] and [`SHARE_MIN`]).
-    fn keep(&mut self, body: Bytes) -> Bytes {
-        let n = body.len();
-        if n == 0 || n >= SHARE_MIN {
-            return body;
-        }
-        if n > SMALL_FRAME {
-            return Bytes::copy_from_slice(&body);
-        }
-        if self.arena.capacity() < n {
-            self.arena = BytesMut::with_capacity(ARENA_CHUNK);
-        }
-        self.arena.extend_from_slice(&body);
-        self.arena.split().freeze()
-    }
-
     fn limit(&self) -> u64 {
         self.local.max_msg_size.unwrap_or(NO_LIMIT).min(NO_LIMIT)
     }
@@ -114,7 +85,8 @@ impl ZmtpSession {
                 String::from_utf8_lossy(ty)
             ))
         })?;
-        let identity = command::property(props, "Identity").cloned();
+        // Kept for the life of the peering: a copy, not a slice of the read buffer.
+        let identity = command::property(props, "Identity").map(|i| Bytes::copy_from_slice(i));
         if identity.as_ref().is_some_and(|i| i.len() > MAX_IDENTITY) {
             return Err(ProtocolError("identity longer than 255 bytes".into()));
         }
@@ -160,7 +132,6 @@ impl Session for ZmtpSession {
             peer_minor: 1,
             msg: Msg::new(),
             msg_cost: 0,
-            arena: BytesMut::new(),
         }
     }
 
@@ -202,10 +173,9 @@ impl Session for ZmtpSession {
                 }
                 Phase::Traffic => {
                     let remaining = self.limit().saturating_sub(self.msg_cost);
-                    let Some(mut f) = frame::decode(buf, remaining)? else {
+                    let Some(f) = frame::decode(buf, remaining)? else {
                         return Ok(None);
                     };
-                    f.body = self.keep(f.body);
                     if f.command {
                         if !self.msg.is_empty() {
                             return Err(ProtocolError("command inside a multipart message".into()));
@@ -292,10 +262,5 @@ impl Session for ZmtpSession {
             out,
             &Command::Error(Bytes::copy_from_slice(reason.as_bytes())),
         );
-    }
-
-    fn idle(&mut self) {
-        // What is left of the arena chunk: frames already split off keep their part.
-        self.arena = BytesMut::new();
     }
 }
