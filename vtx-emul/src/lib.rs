@@ -40,4 +40,5 @@ pub use endpoint::Endpoint;
 pub use error::{Error, Result};
 pub use msg::Msg;
 pub use options::SocketOptions;
+pub use pattern::Stats;
 pub use socket_type::SocketType;

@@ -63,17 +63,26 @@ pub const DEFAULT_RECONNECT_IVL: Duration = Duration::from_millis(100);
 pub const DEFAULT_HWM: usize = 1000;
 /// Default maximum peerings per socket.
 pub const DEFAULT_MAX_PEERS: usize = 100_000;
-/// Default time a closed socket keeps its peerings to flush queued messages.
-pub const DEFAULT_LINGER: Duration = Duration::from_secs(2);
+/// The longest a closed socket lingers while its manager shuts down, whatever its
+/// LINGER: shutting down must not hang on a peer that never drains.
+pub const SHUTDOWN_LINGER: Duration = Duration::from_secs(2);
 /// Default most subscriptions one peering may hold at a publisher.
 pub const DEFAULT_MAX_SUBSCRIPTIONS: usize = 100_000;
 /// Default most bytes of subscription topics one peering may hold at a publisher.
 pub const DEFAULT_MAX_SUBSCRIPTION_BYTES: usize = 8 * 1024 * 1024;
 
-/// Options of one vtx socket. Durations of `None` mean "off".
+/// Options of one vtx socket. Durations of `None` mean "off" (LINGER: "no limit").
 ///
-/// Build with struct update syntax: `SocketOptions { sndhwm: 10, ..Default::default() }`.
+/// Fields can be read and assigned; new ones will come, so build from the default with
+/// the `with_*` setters:
+///
+/// ```
+/// # use vtx_emul::SocketOptions;
+/// let o = SocketOptions::default().with_sndhwm(10).with_req_failover(true);
+/// assert_eq!(o.sndhwm, 10);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SocketOptions {
     /// Messages queued per peering before it counts as full (0: no limit).
     /// Full peerings are skipped by load balancing; PUB and ROUTER drop for them.
@@ -93,9 +102,21 @@ pub struct SocketOptions {
     /// REQ: resend the outstanding request to the same peering after this long
     /// (datagram transports; `None` on streams, which do not lose messages).
     pub req_resend_ivl: Option<Duration>,
-    /// ROUTER: report unroutable messages as events (libzmq's ROUTER_MANDATORY) instead of
-    /// dropping them silently. They are counted either way.
+    /// REQ: when the peering holding an unanswered request goes down, send the request
+    /// to another peering. Off, as in libzmq: a request is sent once (at most once);
+    /// on, the lost peer may have acted on it too (at least once).
+    pub req_failover: bool,
+    /// ROUTER (libzmq's ROUTER_MANDATORY): the application's send of a message to an
+    /// unknown identity fails with `EHOSTUNREACH` (checked by `VtxSocket::send`), and a
+    /// message for a peering at SNDHWM waits instead of being dropped.
     pub router_mandatory: bool,
+    /// ROUTER (libzmq's draft ROUTER_NOTIFY): the application hears of peerings coming
+    /// up ([`NOTIFY_CONNECT`]) and going down ([`NOTIFY_DISCONNECT`]) as an empty
+    /// message from their identity.
+    pub router_notify: u8,
+    /// ROUTER, DEALER, REQ (libzmq's PROBE_ROUTER): every new peering is sent one
+    /// empty message first, so a ROUTER learns of it at once.
+    pub probe_router: bool,
     /// ROUTER: a new peering with an identity in use takes it over (ROUTER_HANDOVER)
     /// instead of being refused.
     pub router_handover: bool,
@@ -114,8 +135,10 @@ pub struct SocketOptions {
     pub reconnect_ivl: Option<Duration>,
     /// Upper bound of the exponential reconnect backoff (`None`: fixed interval).
     pub reconnect_ivl_max: Option<Duration>,
-    /// How long a closed socket keeps flushing queued messages to its peerings.
-    pub linger: Duration,
+    /// How long a closed socket keeps flushing queued messages to its peerings (`None`:
+    /// until they are sent, as libzmq's LINGER -1; at most [`SHUTDOWN_LINGER`] while
+    /// the manager shuts down).
+    pub linger: Option<Duration>,
     /// Per-socket transport configuration (e.g. TLS certificates), if any.
     pub transport: TransportConfig,
 }
@@ -130,7 +153,10 @@ impl Default for SocketOptions {
             heartbeat_timeout: None,
             heartbeat_ttl: None,
             req_resend_ivl: None,
+            req_failover: false,
             router_mandatory: false,
+            router_notify: 0,
+            probe_router: false,
             router_handover: false,
             max_peers: DEFAULT_MAX_PEERS,
             max_subscriptions: DEFAULT_MAX_SUBSCRIPTIONS,
@@ -139,10 +165,55 @@ impl Default for SocketOptions {
             handshake_ivl: Some(DEFAULT_HANDSHAKE_IVL),
             reconnect_ivl: Some(DEFAULT_RECONNECT_IVL),
             reconnect_ivl_max: None,
-            linger: DEFAULT_LINGER,
+            linger: None,
             transport: TransportConfig::default(),
         }
     }
+}
+
+/// [`SocketOptions::router_notify`]: peerings coming up.
+pub const NOTIFY_CONNECT: u8 = 1;
+/// [`SocketOptions::router_notify`]: peerings going down.
+pub const NOTIFY_DISCONNECT: u8 = 2;
+
+/// `with_<field>(value)` for every field: the options with that one changed.
+macro_rules! setters {
+    ($($setter:ident => $field:ident: $ty:ty),* $(,)?) => {
+        impl SocketOptions {
+            $(
+                #[doc = concat!("These options with [`SocketOptions::", stringify!($field), "`] set.")]
+                #[must_use]
+                pub fn $setter(mut self, value: $ty) -> SocketOptions {
+                    self.$field = value;
+                    self
+                }
+            )*
+        }
+    };
+}
+
+setters! {
+    with_sndhwm => sndhwm: usize,
+    with_rcvhwm => rcvhwm: usize,
+    with_identity => identity: Option<Bytes>,
+    with_heartbeat_ivl => heartbeat_ivl: Option<Duration>,
+    with_heartbeat_timeout => heartbeat_timeout: Option<Duration>,
+    with_heartbeat_ttl => heartbeat_ttl: Option<Duration>,
+    with_req_resend_ivl => req_resend_ivl: Option<Duration>,
+    with_req_failover => req_failover: bool,
+    with_router_mandatory => router_mandatory: bool,
+    with_router_notify => router_notify: u8,
+    with_router_handover => router_handover: bool,
+    with_probe_router => probe_router: bool,
+    with_max_peers => max_peers: usize,
+    with_max_subscriptions => max_subscriptions: usize,
+    with_max_subscription_bytes => max_subscription_bytes: usize,
+    with_max_msg_size => max_msg_size: Option<u64>,
+    with_handshake_ivl => handshake_ivl: Option<Duration>,
+    with_reconnect_ivl => reconnect_ivl: Option<Duration>,
+    with_reconnect_ivl_max => reconnect_ivl_max: Option<Duration>,
+    with_linger => linger: Option<Duration>,
+    with_transport => transport: TransportConfig,
 }
 
 impl SocketOptions {

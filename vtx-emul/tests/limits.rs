@@ -21,11 +21,9 @@ fn a_peering_past_its_subscription_limit_is_dropped() {
     let now = Instant::now();
     let mut v = Vocket::new(
         T::Pub,
-        SocketOptions {
-            max_subscriptions: 10,
-            rcvhwm: 0,
-            ..Default::default()
-        },
+        SocketOptions::default()
+            .with_max_subscriptions(10)
+            .with_rcvhwm(0),
     );
     let greedy = v
         .handle_peer_up(PeerInfo::new(T::Sub, "test://greedy", 1), now)
@@ -60,11 +58,9 @@ fn a_peering_past_its_topic_bytes_is_dropped() {
     let now = Instant::now();
     let mut v = Vocket::new(
         T::XPub,
-        SocketOptions {
-            max_subscription_bytes: 4096,
-            rcvhwm: 0,
-            ..Default::default()
-        },
+        SocketOptions::default()
+            .with_max_subscription_bytes(4096)
+            .with_rcvhwm(0),
     );
     let p = v
         .handle_peer_up(PeerInfo::new(T::XSub, "test://long", 1), now)
@@ -82,13 +78,7 @@ fn a_peering_past_its_topic_bytes_is_dropped() {
 #[test]
 fn subscription_notices_wait_under_rcvhwm() {
     let now = Instant::now();
-    let mut v = Vocket::new(
-        T::XPub,
-        SocketOptions {
-            rcvhwm: 5,
-            ..Default::default()
-        },
-    );
+    let mut v = Vocket::new(T::XPub, SocketOptions::default().with_rcvhwm(5));
     let p = v
         .handle_peer_up(PeerInfo::new(T::XSub, "test://churn", 1), now)
         .unwrap();
@@ -118,13 +108,7 @@ fn subscription_notices_wait_under_rcvhwm() {
 #[test]
 fn a_flood_of_drops_makes_one_event_with_the_count() {
     let now = Instant::now();
-    let mut v = Vocket::new(
-        T::Pub,
-        SocketOptions {
-            sndhwm: 1,
-            ..Default::default()
-        },
-    );
+    let mut v = Vocket::new(T::Pub, SocketOptions::default().with_sndhwm(1));
     let p = v
         .handle_peer_up(PeerInfo::new(T::Sub, "test://slow", 1), now)
         .unwrap();

@@ -89,7 +89,7 @@ fn push_blocks_when_every_peer_is_full() {
 }
 
 #[test]
-fn push_reroutes_unsent_messages_of_a_dead_peer() {
+fn push_drops_what_a_dead_peer_never_took() {
     let mut v = Vocket::new(T::Push, opts());
     let now = Instant::now();
     let a = v
@@ -101,13 +101,15 @@ fn push_reroutes_unsent_messages_of_a_dead_peer() {
     for i in 0..10 {
         v.handle_app(m(&i.to_string()), now);
     }
-    // a dies before its transport took anything: b gets all ten.
+    // a dies before its transport took anything: its five are lost with it, as with a
+    // libzmq pipe; b keeps its own five and gets no more.
     v.handle_peer_down(a, now);
     let mut n = 0;
     while v.poll_transmit(b).is_some() {
         n += 1;
     }
-    assert_eq!(n, 10);
+    assert_eq!(n, 5);
+    assert_eq!(v.stats().dropped_peer_gone, 5);
 }
 
 #[test]
@@ -162,9 +164,39 @@ fn req_rep_basic_exchange() {
 }
 
 #[test]
-fn req_fails_over_when_its_peer_dies() {
+fn req_sends_a_request_once_by_default() {
     let mut net = Net::new(4);
     let r = net.add(T::Req, opts());
+    let reps = [net.add(T::Rep, opts()), net.add(T::Rep, opts())];
+    let links: Vec<_> = reps
+        .iter()
+        .map(|&p| net.connect(r, p, false, Faults::none()).unwrap())
+        .collect();
+    net.app_send(r, req("q"));
+    net.settle(Duration::from_secs(1));
+    let (first, other) = if net.app_recv(reps[0]).is_some() {
+        (0, 1)
+    } else {
+        (1, 0)
+    };
+    net.disconnect(links[first]);
+    net.settle(Duration::from_secs(1));
+    assert!(
+        net.app_recv(reps[other]).is_none(),
+        "lost with its peering, as libzmq's REQ: at most once"
+    );
+    // The next request (REQ_RELAXED in the application) goes to the live one.
+    net.app_send(r, req("again"));
+    net.settle(Duration::from_secs(1));
+    assert_eq!(body(&net.app_recv(reps[other]).unwrap()), b"again");
+}
+
+#[test]
+fn req_fails_over_when_asked_and_its_peer_dies() {
+    let mut net = Net::new(4);
+    let mut o = opts();
+    o.req_failover = true;
+    let r = net.add(T::Req, o);
     let reps = [net.add(T::Rep, opts()), net.add(T::Rep, opts())];
     let links: Vec<_> = reps
         .iter()
@@ -218,11 +250,38 @@ fn req_ignores_replies_from_other_peers_and_extra_replies() {
         v.pop_to_app().is_none(),
         "a reply from the wrong peer is dropped"
     );
+    // On a stream, whatever the right peer sends is for the application's REQ to
+    // judge (libzmq's REQ reads the pipe it sent on, and drops what it does not expect).
     v.handle_input(to, input(req("r")), now);
     v.handle_input(to, input(req("r")), now);
     assert!(v.pop_to_app().is_some());
+    assert!(v.pop_to_app().is_some());
+    assert!(v.pop_to_app().is_none());
+    assert_eq!(v.stats().dropped_invalid, 1);
+}
+
+#[test]
+fn req_takes_one_reply_per_request_on_datagram_peers() {
+    let now = Instant::now();
+    let mut v = Vocket::new(T::Req, opts());
+    let p = v
+        .handle_peer_up(PeerInfo::new(T::Rep, "u://a", 1).lossy(true), now)
+        .unwrap();
+    v.handle_app(req("q"), now);
+    let _ = v.poll_ready();
+    let Some(Transmit::Message { seq: Some(seq), .. }) = v.poll_transmit(p) else {
+        panic!("the request, with its sequence");
+    };
+    let reply = |seq| Input::Message {
+        msg: req("r"),
+        seq: Some(seq),
+    };
+    v.handle_input(p, reply(seq.wrapping_add(7)), now);
+    v.handle_input(p, reply(seq), now);
+    v.handle_input(p, reply(seq), now);
+    assert!(v.pop_to_app().is_some());
     assert!(v.pop_to_app().is_none(), "one request, one reply");
-    assert_eq!(v.stats().dropped_invalid + v.stats().dropped_duplicate, 2);
+    assert_eq!(v.stats().dropped_duplicate, 2);
 }
 
 #[test]
@@ -711,11 +770,18 @@ fn app_pipe_full_pauses_streams_and_drops_datagrams() {
         flows,
         vec![Flow::Continue, Flow::Continue, Flow::Continue, Flow::Pause]
     );
-    v.handle_input(dgram, input(m("x")), now);
+    // The limit is per peering, as libzmq's per pipe: the datagram peering has an
+    // inbox of its own, and loses only what comes past it.
+    for _ in 0..5 {
+        v.handle_input(dgram, input(m("x")), now);
+    }
     assert_eq!(v.stats().dropped_app_full, 1);
+    assert_eq!(v.to_app_len(), 8);
+    // Fair queuing takes one from each in turn: after three, the stream has two left.
     for _ in 0..3 {
         v.pop_to_app();
     }
+    assert_eq!(v.inbox_len(stream), 2);
     assert_eq!(v.poll_action(), Some(Action::Resume { conn: 1 }));
 }
 
@@ -784,4 +850,115 @@ fn same_seed_same_run() {
     };
     assert_eq!(run(42), run(42));
     assert_ne!(run(42).1, run(43).1, "the seed matters");
+}
+
+#[test]
+fn fan_in_is_fair_when_the_application_is_slow() {
+    let now = Instant::now();
+    let mut o = opts();
+    o.rcvhwm = 10;
+    let mut v = Vocket::new(T::Pull, o);
+    let a = v
+        .handle_peer_up(PeerInfo::new(T::Push, "t://a", 1), now)
+        .unwrap();
+    let b = v
+        .handle_peer_up(PeerInfo::new(T::Push, "t://b", 2), now)
+        .unwrap();
+    // a floods first, b comes after: each fills its own inbox and is paused there.
+    let fa: Vec<_> = (0..10)
+        .map(|_| v.handle_input(a, input(m("a")), now))
+        .collect();
+    assert_eq!(fa.last(), Some(&Flow::Pause));
+    assert_eq!(v.admit(a), Flow::Pause, "a full inbox is not read");
+    assert_eq!(
+        v.admit(b),
+        Flow::Continue,
+        "another peering's inbox is its own"
+    );
+    for _ in 0..10 {
+        v.handle_input(b, input(m("b")), now);
+    }
+    let order: String = std::iter::from_fn(|| v.pop_to_app())
+        .map(|msg| String::from_utf8(body(&msg).to_vec()).unwrap())
+        .collect();
+    assert_eq!(order, "ab".repeat(10), "one from each in turn");
+    let resumed: Vec<_> = std::iter::from_fn(|| v.poll_action()).collect();
+    assert_eq!(
+        resumed,
+        vec![Action::Resume { conn: 1 }, Action::Resume { conn: 2 }]
+    );
+}
+
+#[test]
+fn a_dead_peers_messages_are_still_delivered() {
+    let now = Instant::now();
+    let mut v = Vocket::new(T::Pull, opts());
+    let a = v
+        .handle_peer_up(PeerInfo::new(T::Push, "t://a", 1), now)
+        .unwrap();
+    v.handle_input(a, input(m("last words")), now);
+    v.handle_peer_down(a, now);
+    assert_eq!(body(&v.pop_to_app().unwrap()), b"last words");
+    assert_eq!(v.last_sender(), Some("t://a"));
+}
+
+#[test]
+fn pings_go_every_interval_even_under_traffic() {
+    let now = Instant::now();
+    let mut o = opts();
+    o.heartbeat_ivl = Some(Duration::from_millis(100));
+    let mut v = Vocket::new(T::Dealer, o);
+    let p = v
+        .handle_peer_up(PeerInfo::new(T::Dealer, "t://a", 1), now)
+        .unwrap();
+    let mut pings = 0;
+    for ms in (10..=1000).step_by(10) {
+        let t = now + Duration::from_millis(ms);
+        // The peer talks all the time; libzmq still pings every HEARTBEAT_IVL.
+        v.handle_input(p, input(m("busy")), t);
+        v.handle_timeout(t);
+        while let Some(tx) = v.poll_transmit(p) {
+            pings += usize::from(matches!(tx, Transmit::Ping { .. }));
+        }
+    }
+    assert_eq!(pings, 10);
+    assert_eq!(v.peer_count(), 1);
+}
+
+#[test]
+fn any_input_resets_the_peers_ttl() {
+    let now = Instant::now();
+    let mut v = Vocket::new(T::Dealer, opts());
+    let p = v
+        .handle_peer_up(PeerInfo::new(T::Dealer, "t://a", 1), now)
+        .unwrap();
+    let ping = Input::Ping {
+        ttl: Some(Duration::from_millis(500)),
+        context: Bytes::new(),
+    };
+    v.handle_input(p, ping, now);
+    // Data before the TTL runs out cancels it, as libzmq does on any input.
+    v.handle_input(p, input(m("alive")), now + Duration::from_millis(400));
+    v.handle_timeout(now + Duration::from_millis(600));
+    assert_eq!(v.peer_count(), 1, "the TTL was reset by data");
+}
+
+#[test]
+fn peerings_that_come_and_go_cannot_pile_up_messages() {
+    let now = Instant::now();
+    let mut o = opts();
+    o.rcvhwm = 4;
+    let mut v = Vocket::new(T::Pull, o);
+    for i in 0..300 {
+        let p = v
+            .handle_peer_up(PeerInfo::new(T::Push, format!("t://{i}"), i), now)
+            .unwrap();
+        for _ in 0..4 {
+            v.handle_input(p, input(m("x")), now);
+        }
+        v.handle_peer_down(p, now);
+    }
+    // Left unread by peerings that went down: as much as one peering may hold at most.
+    assert_eq!(v.to_app_len(), 1028);
+    assert_eq!(v.stats().dropped_app_full, 300 * 4 - 1028);
 }

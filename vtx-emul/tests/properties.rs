@@ -45,8 +45,8 @@ proptest! {
         stalls in proptest::collection::vec(any::<bool>(), 8),
     ) {
         let mut net = Net::new(seed);
-        let push = net.add(T::Push, SocketOptions { sndhwm: hwm, ..Default::default() });
-        let nodes: Vec<_> = (0..pulls).map(|_| net.add(T::Pull, SocketOptions { rcvhwm, ..Default::default() })).collect();
+        let push = net.add(T::Push, SocketOptions::default().with_sndhwm(hwm));
+        let nodes: Vec<_> = (0..pulls).map(|_| net.add(T::Pull, SocketOptions::default().with_rcvhwm(rcvhwm))).collect();
         for &p in &nodes {
             net.connect(push, p, false, Faults::none()).unwrap();
         }
@@ -88,7 +88,7 @@ proptest! {
         msgs in proptest::collection::vec("[ab]{0,5}", 0..60),
     ) {
         let mut net = Net::new(seed);
-        let p = net.add(T::Pub, SocketOptions { sndhwm: 0, ..Default::default() });
+        let p = net.add(T::Pub, SocketOptions::default().with_sndhwm(0));
         let nodes: Vec<_> = subs.iter().map(|_| net.add(T::Sub, SocketOptions::default())).collect();
         for (&s, topics) in nodes.iter().zip(&subs) {
             net.connect(p, s, false, Faults::none()).unwrap();
@@ -161,7 +161,7 @@ proptest! {
         n in 1usize..25,
     ) {
         let mut net = Net::new(seed);
-        let r = net.add(T::Req, SocketOptions { req_resend_ivl: Some(Duration::from_millis(50)), ..Default::default() });
+        let r = net.add(T::Req, SocketOptions::default().with_req_resend_ivl(Some(Duration::from_millis(50))));
         let p = net.add(T::Rep, SocketOptions::default());
         net.connect(r, p, true, Faults::lossy(loss, dup)).unwrap();
         let mut seen_by_rep = Vec::new();
@@ -231,11 +231,7 @@ proptest! {
         timeout_ms in 20u64..1000,
         before_ms in 0u64..2000,
     ) {
-        let o = SocketOptions {
-            heartbeat_ivl: Some(Duration::from_millis(ivl_ms)),
-            heartbeat_timeout: Some(Duration::from_millis(timeout_ms)),
-            ..Default::default()
-        };
+        let o = SocketOptions::default().with_heartbeat_ivl(Some(Duration::from_millis(ivl_ms))).with_heartbeat_timeout(Some(Duration::from_millis(timeout_ms)));
         let mut net = Net::new(seed);
         let a = net.add(T::Pair, o.clone());
         let b = net.add(T::Pair, o);
@@ -256,7 +252,7 @@ proptest! {
     #[test]
     fn dealer_spreads_evenly(seed in any::<u64>(), peers in 1usize..6, n in 0usize..100) {
         let mut net = Net::new(seed);
-        let d = net.add(T::Dealer, SocketOptions { sndhwm: 0, ..Default::default() });
+        let d = net.add(T::Dealer, SocketOptions::default().with_sndhwm(0));
         let nodes: Vec<_> = (0..peers).map(|_| net.add(T::Dealer, SocketOptions::default())).collect();
         for &x in &nodes {
             net.connect(d, x, false, Faults::none()).unwrap();
@@ -333,14 +329,7 @@ proptest! {
     ) {
         let hwm = 8;
         let rcvhwm = 8;
-        let opts = SocketOptions {
-            sndhwm: hwm,
-            rcvhwm,
-            heartbeat_ivl: Some(Duration::from_millis(100)),
-            req_resend_ivl: Some(Duration::from_millis(30)),
-            max_peers: 6,
-            ..Default::default()
-        };
+        let opts = SocketOptions::default().with_sndhwm(hwm).with_rcvhwm(rcvhwm).with_heartbeat_ivl(Some(Duration::from_millis(100))).with_req_resend_ivl(Some(Duration::from_millis(30))).with_max_peers(6);
         let mut v = Vocket::new(T::from_raw(ty).unwrap(), opts);
         let mut now = Instant::now();
         // The transport's view: live peerings by conn, and which it stopped reading.
@@ -445,7 +434,12 @@ proptest! {
                     }
                 }
             }
-            let bound = 2 * rcvhwm + cancels;
+            // RCVHWM holds per peering, as libzmq's per pipe; what peerings that went
+            // down left is capped as one peering's hard limit.
+            for (&c, &p) in &live {
+                prop_assert!(v.inbox_len(p) <= 2 * rcvhwm, "inbox of {c}: {} over {}", v.inbox_len(p), 2 * rcvhwm);
+            }
+            let bound = live.len() * 2 * rcvhwm + (rcvhwm + 1024) + cancels;
             prop_assert!(v.to_app_len() <= bound, "to_app {} over {bound}", v.to_app_len());
             prop_assert_eq!(v.peer_count(), live.len(), "live peerings differ from the transport's");
             prop_assert!(v.peer_count() <= 6, "max_peers passed");

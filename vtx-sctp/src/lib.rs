@@ -25,7 +25,7 @@
 //! # let vtx = vtx::Vtx::new(&ctx);
 //! vtx.register("sctp", vtx_sctp::SctpTransport::default())?;
 //! let rep = vtx.socket(zmq::REP)?;
-//! vtx.bind(&rep, "sctp://127.0.0.1:9899")?;
+//! rep.bind("sctp://127.0.0.1:9899")?;
 //! # Ok(()) }
 //! ```
 

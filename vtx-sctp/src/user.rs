@@ -434,7 +434,7 @@ impl SctpTransport {
     fn stack_failed(&mut self, core: &mut Core, key: usize, during: &str) {
         if let Some(a) = self.assocs.get(key) {
             let reason = format!("the SCTP stack failed {during}");
-            core.protocol_error(a.sock, &a.address.clone(), &reason);
+            core.link_failed(a.sock, a.peer.is_some(), &a.address.clone(), &reason);
         }
         self.remove_assoc(core, key);
     }
@@ -442,7 +442,7 @@ impl SctpTransport {
     /// A peer broke the protocol: counted, logged, and the association shut down.
     fn fail(&mut self, core: &mut Core, key: usize, reason: &dyn fmt::Display) {
         if let Some(a) = self.assocs.get(key) {
-            core.protocol_error(a.sock, &a.address.clone(), reason);
+            core.link_failed(a.sock, a.peer.is_some(), &a.address.clone(), reason);
         }
         self.shutdown(core, key);
     }

@@ -92,7 +92,7 @@ fn graceful_close_and_reconnect_over_kernel_sctp() {
     assert_eq!(req.recv_bytes(0).unwrap(), b"two");
     drop(rep);
     let end = Instant::now() + Duration::from_secs(5);
-    while req.peer_count().unwrap() > 0 {
+    while req.peer_count() > 0 {
         assert!(Instant::now() < end, "the close went unnoticed");
         std::thread::sleep(Duration::from_millis(10));
     }

@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use vtx_emul::testing::process::socat_listening as socat;
 
-fn exchange(req: &zmq::Socket, rep: &zmq::Socket) {
+fn exchange(req: &impl vtx::Socket, rep: &impl vtx::Socket) {
     let big = vec![0x7Eu8; 1 << 20];
     for i in 0..5 {
         let parts = vec![format!("part {i}").into_bytes(), Vec::new(), big.clone()];

@@ -85,7 +85,7 @@ proptest! {
         let mut sim = Sim::new(seed, loss, 0.05);
         let a = sim.node(Config::default());
         let b = sim.node(Config::default());
-        let p = sim.socket(a, T::Pub, udp_opts(SocketOptions { sndhwm: 0, ..Default::default() }));
+        let p = sim.socket(a, T::Pub, udp_opts(SocketOptions::default().with_sndhwm(0)));
         let s = sim.socket(b, T::Sub, udp_opts(SocketOptions::default()));
         sim.bind(p, "127.0.0.1:6000");
         sim.connect(s, "127.0.0.1:6000", false);
@@ -128,11 +128,7 @@ proptest! {
         let mut sim = Sim::new(seed, 0.0, 0.0);
         let a = sim.node(Config::default());
         let b = sim.node(Config::default());
-        let o = SocketOptions {
-            heartbeat_ivl: Some(Duration::from_millis(ivl_ms)),
-            heartbeat_timeout: Some(Duration::from_millis(timeout_ms)),
-            ..Default::default()
-        };
+        let o = SocketOptions::default().with_heartbeat_ivl(Some(Duration::from_millis(ivl_ms))).with_heartbeat_timeout(Some(Duration::from_millis(timeout_ms)));
         let x = sim.socket(a, T::Pair, udp_opts(o.clone()));
         let y = sim.socket(b, T::Pair, udp_opts(o));
         let addr = sim.bind(x, "127.0.0.1:7000");
@@ -214,18 +210,12 @@ fn slow_consumer_is_flow_controlled_not_dropped() {
     let push = sim.socket(
         a,
         T::Push,
-        udp_opts(SocketOptions {
-            sndhwm: 100,
-            ..Default::default()
-        }),
+        udp_opts(SocketOptions::default().with_sndhwm(100)),
     );
     let pull = sim.socket(
         b,
         T::Pull,
-        udp_opts(SocketOptions {
-            rcvhwm: 50,
-            ..Default::default()
-        }),
+        udp_opts(SocketOptions::default().with_rcvhwm(50)),
     );
     sim.bind(pull, "127.0.0.2:7100");
     sim.connect(push, "127.0.0.2:7100", false);

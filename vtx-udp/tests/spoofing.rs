@@ -158,10 +158,7 @@ fn validated_flood_past_max_peers_is_refused_and_bounded() {
     let server = sim.socket(
         a,
         T::Router,
-        udp_opts(SocketOptions {
-            max_peers: 50,
-            ..Default::default()
-        }),
+        udp_opts(SocketOptions::default().with_max_peers(50)),
     );
     let addr = sim.bind(server, "127.0.0.1:9300");
     let mut rotfl = 0;

@@ -109,12 +109,33 @@ enum Sock {
     Vtx(crate::VtxSocket),
 }
 
-impl std::ops::Deref for Sock {
-    type Target = zmq::Socket;
-    fn deref(&self) -> &zmq::Socket {
+/// The calls a benchmark makes, on either kind of socket.
+impl Sock {
+    fn send(&self, data: impl Into<zmq::Message>, flags: i32) -> zmq::Result<()> {
         match self {
-            Sock::Native(s) => s,
-            Sock::Vtx(s) => s,
+            Sock::Native(s) => s.send(data.into(), flags),
+            Sock::Vtx(s) => s.send(data, flags),
+        }
+    }
+
+    fn recv(&self, msg: &mut zmq::Message, flags: i32) -> zmq::Result<()> {
+        match self {
+            Sock::Native(s) => s.recv(msg, flags),
+            Sock::Vtx(s) => s.recv(msg, flags),
+        }
+    }
+
+    fn set_sndtimeo(&self, ms: i32) -> zmq::Result<()> {
+        match self {
+            Sock::Native(s) => s.set_sndtimeo(ms),
+            Sock::Vtx(s) => s.set_sndtimeo(ms),
+        }
+    }
+
+    fn set_rcvtimeo(&self, ms: i32) -> zmq::Result<()> {
+        match self {
+            Sock::Native(s) => s.set_rcvtimeo(ms),
+            Sock::Vtx(s) => s.set_rcvtimeo(ms),
         }
     }
 }

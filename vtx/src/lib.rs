@@ -11,9 +11,9 @@
 //! # #[cfg(feature = "udp")]
 //! vtx.register("udp", vtx::udp::UdpTransport::default())?;
 //! let server = vtx.socket(zmq::REP)?;
-//! vtx.bind(&server, "udp://*:32000")?;
+//! server.bind("udp://*:32000")?;
 //! let client = vtx.socket(zmq::REQ)?;
-//! vtx.connect(&client, "udp://127.255.255.255:32000")?; // finds the server by broadcast
+//! client.connect("udp://127.255.255.255:32000")?; // finds the server by broadcast
 //! client.send("hello?", 0)?;                             // a real zmq::Socket
 //! # Ok(()) }
 //! ```
@@ -21,15 +21,17 @@
 //! Features `udp`, `tls`, `sctp` and `ipv6` (all on by default) compile in and re-export
 //! the transports.
 
+mod any;
+#[cfg(feature = "cli")]
 pub mod bench;
 mod manager;
 mod socket;
 
+pub use any::Socket;
 pub use manager::Vtx;
 pub use socket::VtxSocket;
-pub use vtx_emul::pattern::Stats;
 pub use vtx_emul::runtime::Transport;
-pub use vtx_emul::{Endpoint, Error, Result, SocketOptions, SocketType};
+pub use vtx_emul::{Endpoint, Error, Result, SocketOptions, SocketType, Stats};
 
 /// The shared emulation layer (patterns, runtime, ZMTP codec), for transport authors.
 pub use vtx_emul as emul;

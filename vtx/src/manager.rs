@@ -139,31 +139,6 @@ impl Vtx {
         Ok(VtxSocket::new(socket, vty, id, self.inner.clone()))
     }
 
-    /// Binds a socket; returns the endpoint bound (port 0 resolved).
-    pub fn bind(&self, s: &VtxSocket, endpoint: &str) -> Result<String> {
-        s.bind(endpoint)
-    }
-
-    /// Connects a socket; the peering comes up in the background, as in libzmq.
-    pub fn connect(&self, s: &VtxSocket, endpoint: &str) -> Result<()> {
-        s.connect(endpoint)
-    }
-
-    /// Stops listening on an endpoint.
-    pub fn unbind(&self, s: &VtxSocket, endpoint: &str) -> Result<()> {
-        s.unbind(endpoint)
-    }
-
-    /// Stops connecting to an endpoint and drops its peerings.
-    pub fn disconnect(&self, s: &VtxSocket, endpoint: &str) -> Result<()> {
-        s.disconnect(endpoint)
-    }
-
-    /// Reads a socket's metadata (see [`VtxSocket::meta`]).
-    pub fn meta(&self, s: &VtxSocket, key: &str) -> Result<Option<String>> {
-        s.meta(key)
-    }
-
     /// Shuts every driver down now (what dropping the manager does).
     pub fn shutdown(&self) {
         self.inner.shutdown();

@@ -1,14 +1,13 @@
 //! `VtxSocket`: a real libzmq socket whose other end is a driver.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
-use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
-use vtx_emul::options::{DEFAULT_LINGER, DEFAULT_MAX_MSG_SIZE};
-use vtx_emul::runtime::{DriverHandle, SocketId};
-use vtx_emul::{Endpoint, Error, Result, SocketOptions, SocketType};
+use vtx_emul::options::DEFAULT_MAX_MSG_SIZE;
+use vtx_emul::runtime::{DriverHandle, SocketId, SocketShared};
+use vtx_emul::{Endpoint, Error, Result, SocketOptions, SocketType, Stats};
 
 use crate::manager::Inner;
 
@@ -16,32 +15,58 @@ struct Attached {
     driver: Arc<DriverHandle>,
 }
 
-/// vtx-only options that libzmq has no (readable) option for.
+/// vtx options that libzmq has no (readable, or meaningful through the pipe) option for.
 #[derive(Clone, Debug, Default)]
 struct Overrides {
     req_resend_ivl: Option<Option<Duration>>,
+    req_failover: Option<bool>,
     max_peers: Option<usize>,
     router_mandatory: Option<bool>,
     router_handover: Option<bool>,
+    router_notify: Option<u8>,
+    probe_router: Option<bool>,
     max_msg_size: Option<Option<u64>>,
     max_subscriptions: Option<(usize, usize)>,
     transport: Option<vtx_emul::options::TransportConfig>,
 }
 
-/// A vtx socket: derefs to the application's real [`zmq::Socket`].
+/// A vtx socket: a real libzmq socket for the application, whose peer is a driver.
 ///
-/// `send`, `recv`, `zmq::poll` and libzmq's options work as on any socket. The type
-/// libzmq sees is the application type of docs/architecture.md §2: a ROUTER is a DEALER carrying the
-/// ROUTER framing (first frame: the peer's identity). `bind`, `connect`, `unbind` and
-/// `disconnect` here go to the driver named by the endpoint's scheme. Dropping the
-/// socket closes it; the driver flushes what was sent for up to `ZMQ_LINGER`.
+/// Its methods are libzmq's where libzmq has them (`send`, `recv_multipart`,
+/// `set_sndhwm`, `get_socket_type`, ...), with libzmq's signatures and errors, and
+/// vtx's for the rest: `bind`, `connect`, `unbind` and `disconnect` go to the driver
+/// named by the endpoint's scheme (`udp://`, `tls://`...), and there is no way to reach
+/// libzmq's methods of those names by accident. [`VtxSocket::as_poll_item`] puts it in
+/// a `zmq::poll` beside any other 0MQ socket.
+///
+/// Where one pipe to the driver would change what libzmq's socket does, this type
+/// puts it back: a send with no peering to take it fails with `EAGAIN` (or blocks up to
+/// `SNDTIMEO`) as in libzmq, a ROUTER under ROUTER_MANDATORY fails with `EHOSTUNREACH`
+/// for an identity no peering has, and a ROUTER says it is a ROUTER. What still
+/// differs is listed in `docs/semantics.md`.
+///
+/// Options that shape peerings (HWMs, identity, heartbeats, reconnects, MAXMSGSIZE,
+/// LINGER) apply to peerings that come up after they are set, as in libzmq; set after
+/// `bind`/`connect`, they reach the driver at once. Dropping the socket closes it; the
+/// driver flushes what was sent for up to `LINGER` (-1, libzmq's default: until sent,
+/// but at most 2 s once the manager shuts down).
 pub struct VtxSocket {
     socket: zmq::Socket,
     ty: SocketType,
     id: SocketId,
     inner: Arc<Inner>,
+    shared: Arc<SocketShared>,
     attached: RefCell<Option<Attached>>,
     overrides: RefCell<Overrides>,
+    /// A message is half sent: its first frame passed the checks, the rest follows.
+    mid_send: Cell<bool>,
+    /// Endpoints connected and not disconnected: libzmq keeps a pipe for each, unless
+    /// IMMEDIATE, which takes messages before a peering is up.
+    connects: Cell<usize>,
+    immediate: Cell<bool>,
+    /// REQ: a request went out and its reply has not been read (libzmq's EFSM state).
+    req_waiting: Cell<bool>,
+    req_relaxed: Cell<bool>,
 }
 
 impl fmt::Debug for VtxSocket {
@@ -54,16 +79,44 @@ impl fmt::Debug for VtxSocket {
     }
 }
 
-impl Deref for VtxSocket {
-    type Target = zmq::Socket;
-
-    fn deref(&self) -> &zmq::Socket {
-        &self.socket
-    }
-}
-
 fn ms(v: i32) -> Option<Duration> {
     (v > 0).then(|| Duration::from_millis(v as u64))
+}
+
+/// libzmq's options that the driver reads: set through the socket, they are forwarded
+/// to the driver once it is attached.
+macro_rules! driver_options {
+    ($($(#[$doc:meta])* $get:ident / $set:ident: $ty:ty),* $(,)?) => {
+        $(
+            $(#[$doc])*
+            pub fn $get(&self) -> zmq::Result<$ty> {
+                self.socket.$get()
+            }
+
+            #[doc = concat!("Sets the option [`VtxSocket::", stringify!($get), "`] reads; reaches the driver at once.")]
+            pub fn $set(&self, value: $ty) -> Result<()> {
+                self.socket.$set(value)?;
+                self.sync_options()
+            }
+        )*
+    };
+}
+
+/// libzmq's options that stay with the application's socket.
+macro_rules! app_options {
+    ($($(#[$doc:meta])* $get:ident / $set:ident: $ty:ty),* $(,)?) => {
+        $(
+            $(#[$doc])*
+            pub fn $get(&self) -> zmq::Result<$ty> {
+                self.socket.$get()
+            }
+
+            #[doc = concat!("Sets the option [`VtxSocket::", stringify!($get), "`] reads.")]
+            pub fn $set(&self, value: $ty) -> zmq::Result<()> {
+                self.socket.$set(value)
+            }
+        )*
+    };
 }
 
 impl VtxSocket {
@@ -78,14 +131,26 @@ impl VtxSocket {
             ty,
             id,
             inner,
+            shared: Arc::default(),
             attached: RefCell::new(None),
             overrides: RefCell::new(Overrides::default()),
+            mid_send: Cell::new(false),
+            connects: Cell::new(0),
+            immediate: Cell::new(false),
+            req_waiting: Cell::new(false),
+            req_relaxed: Cell::new(false),
         }
     }
 
-    /// The 0MQ socket type asked for (ROUTER for a ROUTER, though libzmq sees a DEALER).
+    /// The 0MQ socket type asked for.
     pub fn socket_type(&self) -> SocketType {
         self.ty
+    }
+
+    /// The 0MQ socket type asked for, as libzmq names it (a ROUTER is a ROUTER, though
+    /// the pipe's end in the application is a libzmq DEALER carrying ROUTER framing).
+    pub fn get_socket_type(&self) -> zmq::Result<zmq::SocketType> {
+        Ok(zmq_type(self.ty))
     }
 
     /// The scheme of the driver this socket uses, once bound or connected.
@@ -96,40 +161,309 @@ impl VtxSocket {
             .map(|a| a.driver.scheme().to_owned())
     }
 
-    /// The options the driver will use: the application socket's libzmq options, then
-    /// the vtx-only ones set here.
+    // ----- the data path ----------------------------------------------------------------
+
+    /// Sends one frame (`zmq::SNDMORE` for more to come), as `zmq::Socket::send`.
+    ///
+    /// Fails with `EAGAIN` under `DONTWAIT` (or blocks up to `SNDTIMEO`) while no
+    /// peering could take the message, as libzmq does for PUSH, DEALER, REQ and PAIR
+    /// with no pipe; with ROUTER_MANDATORY, fails with `EHOSTUNREACH` when no peering
+    /// has the identity in the first frame.
+    pub fn send<T: Into<zmq::Message>>(&self, data: T, flags: i32) -> zmq::Result<()> {
+        let msg = data.into();
+        self.check_send(&msg, flags)?;
+        let r = self.socket.send(msg, flags);
+        self.after_send(&r, flags);
+        r
+    }
+
+    /// Sends a message frame by frame, as `zmq::Socket::send_multipart`.
+    pub fn send_multipart<I, T>(&self, iter: I, flags: i32) -> zmq::Result<()>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<zmq::Message>,
+    {
+        let mut frames = iter.into_iter().map(Into::<zmq::Message>::into).peekable();
+        while let Some(frame) = frames.next() {
+            let more = if frames.peek().is_some() {
+                zmq::SNDMORE
+            } else {
+                0
+            };
+            self.send(frame, flags | more)?;
+        }
+        Ok(())
+    }
+
+    /// Receives a frame into `msg`, as `zmq::Socket::recv`.
+    pub fn recv(&self, msg: &mut zmq::Message, flags: i32) -> zmq::Result<()> {
+        self.socket.recv(msg, flags)?;
+        self.after_recv(msg.get_more());
+        Ok(())
+    }
+
+    /// Receives a frame, as `zmq::Socket::recv_msg`.
+    pub fn recv_msg(&self, flags: i32) -> zmq::Result<zmq::Message> {
+        let mut msg = zmq::Message::new();
+        self.recv(&mut msg, flags)?;
+        Ok(msg)
+    }
+
+    /// Receives a frame into a buffer, as `zmq::Socket::recv_into`: its full size, which
+    /// may exceed what fitted.
+    pub fn recv_into(&self, bytes: &mut [u8], flags: i32) -> zmq::Result<usize> {
+        let n = self.socket.recv_into(bytes, flags)?;
+        self.after_recv(self.socket.get_rcvmore()?);
+        Ok(n)
+    }
+
+    /// Receives a frame as bytes, as `zmq::Socket::recv_bytes`.
+    pub fn recv_bytes(&self, flags: i32) -> zmq::Result<Vec<u8>> {
+        self.recv_msg(flags).map(|m| m.to_vec())
+    }
+
+    /// Receives a frame as text (or its bytes, when not UTF-8), as
+    /// `zmq::Socket::recv_string`.
+    pub fn recv_string(&self, flags: i32) -> zmq::Result<std::result::Result<String, Vec<u8>>> {
+        self.recv_bytes(flags)
+            .map(|b| String::from_utf8(b).map_err(|e| e.into_bytes()))
+    }
+
+    /// Receives every frame of a message, as `zmq::Socket::recv_multipart`.
+    pub fn recv_multipart(&self, flags: i32) -> zmq::Result<Vec<Vec<u8>>> {
+        let mut frames = Vec::new();
+        loop {
+            let msg = self.recv_msg(flags)?;
+            let more = msg.get_more();
+            frames.push(msg.to_vec());
+            if !more {
+                return Ok(frames);
+            }
+        }
+    }
+
+    /// Whether the last frame received has more after it.
+    pub fn get_rcvmore(&self) -> zmq::Result<bool> {
+        self.socket.get_rcvmore()
+    }
+
+    /// `ZMQ_EVENTS` of the application's socket.
+    ///
+    /// `POLLOUT` says the pipe to the driver has room, which it has while no peering is
+    /// up (libzmq: while some pipe has room); [`VtxSocket::send`] then says `EAGAIN`.
+    pub fn get_events(&self) -> zmq::Result<zmq::PollEvents> {
+        self.socket.get_events()
+    }
+
+    /// A poll item for `zmq::poll`, mixing this socket with any other 0MQ socket.
+    pub fn as_poll_item(&self, events: zmq::PollEvents) -> zmq::PollItem<'_> {
+        self.socket.as_poll_item(events)
+    }
+
+    /// The application's end of the pipe to the driver: the real libzmq socket, for
+    /// libzmq calls this type does not offer (`zmq::proxy`, an option vtx does not
+    /// forward). Its `bind` and `connect` are libzmq's own and reach no vtx transport,
+    /// and what is sent through it skips [`VtxSocket::send`]'s checks (`EAGAIN`
+    /// without peers, `EHOSTUNREACH`).
+    pub fn pipe_end(&self) -> &zmq::Socket {
+        &self.socket
+    }
+
+    /// Polls this socket alone, as `zmq::Socket::poll`.
+    pub fn poll(&self, events: zmq::PollEvents, timeout_ms: i64) -> zmq::Result<i32> {
+        self.socket.poll(events, timeout_ms)
+    }
+
+    /// libzmq's checks that one pipe to the driver cannot make: is there a peering
+    /// for this message?
+    fn check_send(&self, first: &[u8], flags: i32) -> zmq::Result<()> {
+        if self.mid_send.get() {
+            return Ok(());
+        }
+        let ready: fn(&SocketShared) -> bool = match self.ty {
+            // libzmq's REQ says EFSM before it looks for a pipe.
+            SocketType::Req if self.req_waiting.get() && !self.req_relaxed.get() => return Ok(()),
+            SocketType::Push | SocketType::Dealer | SocketType::Req | SocketType::Pair => {
+                if self.connects.get() > 0 && !self.immediate.get() {
+                    // libzmq queues for a connected endpoint before its peering is up.
+                    return Ok(());
+                }
+                |s| s.peer_count() > 0
+            }
+            SocketType::Router if self.router_mandatory() => {
+                return if self.shared.has_route(first) {
+                    Ok(())
+                } else {
+                    Err(zmq::Error::EHOSTUNREACH)
+                };
+            }
+            _ => return Ok(()),
+        };
+        if ready(&self.shared) {
+            return Ok(());
+        }
+        let timeout = match self.socket.get_sndtimeo()? {
+            _ if flags & zmq::DONTWAIT != 0 => return Err(zmq::Error::EAGAIN),
+            0 => return Err(zmq::Error::EAGAIN),
+            t if t < 0 => None,
+            t => Some(Duration::from_millis(t as u64)),
+        };
+        if self.shared.wait(timeout, ready) {
+            Ok(())
+        } else {
+            Err(zmq::Error::EAGAIN)
+        }
+    }
+
+    fn after_send(&self, r: &zmq::Result<()>, flags: i32) {
+        if r.is_ok() {
+            let more = flags & zmq::SNDMORE != 0;
+            self.mid_send.set(more);
+            if !more && self.ty == SocketType::Req {
+                self.req_waiting.set(true);
+            }
+        }
+    }
+
+    fn after_recv(&self, more: bool) {
+        if !more && self.ty == SocketType::Req {
+            self.req_waiting.set(false);
+        }
+    }
+
+    fn router_mandatory(&self) -> bool {
+        self.overrides.borrow().router_mandatory.unwrap_or(false)
+    }
+
+    // ----- options -----------------------------------------------------------------------
+
+    driver_options! {
+        /// SNDHWM: messages queued per peering.
+        get_sndhwm / set_sndhwm: i32,
+        /// RCVHWM: messages from one peering waiting for the application.
+        get_rcvhwm / set_rcvhwm: i32,
+        /// LINGER in milliseconds (-1: until sent).
+        get_linger / set_linger: i32,
+        /// MAXMSGSIZE: the largest message taken from a peer (-1: vtx's 64 MiB default).
+        get_maxmsgsize / set_maxmsgsize: i64,
+        /// HEARTBEAT_IVL in milliseconds.
+        get_heartbeat_ivl / set_heartbeat_ivl: i32,
+        /// HEARTBEAT_TIMEOUT in milliseconds.
+        get_heartbeat_timeout / set_heartbeat_timeout: i32,
+        /// HEARTBEAT_TTL in milliseconds.
+        get_heartbeat_ttl / set_heartbeat_ttl: i32,
+        /// HANDSHAKE_IVL in milliseconds.
+        get_handshake_ivl / set_handshake_ivl: i32,
+        /// RECONNECT_IVL in milliseconds.
+        get_reconnect_ivl / set_reconnect_ivl: i32,
+        /// RECONNECT_IVL_MAX in milliseconds.
+        get_reconnect_ivl_max / set_reconnect_ivl_max: i32,
+    }
+
+    app_options! {
+        /// RCVTIMEO in milliseconds.
+        get_rcvtimeo / set_rcvtimeo: i32,
+        /// SNDTIMEO in milliseconds.
+        get_sndtimeo / set_sndtimeo: i32,
+        /// CONFLATE: keep only the last message received.
+        is_conflate / set_conflate: bool,
+    }
+
+    /// ROUTING_ID (IDENTITY): announced to peers that come up later.
+    pub fn get_identity(&self) -> zmq::Result<Vec<u8>> {
+        self.socket.get_identity()
+    }
+
+    /// Sets the ROUTING_ID announced to peers; reaches the driver at once.
+    pub fn set_identity(&self, identity: &[u8]) -> Result<()> {
+        self.socket.set_identity(identity)?;
+        self.sync_options()
+    }
+
+    /// SUB: subscribes to a topic prefix.
+    pub fn set_subscribe(&self, topic: &[u8]) -> zmq::Result<()> {
+        self.socket.set_subscribe(topic)
+    }
+
+    /// SUB: cancels a subscription.
+    pub fn set_unsubscribe(&self, topic: &[u8]) -> zmq::Result<()> {
+        self.socket.set_unsubscribe(topic)
+    }
+
+    /// IMMEDIATE: queue only for peerings that are up, not for endpoints being
+    /// connected.
+    pub fn is_immediate(&self) -> zmq::Result<bool> {
+        Ok(self.immediate.get())
+    }
+
+    /// Sets IMMEDIATE.
+    pub fn set_immediate(&self, on: bool) -> zmq::Result<()> {
+        self.socket.set_immediate(on)?;
+        self.immediate.set(on);
+        Ok(())
+    }
+
+    /// REQ_RELAXED: a REQ may send a new request before the reply to the last.
+    pub fn set_req_relaxed(&self, on: bool) -> zmq::Result<()> {
+        self.socket.set_req_relaxed(on)?;
+        self.req_relaxed.set(on);
+        Ok(())
+    }
+
+    /// REQ_CORRELATE: a REQ tags its requests and takes only the matching reply.
+    pub fn set_req_correlate(&self, on: bool) -> zmq::Result<()> {
+        self.socket.set_req_correlate(on)
+    }
+
+    /// XPUB_VERBOSE: every subscription reaches the application, not only new ones.
+    pub fn set_xpub_verbose(&self, on: bool) -> zmq::Result<()> {
+        self.socket.set_xpub_verbose(on)
+    }
+
+    /// XPUB_WELCOME_MSG: sent to each new subscriber.
+    pub fn set_xpub_welcome_msg(&self, msg: Option<&str>) -> zmq::Result<()> {
+        self.socket.set_xpub_welcome_msg(msg)
+    }
+
+    /// ZMQ_LAST_ENDPOINT is libzmq's for its own transports: for vtx, the endpoint
+    /// [`VtxSocket::bind`] returns is the one to give peers.
+    pub fn get_last_endpoint(&self) -> zmq::Result<std::result::Result<String, Vec<u8>>> {
+        Err(zmq::Error::ENOTSUP)
+    }
+
+    /// The options the driver uses: the application socket's libzmq options, then the
+    /// vtx ones set here.
     pub fn options(&self) -> Result<SocketOptions> {
         let s = &self.socket;
         // libzmq's MAXMSGSIZE default is -1 (no limit); vtx keeps a limit unless one is set.
         let max = s.get_maxmsgsize()?;
         let linger = s.get_linger()?;
-        let mut o = SocketOptions {
-            sndhwm: usize::try_from(s.get_sndhwm()?).unwrap_or(0),
-            rcvhwm: usize::try_from(s.get_rcvhwm()?).unwrap_or(0),
-            identity: Some(s.get_identity()?)
-                .filter(|i| !i.is_empty())
-                .map(Into::into),
-            heartbeat_ivl: ms(s.get_heartbeat_ivl()?),
-            heartbeat_timeout: ms(s.get_heartbeat_timeout()?),
-            heartbeat_ttl: ms(s.get_heartbeat_ttl()?),
-            max_msg_size: Some(if max < 0 {
+        let mut o = SocketOptions::default()
+            .with_sndhwm(usize::try_from(s.get_sndhwm()?).unwrap_or(0))
+            .with_rcvhwm(usize::try_from(s.get_rcvhwm()?).unwrap_or(0))
+            .with_identity(
+                Some(s.get_identity()?)
+                    .filter(|i| !i.is_empty())
+                    .map(Into::into),
+            )
+            .with_heartbeat_ivl(ms(s.get_heartbeat_ivl()?))
+            .with_heartbeat_timeout(ms(s.get_heartbeat_timeout()?))
+            .with_heartbeat_ttl(ms(s.get_heartbeat_ttl()?))
+            .with_max_msg_size(Some(if max < 0 {
                 DEFAULT_MAX_MSG_SIZE
             } else {
                 max as u64
-            }),
-            handshake_ivl: ms(s.get_handshake_ivl()?),
-            reconnect_ivl: ms(s.get_reconnect_ivl()?),
-            reconnect_ivl_max: ms(s.get_reconnect_ivl_max()?),
-            linger: if linger < 0 {
-                DEFAULT_LINGER
-            } else {
-                Duration::from_millis(linger as u64)
-            },
-            ..SocketOptions::default()
-        };
+            }))
+            .with_handshake_ivl(ms(s.get_handshake_ivl()?))
+            .with_reconnect_ivl(ms(s.get_reconnect_ivl()?))
+            .with_reconnect_ivl_max(ms(s.get_reconnect_ivl_max()?))
+            .with_linger((linger >= 0).then(|| Duration::from_millis(linger as u64)));
         let v = self.overrides.borrow();
         if let Some(x) = v.req_resend_ivl {
             o.req_resend_ivl = x;
+        }
+        if let Some(x) = v.req_failover {
+            o.req_failover = x;
         }
         if let Some(x) = v.max_peers {
             o.max_peers = x;
@@ -139,6 +473,12 @@ impl VtxSocket {
         }
         if let Some(x) = v.router_handover {
             o.router_handover = x;
+        }
+        if let Some(x) = v.router_notify {
+            o.router_notify = x;
+        }
+        if let Some(x) = v.probe_router {
+            o.probe_router = x;
         }
         if let Some(x) = v.max_msg_size {
             o.max_msg_size = x;
@@ -153,8 +493,8 @@ impl VtxSocket {
         Ok(o)
     }
 
-    fn set_override(&self, f: impl FnOnce(&mut Overrides)) -> Result<()> {
-        f(&mut self.overrides.borrow_mut());
+    /// Gives the driver the current options, if attached.
+    fn sync_options(&self) -> Result<()> {
         let driver = self.attached.borrow().as_ref().map(|a| a.driver.clone());
         match driver {
             Some(d) => d.set_options(self.id, self.options()?),
@@ -162,10 +502,23 @@ impl VtxSocket {
         }
     }
 
-    /// REQ: resend an unanswered request after this long (datagram transports default
-    /// to 200 ms; `None` turns resending off).
+    fn set_override(&self, f: impl FnOnce(&mut Overrides)) -> Result<()> {
+        f(&mut self.overrides.borrow_mut());
+        self.sync_options()
+    }
+
+    /// REQ: resend an unanswered request to the same peering after this long, on
+    /// datagram transports (default 200 ms there; `None` turns resending off). The REP
+    /// end drops the duplicates.
     pub fn set_req_resend_ivl(&self, ivl: Option<Duration>) -> Result<()> {
         self.set_override(|o| o.req_resend_ivl = Some(ivl))
+    }
+
+    /// REQ: when the peering holding an unanswered request goes down, send it to
+    /// another peering (at least once: the lost peer may have acted on it). Off by
+    /// default: as in libzmq, a request is sent once, and lost with its peering.
+    pub fn set_req_failover(&self, on: bool) -> Result<()> {
+        self.set_override(|o| o.req_failover = Some(on))
     }
 
     /// Most peerings this socket accepts; the next is refused with the transport's reject.
@@ -173,15 +526,34 @@ impl VtxSocket {
         self.set_override(|o| o.max_peers = Some(n))
     }
 
-    /// ROUTER: report unroutable messages as monitor events (they are dropped and
-    /// counted either way; the application's send has already succeeded).
+    /// ROUTER_MANDATORY: a send to an identity no peering has fails with
+    /// `EHOSTUNREACH`; a message for a peering at SNDHWM waits (and the ones after it)
+    /// instead of being dropped.
     pub fn set_router_mandatory(&self, on: bool) -> Result<()> {
         self.set_override(|o| o.router_mandatory = Some(on))
     }
 
-    /// ROUTER: a new peering with an identity in use takes it over.
+    /// Whether ROUTER_MANDATORY is on.
+    pub fn is_router_mandatory(&self) -> zmq::Result<bool> {
+        Ok(self.router_mandatory())
+    }
+
+    /// ROUTER_HANDOVER: a new peering with an identity in use takes it over.
     pub fn set_router_handover(&self, on: bool) -> Result<()> {
         self.set_override(|o| o.router_handover = Some(on))
+    }
+
+    /// ROUTER_NOTIFY (a draft option in libzmq): an empty message from a peering's
+    /// identity when it comes up (`vtx::emul::options::NOTIFY_CONNECT`) or goes down
+    /// (`NOTIFY_DISCONNECT`).
+    pub fn set_router_notify(&self, flags: u8) -> Result<()> {
+        self.set_override(|o| o.router_notify = Some(flags))
+    }
+
+    /// PROBE_ROUTER (DEALER, REQ, ROUTER): each new peering is sent an empty message
+    /// first, so a ROUTER there learns of it at once.
+    pub fn set_probe_router(&self, on: bool) -> Result<()> {
+        self.set_override(|o| o.probe_router = Some(on))
     }
 
     /// Largest message accepted from a peer (`None`: no limit). Default 64 MiB.
@@ -190,7 +562,7 @@ impl VtxSocket {
     }
 
     /// PUB/XPUB: most subscriptions one peering may hold, and most bytes of their
-    /// topics; a peering that asks for more is dropped and counted in `over-limit`.
+    /// topics; a peering that asks for more is dropped and counted in `over_limit`.
     /// Defaults: 100,000 and 8 MiB (docs/limits.md).
     pub fn set_max_subscriptions(&self, n: usize, bytes: usize) -> Result<()> {
         self.set_override(|o| o.max_subscriptions = Some((n, bytes)))
@@ -201,6 +573,8 @@ impl VtxSocket {
     pub fn set_transport_config<T: std::any::Any + Send + Sync>(&self, config: T) -> Result<()> {
         self.set_override(|o| o.transport = Some(vtx_emul::options::TransportConfig::new(config)))
     }
+
+    // ----- endpoints ---------------------------------------------------------------------
 
     /// Attaches to the endpoint's driver (first call), or checks it is the same one.
     fn attach(&self, endpoint: &Endpoint) -> Result<Arc<DriverHandle>> {
@@ -215,7 +589,7 @@ impl VtxSocket {
             return Ok(a.driver.clone());
         }
         let driver = self.inner.driver(endpoint.scheme())?;
-        let pipe = driver.open(self.id, self.ty, self.options()?)?;
+        let pipe = driver.open(self.id, self.ty, self.options()?, self.shared.clone())?;
         if let Err(e) = self.socket.connect(&pipe) {
             let _ = driver.close(self.id);
             return Err(e.into());
@@ -244,10 +618,13 @@ impl VtxSocket {
         self.attach(&ep)?.bind(self.id, ep)
     }
 
-    /// Connects to `scheme://address`. Peerings come up in the background.
+    /// Connects to `scheme://address`. Peerings come up in the background; until then,
+    /// messages queue for them (unless IMMEDIATE), as in libzmq.
     pub fn connect(&self, endpoint: &str) -> Result<()> {
         let ep = Endpoint::parse(endpoint)?;
-        self.attach(&ep)?.connect(self.id, ep)
+        self.attach(&ep)?.connect(self.id, ep)?;
+        self.connects.set(self.connects.get() + 1);
+        Ok(())
     }
 
     /// Stops listening on an endpoint `bind` was given or returned.
@@ -258,7 +635,9 @@ impl VtxSocket {
     /// Stops connecting to an endpoint and drops its peerings.
     pub fn disconnect(&self, endpoint: &str) -> Result<()> {
         self.attached_driver(endpoint)?
-            .disconnect(self.id, endpoint)
+            .disconnect(self.id, endpoint)?;
+        self.connects.set(self.connects.get().saturating_sub(1));
+        Ok(())
     }
 
     fn driver(&self) -> Result<Arc<DriverHandle>> {
@@ -269,35 +648,60 @@ impl VtxSocket {
             .ok_or(Error::NotAttached)
     }
 
-    /// Reads metadata from the driver: `peers`, `last-peer` (the schemed address of the
-    /// peer whose message was last queued for this socket, e.g. `udp://192.0.2.7:32000`),
-    /// counters (`msgs-in`, `msgs-out`, `dropped`, `dropped-hwm`, `refused`,
-    /// `heartbeat-timeouts`, `handshake-failures`, ...), and transport keys of the last
-    /// peer as `last-peer.<key>` (TLS: `last-peer.cert-subject`).
-    pub fn meta(&self, key: &str) -> Result<Option<String>> {
-        self.driver()?.meta(self.id, key)
+    // ----- what the driver knows ---------------------------------------------------------
+
+    /// Number of live peerings (0 before the first `bind`/`connect`). Read without
+    /// asking the driver: it is current as of the driver's last pass over the socket.
+    pub fn peer_count(&self) -> usize {
+        self.shared.peer_count()
     }
 
-    /// Number of live peerings.
-    pub fn peer_count(&self) -> Result<usize> {
-        Ok(self
-            .meta("peers")?
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0))
+    /// The socket's counters: messages in and out, drops by cause, peerings up and
+    /// refused, heartbeat timeouts, handshake failures and protocol errors.
+    pub fn stats(&self) -> Result<Stats> {
+        self.driver()?.stats(self.id)
     }
 
-    /// Schemed address of the last peer a message came from.
+    /// Schemed address of the peering whose message went to the application last
+    /// (`udp://192.0.2.7:32000`).
     pub fn last_peer(&self) -> Result<Option<String>> {
         self.meta("last-peer")
+    }
+
+    /// Reads metadata by key, as the seed's `vtx_getmeta`: `peers`, `last-peer`,
+    /// `socket-type`, the counters of [`VtxSocket::stats`] (`msgs-in`, `msgs-out`,
+    /// `dropped`, `dropped-hwm`, `refused`, `heartbeat-timeouts`, `handshake-failures`,
+    /// `protocol-errors`, ...), transport keys (`sctp-evicted`), and transport keys of
+    /// the last peer as `last-peer.<key>` (TLS: `last-peer.cert-subject`).
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        self.driver()?.meta(self.id, key)
     }
 
     /// Publishes lifecycle events on a PAIR socket the driver connects to `endpoint`
     /// (an `inproc://` endpoint the application bound with a PAIR socket). Each event is
     /// three frames: name (`peer-up`, `peer-down`, `heartbeat-timeout`, `refused`,
-    /// `handshake-failed`, `dropped`), the peer's schemed address (empty when not known),
-    /// and a reason (`hwm`, `unroutable`, `appfull`, `invalid`, `duplicate` for drops).
+    /// `handshake-failed`, `protocol-error`, `dropped`), the peer's schemed address
+    /// (empty when not known), and a reason (`hwm`, `unroutable`, `appfull`, `invalid`,
+    /// `duplicate`, `peergone` and a count for drops).
     pub fn monitor(&self, endpoint: &str) -> Result<()> {
         self.driver()?.monitor(self.id, endpoint)
+    }
+}
+
+/// libzmq's name for a vtx socket type.
+fn zmq_type(ty: SocketType) -> zmq::SocketType {
+    match ty {
+        SocketType::Pair => zmq::PAIR,
+        SocketType::Pub => zmq::PUB,
+        SocketType::Sub => zmq::SUB,
+        SocketType::Req => zmq::REQ,
+        SocketType::Rep => zmq::REP,
+        SocketType::Dealer => zmq::DEALER,
+        SocketType::Router => zmq::ROUTER,
+        SocketType::Pull => zmq::PULL,
+        SocketType::Push => zmq::PUSH,
+        SocketType::XPub => zmq::XPUB,
+        SocketType::XSub => zmq::XSUB,
     }
 }
 

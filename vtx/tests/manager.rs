@@ -36,7 +36,7 @@ fn sock(vtx: &Vtx, ty: zmq::SocketType) -> VtxSocket {
 
 fn wait_peers(s: &VtxSocket, n: usize) {
     let end = Instant::now() + Duration::from_secs(5);
-    while s.peer_count().unwrap() < n {
+    while s.peer_count() < n {
         assert!(Instant::now() < end, "peers never came up");
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -47,9 +47,9 @@ fn req_rep_round_trips() {
     let (_ctx, vtx) = setup();
     let e = ep();
     let rep = sock(&vtx, zmq::REP);
-    assert_eq!(vtx.bind(&rep, &e).unwrap(), e);
+    assert_eq!(rep.bind(&e).unwrap(), e);
     let req = sock(&vtx, zmq::REQ);
-    vtx.connect(&req, &e).unwrap();
+    req.connect(&e).unwrap();
     for i in 0..50 {
         req.send(format!("q{i}").as_bytes(), 0).unwrap();
         assert_eq!(rep.recv_bytes(0).unwrap(), format!("q{i}").as_bytes());
@@ -59,7 +59,7 @@ fn req_rep_round_trips() {
             vec![b"a".to_vec(), b"b".to_vec()]
         );
     }
-    assert_eq!(rep.peer_count().unwrap(), 1);
+    assert_eq!(rep.peer_count(), 1);
     assert!(rep.last_peer().unwrap().unwrap().starts_with("ipc://"));
     assert_eq!(rep.meta("msgs-in").unwrap().as_deref(), Some("50"));
 }
@@ -69,10 +69,10 @@ fn pub_sub_with_subscribe_and_cancel() {
     let (_ctx, vtx) = setup();
     let e = ep();
     let publisher = sock(&vtx, zmq::PUB);
-    vtx.bind(&publisher, &e).unwrap();
+    publisher.bind(&e).unwrap();
     let sub = sock(&vtx, zmq::SUB);
     sub.set_subscribe(b"weather").unwrap();
-    vtx.connect(&sub, &e).unwrap();
+    sub.connect(&e).unwrap();
     wait_peers(&publisher, 1);
     // Subscriptions travel asynchronously: publish until the first arrives.
     let end = Instant::now() + Duration::from_secs(5);
@@ -115,10 +115,10 @@ fn router_dealer_identities() {
     let (_ctx, vtx) = setup();
     let e = ep();
     let router = sock(&vtx, zmq::ROUTER);
-    vtx.bind(&router, &e).unwrap();
+    router.bind(&e).unwrap();
     let dealer = sock(&vtx, zmq::DEALER);
     dealer.set_identity(b"worker-1").unwrap();
-    vtx.connect(&dealer, &e).unwrap();
+    dealer.connect(&e).unwrap();
     dealer.send_multipart(["hello", "there"], 0).unwrap();
     let got = router.recv_multipart(0).unwrap();
     assert_eq!(
@@ -136,10 +136,10 @@ fn push_pull_fan_out_and_fan_in() {
     let (_ctx, vtx) = setup();
     let e = ep();
     let push = sock(&vtx, zmq::PUSH);
-    vtx.bind(&push, &e).unwrap();
+    push.bind(&e).unwrap();
     let pulls: Vec<_> = (0..3).map(|_| sock(&vtx, zmq::PULL)).collect();
     for p in &pulls {
-        vtx.connect(p, &e).unwrap();
+        p.connect(&e).unwrap();
     }
     wait_peers(&push, 3);
     for i in 0..300u32 {
@@ -161,10 +161,10 @@ fn push_pull_fan_out_and_fan_in() {
     // Fan-in: three pushers into one pull.
     let e2 = ep();
     let pull = sock(&vtx, zmq::PULL);
-    vtx.bind(&pull, &e2).unwrap();
+    pull.bind(&e2).unwrap();
     let pushers: Vec<_> = (0..3).map(|_| sock(&vtx, zmq::PUSH)).collect();
     for (i, p) in pushers.iter().enumerate() {
-        vtx.connect(p, &e2).unwrap();
+        p.connect(&e2).unwrap();
         for k in 0..10 {
             p.send(format!("{i}-{k}").as_bytes(), 0).unwrap();
         }
@@ -185,19 +185,19 @@ fn pair_exchanges_and_refuses_a_third() {
     let (_ctx, vtx) = setup();
     let e = ep();
     let a = sock(&vtx, zmq::PAIR);
-    vtx.bind(&a, &e).unwrap();
+    a.bind(&e).unwrap();
     let b = sock(&vtx, zmq::PAIR);
-    vtx.connect(&b, &e).unwrap();
+    b.connect(&e).unwrap();
     b.send("hi", 0).unwrap();
     assert_eq!(a.recv_bytes(0).unwrap(), b"hi");
     a.send("yo", 0).unwrap();
     assert_eq!(b.recv_bytes(0).unwrap(), b"yo");
     let c = sock(&vtx, zmq::PAIR);
-    vtx.connect(&c, &e).unwrap();
+    c.connect(&e).unwrap();
     wait_until("the second PAIR refused", Duration::from_secs(5), || {
         a.meta("refused").unwrap().unwrap().parse::<u64>().unwrap() >= 1
     });
-    assert_eq!(a.peer_count().unwrap(), 1);
+    assert_eq!(a.peer_count(), 1);
 }
 
 #[test]
@@ -206,9 +206,9 @@ fn close_then_rebind_the_same_endpoint() {
     let e = ep();
     for round in 0..3 {
         let rep = sock(&vtx, zmq::REP);
-        vtx.bind(&rep, &e).unwrap();
+        rep.bind(&e).unwrap();
         let req = sock(&vtx, zmq::REQ);
-        vtx.connect(&req, &e).unwrap();
+        req.connect(&e).unwrap();
         req.send(format!("round {round}").as_bytes(), 0).unwrap();
         assert_eq!(
             rep.recv_bytes(0).unwrap(),
@@ -224,15 +224,12 @@ fn unbind_frees_the_endpoint() {
     let (_ctx, vtx) = setup();
     let e = ep();
     let a = sock(&vtx, zmq::PULL);
-    vtx.bind(&a, &e).unwrap();
+    a.bind(&e).unwrap();
     let b = sock(&vtx, zmq::PULL);
-    assert!(matches!(vtx.bind(&b, &e), Err(Error::AddressInUse { .. })));
-    vtx.unbind(&a, &e).unwrap();
-    vtx.bind(&b, &e).unwrap();
-    assert!(matches!(
-        vtx.unbind(&a, &e),
-        Err(Error::UnknownEndpoint { .. })
-    ));
+    assert!(matches!(b.bind(&e), Err(Error::AddressInUse { .. })));
+    a.unbind(&e).unwrap();
+    b.bind(&e).unwrap();
+    assert!(matches!(a.unbind(&e), Err(Error::UnknownEndpoint { .. })));
 }
 
 #[test]
@@ -240,17 +237,17 @@ fn disconnect_drops_the_peering() {
     let (_ctx, vtx) = setup();
     let e = ep();
     let pull = sock(&vtx, zmq::PULL);
-    vtx.bind(&pull, &e).unwrap();
+    pull.bind(&e).unwrap();
     let push = sock(&vtx, zmq::PUSH);
-    vtx.connect(&push, &e).unwrap();
+    push.connect(&e).unwrap();
     wait_peers(&push, 1);
-    vtx.disconnect(&push, &e).unwrap();
+    push.disconnect(&e).unwrap();
     let end = Instant::now() + Duration::from_secs(5);
-    while pull.peer_count().unwrap() != 0 {
+    while pull.peer_count() != 0 {
         assert!(Instant::now() < end);
         std::thread::sleep(Duration::from_millis(5));
     }
-    assert_eq!(push.peer_count().unwrap(), 0);
+    assert_eq!(push.peer_count(), 0);
 }
 
 #[test]
@@ -258,14 +255,14 @@ fn typed_errors() {
     let (_ctx, vtx) = setup();
     let s = sock(&vtx, zmq::REQ);
     assert!(matches!(
-        vtx.bind(&s, "nope://x:1"),
+        s.bind("nope://x:1"),
         Err(Error::UnknownScheme { .. })
     ));
     assert!(matches!(
-        vtx.bind(&s, "not an endpoint"),
+        s.bind("not an endpoint"),
         Err(Error::BadEndpoint { .. })
     ));
-    assert!(matches!(vtx.meta(&s, "peers"), Err(Error::NotAttached)));
+    assert!(matches!(s.meta("peers"), Err(Error::NotAttached)));
     assert!(matches!(
         vtx.socket(zmq::STREAM),
         Err(Error::InvalidSocketType(_))
@@ -275,25 +272,22 @@ fn typed_errors() {
         Err(Error::SchemeTaken { .. })
     ));
     vtx.register("ipc2", unix_transport()).unwrap();
-    vtx.connect(&s, &ep()).unwrap();
+    s.connect(&ep()).unwrap();
     let other = ep().replace("ipc://", "ipc2://");
+    assert!(matches!(s.connect(&other), Err(Error::MixedDrivers { .. })));
     assert!(matches!(
-        vtx.connect(&s, &other),
-        Err(Error::MixedDrivers { .. })
-    ));
-    assert!(matches!(
-        vtx.disconnect(&s, "ipc://@never"),
+        s.disconnect("ipc://@never"),
         Err(Error::UnknownEndpoint { .. })
     ));
     let pub_only = unix_transport().with_supported(|t| t == vtx::SocketType::Pub);
     vtx.register("pubonly", pub_only).unwrap();
     let r = sock(&vtx, zmq::REP);
     assert!(matches!(
-        vtx.bind(&r, "pubonly://@x"),
+        r.bind("pubonly://@x"),
         Err(Error::UnsupportedSocketType { .. })
     ));
     // Errors say what they are about.
-    let msg = vtx.bind(&r, "nope://x:1").unwrap_err().to_string();
+    let msg = r.bind("nope://x:1").unwrap_err().to_string();
     assert!(msg.contains("nope"), "{msg}");
 }
 
@@ -302,9 +296,9 @@ fn zmq_poll_mixes_vtx_and_native_sockets() {
     let (ctx, vtx) = setup();
     let e = ep();
     let pull = sock(&vtx, zmq::PULL);
-    vtx.bind(&pull, &e).unwrap();
+    pull.bind(&e).unwrap();
     let push = sock(&vtx, zmq::PUSH);
-    vtx.connect(&push, &e).unwrap();
+    push.connect(&e).unwrap();
     let native_pull = ctx.socket(zmq::PULL).unwrap();
     native_pull.bind("inproc://native-poll").unwrap();
     let native_push = ctx.socket(zmq::PUSH).unwrap();
@@ -335,7 +329,7 @@ fn sndhwm_blocks_like_libzmq_when_no_peer() {
     let (_ctx, vtx) = setup();
     let push = vtx.socket(zmq::PUSH).unwrap();
     push.set_sndhwm(10).unwrap();
-    vtx.connect(&push, &ep()).unwrap(); // nobody listens
+    push.connect(&ep()).unwrap(); // nobody listens
     let mut sent = 0;
     while push.send("x", zmq::DONTWAIT).is_ok() {
         sent += 1;
@@ -355,10 +349,10 @@ fn linger_flushes_what_was_sent_before_close() {
     let (_ctx, vtx) = setup();
     let e = ep();
     let pull = sock(&vtx, zmq::PULL);
-    vtx.bind(&pull, &e).unwrap();
+    pull.bind(&e).unwrap();
     {
         let push = sock(&vtx, zmq::PUSH);
-        vtx.connect(&push, &e).unwrap();
+        push.connect(&e).unwrap();
         wait_peers(&push, 1);
         for i in 0..500u32 {
             push.send(&i.to_be_bytes()[..], 0).unwrap();
@@ -374,13 +368,13 @@ fn monitor_reports_peer_events() {
     let (ctx, vtx) = setup();
     let e = ep();
     let rep = sock(&vtx, zmq::REP);
-    vtx.bind(&rep, &e).unwrap();
+    rep.bind(&e).unwrap();
     let mon = ctx.socket(zmq::PAIR).unwrap();
     mon.set_rcvtimeo(5000).unwrap();
     mon.bind("inproc://vtx-monitor-test").unwrap();
     rep.monitor("inproc://vtx-monitor-test").unwrap();
     let req = sock(&vtx, zmq::REQ);
-    vtx.connect(&req, &e).unwrap();
+    req.connect(&e).unwrap();
     let ev = mon.recv_multipart(0).unwrap();
     assert_eq!(ev[0], b"peer-up");
     assert!(ev[1].starts_with(b"ipc://"));
@@ -394,9 +388,9 @@ fn dropping_vtx_with_open_sockets_does_not_hang() {
     let (_ctx, vtx) = setup();
     let e = ep();
     let rep = sock(&vtx, zmq::REP);
-    vtx.bind(&rep, &e).unwrap();
+    rep.bind(&e).unwrap();
     let req = sock(&vtx, zmq::REQ);
-    vtx.connect(&req, &e).unwrap();
+    req.connect(&e).unwrap();
     req.send("pending", 0).unwrap();
     let t = Instant::now();
     drop(vtx);
@@ -466,22 +460,19 @@ fn a_panicking_driver_is_reported_gone_and_others_live_on() {
     let (_ctx, vtx) = setup();
     vtx.register("boom", Panicker).unwrap();
     let s = sock(&vtx, zmq::PUSH);
-    assert_eq!(vtx.bind(&s, "boom://x").unwrap(), "boom://bound");
+    assert_eq!(s.bind("boom://x").unwrap(), "boom://bound");
     assert!(matches!(
-        vtx.connect(&s, "boom://x"),
+        s.connect("boom://x"),
         Err(Error::DriverGone { .. })
     ));
-    assert!(matches!(
-        vtx.bind(&s, "boom://y"),
-        Err(Error::DriverGone { .. })
-    ));
+    assert!(matches!(s.bind("boom://y"), Err(Error::DriverGone { .. })));
     assert!(!vtx.is_alive("boom"));
     // The other driver is untouched.
     let e = ep();
     let rep = sock(&vtx, zmq::REP);
-    vtx.bind(&rep, &e).unwrap();
+    rep.bind(&e).unwrap();
     let req = sock(&vtx, zmq::REQ);
-    vtx.connect(&req, &e).unwrap();
+    req.connect(&e).unwrap();
     req.send("still here?", 0).unwrap();
     assert_eq!(rep.recv_bytes(0).unwrap(), b"still here?");
 }
@@ -491,7 +482,7 @@ fn native_libzmq_ipc_peer_talks_to_vtx() {
     let (ctx, vtx) = setup();
     let e = ep();
     let rep = sock(&vtx, zmq::REP);
-    vtx.bind(&rep, &e).unwrap();
+    rep.bind(&e).unwrap();
     let native = ctx.socket(zmq::REQ).unwrap();
     native.set_rcvtimeo(5000).unwrap();
     native.connect(&e).unwrap(); // libzmq's own ipc:// transport, ZMTP 3.1
@@ -506,7 +497,7 @@ fn native_libzmq_ipc_peer_talks_to_vtx() {
     native_pull.set_rcvtimeo(5000).unwrap();
     native_pull.bind(&e2).unwrap();
     let push = sock(&vtx, zmq::PUSH);
-    vtx.connect(&push, &e2).unwrap();
+    push.connect(&e2).unwrap();
     push.send_multipart(["a", "", "c"], 0).unwrap();
     assert_eq!(
         native_pull.recv_multipart(0).unwrap(),
@@ -524,9 +515,9 @@ fn several_instances_of_one_transport() {
     assert_eq!(vtx.schemes(), vec!["ipc0", "ipc1", "ipc2"]);
     let e = ep();
     let pull = sock(&vtx, zmq::PULL);
-    vtx.bind(&pull, &e.replace("ipc://", "ipc0://")).unwrap();
+    pull.bind(&e.replace("ipc://", "ipc0://")).unwrap();
     let push = sock(&vtx, zmq::PUSH);
-    vtx.connect(&push, &e.replace("ipc://", "ipc2://")).unwrap();
+    push.connect(&e.replace("ipc://", "ipc2://")).unwrap();
     push.send("across instances", 0).unwrap();
     assert_eq!(pull.recv_bytes(0).unwrap(), b"across instances");
     assert_eq!(pull.driver_name().as_deref(), Some("ipc0"));

@@ -27,6 +27,7 @@
 
 #![forbid(unsafe_code)]
 
+mod fq;
 mod lb;
 mod peers;
 pub mod pubsub;
@@ -40,6 +41,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use self::fq::FairQueue;
 use self::lb::LoadBalancer;
 pub use self::peers::PeerId;
 use self::peers::{Peer, Peers};
@@ -253,6 +255,9 @@ pub enum DropReason {
     Invalid,
     /// A duplicate request or reply (datagram retries).
     Duplicate,
+    /// Queued for a peering that went down before it took the message: libzmq drops
+    /// what a closed pipe held, and so does vtx (no other peer gets it).
+    PeerGone,
 }
 
 /// A lifecycle event, for logs, counters and the socket monitor.
@@ -278,8 +283,16 @@ pub enum Event {
         /// Why.
         reason: Refusal,
     },
-    /// A link failed before or during its handshake, or broke the protocol.
+    /// A link failed before or during its handshake.
     HandshakeFailed {
+        /// Schemed address.
+        address: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A peer broke the protocol after its handshake, or a stranger sent bad input;
+    /// the transport dropped the link (if there was one).
+    ProtocolError {
         /// Schemed address.
         address: String,
         /// What went wrong.
@@ -297,7 +310,7 @@ pub enum Event {
 }
 
 /// Number of [`DropReason`]s.
-const DROP_REASONS: usize = 5;
+const DROP_REASONS: usize = 6;
 
 impl DropReason {
     /// Its slot among the [`DROP_REASONS`] counters (a match: a new reason will not
@@ -309,6 +322,7 @@ impl DropReason {
             DropReason::Unroutable => 2,
             DropReason::Invalid => 3,
             DropReason::Duplicate => 4,
+            DropReason::PeerGone => 5,
         }
     }
 }
@@ -346,8 +360,12 @@ pub struct Stats {
     pub dropped_invalid: u64,
     /// Dropped as duplicates.
     pub dropped_duplicate: u64,
-    /// Links that failed their handshake or broke the protocol.
+    /// Dropped with a peering that went down before taking them.
+    pub dropped_peer_gone: u64,
+    /// Links that failed their handshake.
     pub handshake_failures: u64,
+    /// Peers that broke the protocol after their handshake, and bad input from strangers.
+    pub protocol_errors: u64,
     /// Peerings dropped for asking more than a per-peer limit allows.
     pub over_limit: u64,
 }
@@ -374,17 +392,20 @@ pub struct Vocket {
     kind: Kind,
     peers: Peers,
     lb: LoadBalancer,
-    /// Messages from dead peerings never handed to a transport, to re-route (PUSH, DEALER).
+    /// Messages the application sent that no peering could take when they were read
+    /// (the runtime reads only when [`Vocket::can_send`]; kept rather than lost).
     unsent: VecDeque<Msg>,
-    to_app: VecDeque<Msg>,
-    paused: Vec<PeerId>,
+    /// Messages for the application pipe, fair-queued by peering.
+    fq: FairQueue,
     ready: VecDeque<PeerId>,
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
     timers: Timers,
     stats: Stats,
+    /// The peering whose message went to the application pipe last.
     last_sender: Option<PeerId>,
-    last_sender_address: Option<String>,
+    /// Its address once it is down (looked up while it is up: no copy per message).
+    last_sender_gone: Option<std::sync::Arc<str>>,
     closing: bool,
     /// Drops not yet reported, per reason; `true` while a `Dropped` event of that
     /// reason waits in `events` (it takes the count when polled).
@@ -415,15 +436,14 @@ impl Vocket {
             peers: Peers::default(),
             lb: LoadBalancer::default(),
             unsent: VecDeque::new(),
-            to_app: VecDeque::new(),
-            paused: Vec::new(),
+            fq: FairQueue::default(),
             ready: VecDeque::new(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
             timers: Timers::default(),
             stats: Stats::default(),
             last_sender: None,
-            last_sender_address: None,
+            last_sender_gone: None,
             closing: false,
             drops_unreported: [(0, false); DROP_REASONS],
         }
@@ -470,14 +490,18 @@ impl Vocket {
         self.peers.ids()
     }
 
-    /// The peering whose message was last queued for the application, if still up.
+    /// The peering whose message went to the application pipe last, if still up.
     pub fn last_sender_id(&self) -> Option<PeerId> {
         self.last_sender.filter(|id| self.peers.get(*id).is_some())
     }
 
-    /// The schemed address of the peering whose message was last queued for the app.
+    /// The schemed address of the peering whose message went to the application pipe
+    /// last (also once it is down).
     pub fn last_sender(&self) -> Option<&str> {
-        self.last_sender_address.as_deref()
+        match self.last_sender.and_then(|id| self.peers.get(id)) {
+            Some(p) => Some(&p.info.address),
+            None => self.last_sender_gone.as_deref(),
+        }
     }
 
     // ----- inputs -------------------------------------------------------------------
@@ -517,11 +541,25 @@ impl Vocket {
         let address = info.address.clone();
         let id = self.peers.insert(Peer::new(info, route_id.clone(), now));
         if let Kind::Router(router) = &mut self.kind {
-            router.bind(route_id, id);
+            router.bind(route_id.clone(), id);
+            if self.opts.router_notify & crate::options::NOTIFY_CONNECT != 0 {
+                self.queue_for_app(id, Msg::from_frames([route_id, Bytes::new()]), true);
+            }
         }
         self.stats.peers_up += 1;
         self.event(Event::PeerUp { address });
         self.arm_heartbeat(id, now);
+        if self.opts.probe_router
+            && matches!(self.kind, Kind::Req(_) | Kind::Dealer | Kind::Router(_))
+            && let Some(p) = self.peers.get_mut(id)
+        {
+            // Ahead of anything else for this peering, outside any REQ state.
+            p.queue.push_back(Transmit::Message {
+                msg: Msg::single(Bytes::new()),
+                seq: None,
+            });
+            self.mark_ready(id);
+        }
         match &self.kind {
             Kind::Req(_) | Kind::Dealer | Kind::Push | Kind::Pair => {
                 self.lb.activate(&mut self.peers, id);
@@ -552,12 +590,15 @@ impl Vocket {
             return Flow::Continue;
         };
         p.last_rx = now;
+        // Any input proves the peer alive: its TTL runs again from its next PING, and an
+        // outstanding PING is answered (libzmq cancels both timers on input).
+        p.ttl_deadline = None;
         if p.ping_sent_at.take().is_some()
-            && let Some(ivl) = self.opts.heartbeat_ivl
-            && p.timer_at.is_none_or(|at| now + ivl < at)
+            && let Some(due) = p.next_ping
+            && p.timer_at.is_none_or(|at| due < at)
         {
             // The armed timer was the PING's timeout; the next PING is due sooner.
-            self.arm_peer_timer(peer, now + ivl);
+            self.arm_peer_timer(peer, due);
         }
         match input {
             Input::Ping { ttl, context } => {
@@ -595,25 +636,17 @@ impl Vocket {
         }
     }
 
-    /// Asks before reading a peering: [`Flow::Pause`] when the application queue is at
-    /// RCVHWM, and the peering is then resumed with the others ([`Action::Resume`]).
-    /// Stops a fan-in of many peerings, each with one message, from overrunning the
-    /// queue while every one of them is paused only after it delivered.
+    /// Asks before reading a peering: [`Flow::Pause`] when its inbox is at RCVHWM; it
+    /// is resumed ([`Action::Resume`]) once the application has read half of it.
     pub fn admit(&mut self, peer: PeerId) -> Flow {
         let limit = self.opts.rcvhwm;
-        if limit == 0 || self.to_app.len() < limit {
-            return Flow::Continue;
-        }
         let Some(p) = self.peers.get_mut(peer) else {
             return Flow::Continue;
         };
-        if !p.info.pausable {
+        if limit == 0 || p.inbox.len() < limit || !p.info.pausable {
             return Flow::Continue;
         }
-        if !p.paused {
-            p.paused = true;
-            self.paused.push(peer);
-        }
+        p.paused = true;
         Flow::Pause
     }
 
@@ -624,6 +657,8 @@ impl Vocket {
     pub fn can_send(&self) -> bool {
         match self.kind {
             Kind::Dealer | Kind::Push | Kind::Pair => self.unsent.is_empty() && !self.lb.is_empty(),
+            // A ROUTER_MANDATORY message waits for its full peering.
+            Kind::Router(_) => self.unsent.is_empty(),
             Kind::Pull => false,
             _ => true,
         }
@@ -665,13 +700,28 @@ impl Vocket {
         }
     }
 
-    /// A transport-level failure on a link of this socket: counted and reported.
+    /// A link of this socket failed its handshake: counted and reported.
     pub fn note_handshake_failure(&mut self, address: &str, reason: &str) {
         self.stats.handshake_failures += 1;
         self.event(Event::HandshakeFailed {
             address: address.to_owned(),
             reason: reason.to_owned(),
         });
+    }
+
+    /// A peer broke the protocol after its handshake (or a stranger sent bad input):
+    /// counted and reported.
+    pub fn note_protocol_error(&mut self, address: &str, reason: &str) {
+        self.count_protocol_error();
+        self.event(Event::ProtocolError {
+            address: address.to_owned(),
+            reason: reason.to_owned(),
+        });
+    }
+
+    /// Counts a protocol error without reporting it (a flood past the log rate).
+    pub fn count_protocol_error(&mut self) {
+        self.stats.protocol_errors += 1;
     }
 
     /// True when nothing is queued for any peering.
@@ -718,37 +768,65 @@ impl Vocket {
         if reactivate {
             self.lb.activate(&mut self.peers, peer);
             self.drain_unsent();
+        } else if matches!(self.kind, Kind::Router(_)) && !self.unsent.is_empty() {
+            self.retry_held();
         }
         Some(t)
     }
 
-    /// The next message for the application pipe, without removing it.
-    pub fn peek_to_app(&self) -> Option<&Msg> {
-        self.to_app.front()
+    /// The next message for the application pipe, without removing it: one from each
+    /// peering with messages in turn (fair queuing).
+    pub fn peek_to_app(&mut self) -> Option<&Msg> {
+        self.fq.peek(&self.peers)
     }
 
-    /// Removes the next message for the application pipe (after the pipe took it).
+    /// Removes the next message for the application pipe (after the pipe took it); its
+    /// peering is resumed once the application has read half of its inbox.
     pub fn pop_to_app(&mut self) -> Option<Msg> {
-        let msg = self.to_app.pop_front()?;
-        if !self.paused.is_empty() && self.to_app.len() <= self.opts.rcvhwm / 2 {
-            for id in std::mem::take(&mut self.paused) {
-                if let Some(p) = self.peers.get_mut(id) {
-                    p.paused = false;
-                    self.actions.push_back(Action::Resume { conn: p.info.conn });
+        let (from, msg) = self.fq.pop(&mut self.peers)?;
+        let id = match from {
+            fq::From::Peer(id) => id,
+            fq::From::Gone(address) => {
+                if address.is_some() {
+                    self.last_sender = None;
+                    self.last_sender_gone = address;
                 }
+                return Some(msg);
             }
+        };
+        self.last_sender = Some(id);
+        if let Some(p) = self.peers.get_mut(id)
+            && p.paused
+            && p.inbox.len() <= self.opts.rcvhwm / 2
+        {
+            p.paused = false;
+            self.actions.push_back(Action::Resume { conn: p.info.conn });
         }
         Some(msg)
     }
 
-    /// Messages waiting for the application pipe.
+    /// Messages waiting for the application pipe, from every peering.
     pub fn to_app_len(&self) -> usize {
-        self.to_app.len()
+        self.fq.len()
+    }
+
+    /// Messages from one peering waiting for the application pipe.
+    pub fn inbox_len(&self, peer: PeerId) -> usize {
+        self.peers.get(peer).map_or(0, |p| p.inbox.len())
     }
 
     /// The next thing the transport must do to a peering.
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
+    }
+
+    /// ROUTER: the next identity that came up (`true`) or went down, for a copy of the
+    /// routing table outside the Vocket (the application's `EHOSTUNREACH` check).
+    pub fn poll_route(&mut self) -> Option<(Bytes, bool)> {
+        match &mut self.kind {
+            Kind::Router(r) => r.poll_change(),
+            _ => None,
+        }
     }
 
     /// The next lifecycle event.
@@ -800,6 +878,7 @@ impl Vocket {
             DropReason::Unroutable => self.stats.dropped_unroutable += 1,
             DropReason::Invalid => self.stats.dropped_invalid += 1,
             DropReason::Duplicate => self.stats.dropped_duplicate += 1,
+            DropReason::PeerGone => self.stats.dropped_peer_gone += 1,
         }
         let slot = &mut self.drops_unreported[reason.slot()];
         slot.0 += 1;
@@ -852,7 +931,14 @@ impl Vocket {
         }
     }
 
-    /// Moves messages of dead peerings to live ones while they have room.
+    /// ROUTER: tries the message held for a full peering again.
+    fn retry_held(&mut self) {
+        if let Some(msg) = self.unsent.pop_front() {
+            self.router_send(msg);
+        }
+    }
+
+    /// Places what the application sent while no peering had room.
     fn drain_unsent(&mut self) {
         while let Some(msg) = self.unsent.pop_front() {
             if let Err(msg) = self.lb_send(msg) {
@@ -867,10 +953,17 @@ impl Vocket {
         self.queue_for_app(from, msg, false)
     }
 
-    /// Queues a message (or, `notice`, a PUB's subscription notice) for the
-    /// application under RCVHWM: a pausable peering is paused at the limit; one that
-    /// cannot be paused loses what comes past it (notices: past twice the limit, since
-    /// losing one loses a subscription), counted.
+    /// Most messages of peerings that went down waiting for the application: as many
+    /// as one live peering may hold (0: no limit, as RCVHWM 0).
+    fn orphan_cap(&self) -> usize {
+        let limit = self.opts.rcvhwm;
+        limit.saturating_mul(2).max(limit + 1024) * usize::from(limit != 0)
+    }
+
+    /// Queues a message (or, `notice`, a PUB's subscription notice) in its peering's
+    /// inbox under RCVHWM, as libzmq's per-pipe limit: a pausable peering is paused at
+    /// the limit; one that cannot be paused loses what comes past it (notices: past
+    /// twice the limit, since losing one loses a subscription), counted.
     fn queue_for_app(&mut self, from: PeerId, msg: Msg, notice: bool) -> Flow {
         let limit = self.opts.rcvhwm;
         if self.closing {
@@ -887,26 +980,20 @@ impl Vocket {
             (false, true) => limit.saturating_mul(2),
             (false, false) => limit,
         };
-        if limit != 0 && self.to_app.len() >= cap {
+        let queued = p.inbox.len();
+        if limit != 0 && queued >= cap {
             self.drop_msg(DropReason::AppFull);
             return Flow::Continue;
         }
+        let pause = limit != 0 && pausable && queued + 1 >= limit;
+        if pause {
+            p.paused = true;
+        }
         if !notice {
-            if self.last_sender != Some(from) {
-                self.last_sender = Some(from);
-                self.last_sender_address = Some(p.info.address.clone());
-            }
             self.stats.msgs_in += 1;
         }
-        self.to_app.push_back(msg);
-        if limit != 0 && pausable && self.to_app.len() >= limit {
-            if !p.paused {
-                p.paused = true;
-                self.paused.push(from);
-            }
-            return Flow::Pause;
-        }
-        Flow::Continue
+        self.fq.push(&mut self.peers, from, msg);
+        if pause { Flow::Pause } else { Flow::Continue }
     }
 
     /// Forgets a peering; `tell_transport` when the transport does not know yet.
@@ -924,19 +1011,38 @@ impl Vocket {
         if reason == DownReason::HeartbeatTimeout {
             self.stats.heartbeat_timeouts += 1;
         }
-        let peer = *peer;
+        let mut peer = *peer;
+        if self.last_sender == Some(id) {
+            self.last_sender = None;
+            self.last_sender_gone = Some(peer.info.address.as_str().into());
+        }
+        // What it sent is still the application's to read; what it was sent is lost with
+        // it, as with a libzmq pipe (no other peer gets it).
+        let cap = self.orphan_cap();
+        let lost = self
+            .fq
+            .orphan(&peer.info.address, std::mem::take(&mut peer.inbox), cap);
+        for _ in 0..lost {
+            self.drop_msg(DropReason::AppFull);
+        }
+        for t in std::mem::take(&mut peer.queue) {
+            if matches!(t, Transmit::Message { .. }) {
+                self.drop_msg(DropReason::PeerGone);
+            }
+        }
         match &mut self.kind {
-            Kind::Router(router) => router.release(&peer.route_id, id),
-            Kind::Pub(_) => self.pub_on_peer_down(id, &peer.subs),
-            Kind::Dealer | Kind::Push | Kind::Pair => {
-                // Never handed to the transport: another peering can still deliver them.
-                for t in peer.queue {
-                    if let Transmit::Message { msg, .. } = t {
-                        self.unsent.push_back(msg);
+            Kind::Router(router) => {
+                router.release(&peer.route_id, id);
+                if self.opts.router_notify & crate::options::NOTIFY_DISCONNECT != 0 {
+                    let notice = Msg::from_frames([peer.route_id.clone(), Bytes::new()]);
+                    let cap = self.orphan_cap();
+                    if !self.fq.push_orphan(notice, cap) {
+                        self.drop_msg(DropReason::AppFull);
                     }
                 }
-                self.drain_unsent();
+                self.retry_held();
             }
+            Kind::Pub(_) => self.pub_on_peer_down(id, &peer.subs),
             _ => {}
         }
         self.event(Event::PeerDown {
@@ -952,7 +1058,10 @@ impl Vocket {
     }
 
     fn arm_heartbeat(&mut self, id: PeerId, now: Instant) {
-        if let Some(ivl) = self.opts.heartbeat_ivl {
+        if let Some(ivl) = self.opts.heartbeat_ivl
+            && let Some(p) = self.peers.get_mut(id)
+        {
+            p.next_ping = Some(now + ivl);
             self.arm_peer_timer(id, now + ivl);
         }
     }
@@ -974,8 +1083,9 @@ impl Vocket {
         }
     }
 
-    /// RFC 37 §3.4 heartbeats: PING after `ivl` of silence; dead when nothing is heard
-    /// within `timeout` of a PING, or past the TTL the peer announced.
+    /// RFC 37 §3.4 heartbeats, libzmq's way: a PING every `ivl` whatever the traffic;
+    /// dead when nothing at all is heard within `timeout` of a PING, or past the TTL
+    /// the peer announced in its last PING (any input cancels both).
     fn heartbeat_tick(&mut self, id: PeerId, at: Instant, now: Instant) {
         let ivl = self.opts.heartbeat_ivl;
         let timeout = self.opts.effective_heartbeat_timeout();
@@ -999,10 +1109,11 @@ impl Vocket {
             return;
         }
         if let Some(ivl) = ivl
-            && p.ping_sent_at.is_none()
-            && now >= p.last_rx + ivl
+            && p.next_ping.is_some_and(|due| now >= due)
         {
-            p.ping_sent_at = Some(now);
+            // The timeout runs from the oldest unanswered PING.
+            p.ping_sent_at.get_or_insert(now);
+            p.next_ping = Some(now + ivl);
             p.control.push_back(Transmit::Ping {
                 ttl,
                 context: Bytes::new(),
@@ -1012,8 +1123,7 @@ impl Vocket {
         let Some(p) = self.peers.get(id) else { return };
         let next = [
             p.ping_sent_at.zip(timeout).map(|(sent, t)| sent + t),
-            ivl.filter(|_| p.ping_sent_at.is_none())
-                .map(|ivl| p.last_rx + ivl),
+            p.next_ping,
             p.ttl_deadline,
         ]
         .into_iter()

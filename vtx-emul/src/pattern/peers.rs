@@ -46,6 +46,13 @@ pub(crate) struct Peer {
     pub(crate) queue: VecDeque<Transmit>,
     /// Subscriptions and heartbeats: never dropped, sent before data.
     pub(crate) control: VecDeque<Transmit>,
+    /// Messages from this peering waiting for the application pipe; bounded by RCVHWM
+    /// as a libzmq pipe is ([`super::fq`]).
+    pub(crate) inbox: VecDeque<Msg>,
+    /// Listed in the fair queue's turn order.
+    pub(crate) in_turn: bool,
+    /// When the next PING is due (every HEARTBEAT_IVL, as libzmq).
+    pub(crate) next_ping: Option<Instant>,
     /// Listed in the Vocket's ready queue.
     pub(crate) in_ready: bool,
     /// Position in the load balancer's active list, when active.
@@ -76,6 +83,9 @@ impl Peer {
             route_id,
             queue: VecDeque::new(),
             control: VecDeque::new(),
+            inbox: VecDeque::new(),
+            in_turn: false,
+            next_ping: None,
             in_ready: false,
             lb_slot: None,
             paused: false,

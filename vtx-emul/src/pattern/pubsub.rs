@@ -142,8 +142,13 @@ impl Vocket {
         };
         for topic in subs {
             state.index.remove(topic, id);
-            self.to_app
-                .push_back(Msg::single(subscription_message(false, topic)));
+        }
+        let cap = self.orphan_cap();
+        for topic in subs {
+            let cancel = Msg::single(subscription_message(false, topic));
+            if !self.fq.push_orphan(cancel, cap) {
+                self.drop_msg(DropReason::AppFull);
+            }
         }
     }
 

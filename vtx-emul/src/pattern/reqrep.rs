@@ -4,9 +4,11 @@
 //! request, resends it on a timer to the same peering, and accepts only the reply with
 //! that tag; REP caches its last reply per peering and answers a duplicate request with
 //! it, never delivering the request to the application twice. Stream transports carry
-//! no sequence: they neither lose nor duplicate, so only failover applies.
+//! no sequence: they neither lose nor duplicate. A request whose peering goes down is
+//! lost with it, as in libzmq (at most once), unless `req_failover` asks for another
+//! peering to get it (at least once).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -17,6 +19,8 @@ use crate::Msg;
 #[derive(Debug, Default)]
 pub(super) struct ReqState {
     next_seq: u32,
+    /// The latest request, until the application sends the next (REQ_RELAXED may send
+    /// before a reply) or closes.
     pending: Option<Pending>,
 }
 
@@ -24,9 +28,12 @@ pub(super) struct ReqState {
 struct Pending {
     msg: Msg,
     seq: u32,
-    /// The peering the request was last sent to.
+    /// The peering the request was sent to: replies are taken from it alone, as
+    /// libzmq's REQ reads only the pipe it sent on.
     peer: Option<PeerId>,
     resend_at: Option<Instant>,
+    /// A reply came: no more resends or failover.
+    answered: bool,
 }
 
 impl ReqState {
@@ -39,6 +46,9 @@ impl ReqState {
 pub(super) struct RouterState {
     by_id: HashMap<Bytes, PeerId>,
     next_anon: u64,
+    /// Identities that came (`true`) and went, for the runtime's copy of the routing
+    /// table that the application's send checks (ROUTER_MANDATORY).
+    changes: VecDeque<(Bytes, bool)>,
 }
 
 impl RouterState {
@@ -67,13 +77,19 @@ impl RouterState {
     }
 
     pub(super) fn bind(&mut self, id: Bytes, peer: PeerId) {
+        self.changes.push_back((id.clone(), true));
         self.by_id.insert(id, peer);
     }
 
     pub(super) fn release(&mut self, id: &Bytes, peer: PeerId) {
         if self.by_id.get(id) == Some(&peer) {
             self.by_id.remove(id);
+            self.changes.push_back((id.clone(), false));
         }
+    }
+
+    pub(super) fn poll_change(&mut self) -> Option<(Bytes, bool)> {
+        self.changes.pop_front()
     }
 
     fn lookup(&self, id: &[u8]) -> Option<PeerId> {
@@ -89,18 +105,20 @@ impl Vocket {
         }
     }
 
-    /// A request from the application (`["", body...]` as the app's REQ framed it).
+    /// A request from the application (`["", body...]` as the app's REQ framed it,
+    /// behind its request id with REQ_CORRELATE): carried as it is.
     pub(super) fn req_send(&mut self, msg: Msg, now: Instant) {
         let Some(req) = self.req() else { return };
         let seq = req.next_seq;
         req.next_seq = req.next_seq.wrapping_add(1);
         // A REQ_RELAXED application may send before the last reply: the old request is
-        // abandoned and its reply will not match.
+        // abandoned; its reply, should one come, is the application's REQ to discard.
         req.pending = Some(Pending {
             msg,
             seq,
             peer: None,
             resend_at: None,
+            answered: false,
         });
         self.req_dispatch(now);
     }
@@ -140,39 +158,46 @@ impl Vocket {
         self.req_dispatch(now);
     }
 
-    /// The peering holding the request may be gone: fail over to another.
+    /// The peering holding the request may be gone. libzmq's REQ sends a request once:
+    /// it is lost with the peering, and the application's REQ waits (or, REQ_RELAXED,
+    /// sends another). With `req_failover` it goes to another peering instead.
     pub(super) fn req_on_peer_lost(&mut self, now: Instant) {
-        let Some(p) = self
-            .req()
-            .and_then(|r| r.pending.as_ref())
-            .and_then(|p| p.peer)
-        else {
+        let failover = self.opts.req_failover;
+        let Some(req) = self.req() else { return };
+        let Some(pending) = req.pending.as_mut() else {
             return;
         };
-        if self.peers.get(p).is_some() {
+        let Some(peer) = pending.peer else { return };
+        if pending.answered || self.peers.get(peer).is_some() {
             return;
         }
-        if let Some(pending) = self.req().and_then(|r| r.pending.as_mut()) {
+        let Some(req) = self.req() else { return };
+        if !failover {
+            req.pending = None;
+            return;
+        }
+        if let Some(pending) = req.pending.as_mut() {
             pending.peer = None;
             pending.resend_at = None;
         }
         self.req_dispatch(now);
     }
 
+    /// A message from a peer: a reply if it comes from the peering that holds the latest
+    /// request (and, on datagram peerings, carries its sequence and is the first).
     pub(super) fn req_on_reply(&mut self, from: PeerId, msg: Msg, seq: Option<u32>) -> Flow {
-        let verdict = match self.req().and_then(|r| r.pending.as_ref()) {
-            None => Err(DropReason::Duplicate),
+        let verdict = match self.req().and_then(|r| r.pending.as_mut()) {
+            None => Err(DropReason::Invalid),
             Some(p) if p.peer != Some(from) => Err(DropReason::Invalid),
             Some(p) if seq.is_some_and(|s| s != p.seq) => Err(DropReason::Duplicate),
-            Some(_) => Ok(()),
+            Some(p) if seq.is_some() && p.answered => Err(DropReason::Duplicate),
+            Some(p) => {
+                p.answered = true;
+                Ok(())
+            }
         };
         match verdict {
-            Ok(()) => {
-                if let Some(r) = self.req() {
-                    r.pending = None;
-                }
-                self.deliver(from, msg)
-            }
+            Ok(()) => self.deliver(from, msg),
             Err(reason) => {
                 self.drop_msg(reason);
                 Flow::Continue
@@ -187,7 +212,7 @@ impl Vocket {
         let Some(p) = self.req().and_then(|r| r.pending.as_ref()) else {
             return;
         };
-        let (Some(peer), true) = (p.peer, p.resend_at == Some(at)) else {
+        let (Some(peer), true, false) = (p.peer, p.resend_at == Some(at), p.answered) else {
             return;
         };
         let (msg, seq) = (p.msg.clone(), p.seq);
@@ -256,15 +281,21 @@ impl Vocket {
             _ => None,
         };
         let Some(to) = to else {
-            if self.opts.router_mandatory {
-                log::debug!("ROUTER: no peer with identity {identity:?}");
-            }
+            // With ROUTER_MANDATORY the application's send checked the identity; a
+            // peering that went down since loses the message as a libzmq pipe would.
             self.drop_msg(DropReason::Unroutable);
             return;
         };
         let seq = self.peers.get(to).and_then(|p| p.last_seq);
-        if self.enqueue(to, msg, seq).is_err() {
-            self.drop_msg(DropReason::Hwm);
+        if let Err(mut msg) = self.enqueue(to, msg, seq) {
+            if self.opts.router_mandatory {
+                // libzmq blocks a mandatory send to a full peer: hold it, and read no
+                // more from the application until that peering takes it.
+                msg.push_front(identity);
+                self.unsent.push_back(msg);
+            } else {
+                self.drop_msg(DropReason::Hwm);
+            }
         }
     }
 }

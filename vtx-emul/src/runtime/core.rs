@@ -38,11 +38,22 @@ pub(crate) struct SockState {
     pub(crate) pipe: Option<Pipe>,
     /// The Vocket deadline armed in the runtime's heap.
     pub(crate) timer_at: Option<Instant>,
-    /// Set while lingering after close: destroy at this instant at the latest.
-    pub(crate) linger_until: Option<Instant>,
+    /// Set while lingering after close: destroyed once flushed, or at the instant it
+    /// holds at the latest (`None` inside: LINGER -1, until flushed).
+    pub(crate) linger_until: Option<Option<Instant>>,
     pub(crate) dirty: bool,
-    /// Transport-level protocol failures (bad greeting, oversize frame, ...).
-    pub(crate) protocol_errors: u64,
+    /// What the application's thread sees of the peerings.
+    pub(crate) shared: std::sync::Arc<super::SocketShared>,
+}
+
+impl SockState {
+    /// Tells the application's thread what changed among the peerings.
+    pub(crate) fn publish_peers(&mut self) {
+        let peers = self.vocket.peer_count();
+        let v = &mut self.vocket;
+        self.shared
+            .update(peers, std::iter::from_fn(|| v.poll_route()));
+    }
 }
 
 /// How many bad inputs a second [`Core::hostile_input`] logs and reports per driver.
@@ -169,6 +180,13 @@ impl Core {
         }
     }
 
+    /// Messages from a peering waiting for the application pipe (its inbox).
+    pub fn inbox_len(&self, sock: SocketId, peer: PeerId) -> usize {
+        self.sockets
+            .get(&sock)
+            .map_or(0, |s| s.vocket.inbox_len(peer))
+    }
+
     /// The next thing to send to a peering, if any.
     pub fn transmit(&mut self, sock: SocketId, peer: PeerId) -> Option<Transmit> {
         let s = self.sockets.get_mut(&sock)?;
@@ -180,15 +198,41 @@ impl Core {
         t
     }
 
-    /// A peer broke the protocol or failed its handshake: logged and counted, and the
-    /// transport closes that link.
-    pub fn protocol_error(&mut self, sock: SocketId, address: &str, reason: &dyn fmt::Display) {
-        log::warn!("{sock} dropping {address}: {reason}");
+    /// A link failed its handshake (a bad greeting, a timeout, a peer that reported an
+    /// error before READY): logged, counted in `handshake-failures`, reported as
+    /// `handshake-failed`; the transport closes that link.
+    pub fn handshake_failed(&mut self, sock: SocketId, address: &str, reason: &dyn fmt::Display) {
+        log::warn!("{sock} handshake with {address} failed: {reason}");
         if let Some(s) = self.sockets.get_mut(&sock) {
-            s.protocol_errors += 1;
             s.vocket
                 .note_handshake_failure(address, &reason.to_string());
             self.mark_dirty(sock);
+        }
+    }
+
+    /// A peer broke the protocol after its handshake (an oversize frame, a bad command),
+    /// or a stranger sent bad input: logged, counted in `protocol-errors`, reported as
+    /// `protocol-error`; the transport closes that link if there is one.
+    pub fn protocol_error(&mut self, sock: SocketId, address: &str, reason: &dyn fmt::Display) {
+        log::warn!("{sock} dropping {address}: {reason}");
+        if let Some(s) = self.sockets.get_mut(&sock) {
+            s.vocket.note_protocol_error(address, &reason.to_string());
+            self.mark_dirty(sock);
+        }
+    }
+
+    /// A link broke: a protocol error when its peering was `up`, else a failed handshake.
+    pub fn link_failed(
+        &mut self,
+        sock: SocketId,
+        up: bool,
+        address: &str,
+        reason: &dyn fmt::Display,
+    ) {
+        if up {
+            self.protocol_error(sock, address, reason);
+        } else {
+            self.handshake_failed(sock, address, reason);
         }
     }
 
@@ -220,7 +264,7 @@ impl Core {
             let address = address(&self.scheme);
             self.protocol_error(sock, &address, reason);
         } else if let Some(s) = self.sockets.get_mut(&sock) {
-            s.protocol_errors += 1;
+            s.vocket.count_protocol_error();
         }
     }
 

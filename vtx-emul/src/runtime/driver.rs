@@ -10,6 +10,7 @@ use super::core::{Core, SockState, TimerEntry};
 use super::handle::Command;
 use super::pipe::{Pipe, Serviced};
 use super::{RESERVED_TOKENS, SocketId, Transport, sleep_until};
+use crate::options::SHUTDOWN_LINGER;
 use crate::pattern::{Action, DownReason, Event, Vocket};
 use crate::{Error, Result};
 
@@ -123,6 +124,7 @@ impl<T: Transport> Driver<T> {
                 sock,
                 ty,
                 mut opts,
+                shared,
                 reply,
             } => {
                 let r = if !self.transport.supports(ty) {
@@ -156,7 +158,7 @@ impl<T: Transport> Driver<T> {
                             timer_at: None,
                             linger_until: None,
                             dirty: false,
-                            protocol_errors: 0,
+                            shared,
                         };
                         self.core.sockets.insert(sock, state);
                         endpoint
@@ -226,6 +228,12 @@ impl<T: Transport> Driver<T> {
             Command::Meta { sock, key, reply } => {
                 let _ = reply.send(self.open_socket(sock).map(|()| self.meta(sock, &key)));
             }
+            Command::Stats { sock, reply } => {
+                let r = self
+                    .open_socket(sock)
+                    .map(|()| self.core.sockets[&sock].vocket.stats().clone());
+                let _ = reply.send(r);
+            }
             Command::Monitor {
                 sock,
                 endpoint,
@@ -246,6 +254,7 @@ impl<T: Transport> Driver<T> {
                     let socks: Vec<SocketId> = self.core.sockets.keys().copied().collect();
                     for sock in socks {
                         self.close(sock);
+                        self.cap_linger(sock);
                     }
                 }
             }
@@ -277,17 +286,19 @@ impl<T: Transport> Driver<T> {
             "handshake-failures" => n(stats.handshake_failures),
             "over-limit" => n(stats.over_limit),
             "subscriptions" => n(v.subscription_count() as u64),
-            "protocol-errors" => n(s.protocol_errors),
+            "protocol-errors" => n(stats.protocol_errors),
             "dropped-hwm" => n(stats.dropped_hwm),
             "dropped-app-full" => n(stats.dropped_app_full),
             "dropped-unroutable" => n(stats.dropped_unroutable),
             "dropped-invalid" => n(stats.dropped_invalid),
             "dropped-duplicate" => n(stats.dropped_duplicate),
+            "dropped-peer-gone" => n(stats.dropped_peer_gone),
             "dropped" => n(stats.dropped_hwm
                 + stats.dropped_app_full
                 + stats.dropped_unroutable
                 + stats.dropped_invalid
-                + stats.dropped_duplicate),
+                + stats.dropped_duplicate
+                + stats.dropped_peer_gone),
             _ => {
                 // "last-peer.<key>": transport metadata of the last sender.
                 let Some(sub) = key.strip_prefix("last-peer.") else {
@@ -316,19 +327,37 @@ impl<T: Transport> Driver<T> {
         let linger = s.vocket.options().linger;
         // Shutting down must not hang on a peer that never drains.
         let linger = if self.shutting_down {
-            linger.min(std::time::Duration::from_secs(2))
+            Some(linger.map_or(SHUTDOWN_LINGER, |l| l.min(SHUTDOWN_LINGER)))
         } else {
             linger
         };
-        let until = now + linger;
+        let until = linger.and_then(|l| now.checked_add(l));
         s.linger_until = Some(until);
         pipe.close(self.core.registry());
-        self.core
-            .timers
-            .push(Reverse((until, TimerEntry::Socket(sock))));
+        if let Some(until) = until {
+            self.core
+                .timers
+                .push(Reverse((until, TimerEntry::Socket(sock))));
+        }
         self.monitors.remove(&sock);
         self.transport.close_socket(&mut self.core, sock);
         self.core.mark_dirty(sock);
+    }
+
+    /// A socket closed before shutdown lingers [`SHUTDOWN_LINGER`] more at most.
+    fn cap_linger(&mut self, sock: SocketId) {
+        let cap = self.core.now + SHUTDOWN_LINGER;
+        let Some(s) = self.core.sockets.get_mut(&sock) else {
+            return;
+        };
+        if let Some(until) = &mut s.linger_until
+            && until.is_none_or(|u| u > cap)
+        {
+            *until = Some(cap);
+            self.core
+                .timers
+                .push(Reverse((cap, TimerEntry::Socket(sock))));
+        }
     }
 
     fn destroy(&mut self, sock: SocketId) {
@@ -389,6 +418,8 @@ impl<T: Transport> Driver<T> {
         let Some(s) = self.core.sockets.get_mut(&sock) else {
             return;
         };
+        // Before the application can see a message from a new peering, it can send to it.
+        s.publish_peers();
         if let Some(pipe) = s.pipe.as_mut() {
             match pipe.service(&mut s.vocket, now) {
                 Ok(Serviced::Budget) => self.core.mark_dirty(sock),
@@ -427,12 +458,13 @@ impl<T: Transport> Driver<T> {
         }
         // Anything the transport did to the Vocket above marked the socket dirty again,
         // so new messages for the application get a pipe pass on the next turn.
-        let Some(s) = self.core.sockets.get(&sock) else {
+        let Some(s) = self.core.sockets.get_mut(&sock) else {
             return;
         };
+        s.publish_peers();
         if let Some(until) = s.linger_until {
             let flushed = s.vocket.is_flushed() && !self.transport.has_pending(sock);
-            if flushed || now >= until {
+            if flushed || until.is_some_and(|until| now >= until) {
                 self.destroy(sock);
                 return;
             }
@@ -461,6 +493,9 @@ impl<T: Transport> Driver<T> {
             Event::Refused { address, reason } => ("refused", address.as_str(), reason.to_string()),
             Event::HandshakeFailed { address, reason } => {
                 ("handshake-failed", address.as_str(), reason.clone())
+            }
+            Event::ProtocolError { address, reason } => {
+                ("protocol-error", address.as_str(), reason.clone())
             }
             // Aggregated: "hwm 12" is twelve drops at SNDHWM since the last report.
             Event::Dropped { reason, count } => (

@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use super::driver::Driver;
-use super::{SocketId, Transport};
+use super::{SocketId, SocketShared, Transport};
+use crate::pattern::Stats;
 use crate::{Endpoint, Error, Result, SocketOptions, SocketType};
 
 pub(crate) type Reply<T> = SyncSender<Result<T>>;
@@ -22,6 +23,7 @@ pub(crate) enum Command {
         sock: SocketId,
         ty: SocketType,
         opts: SocketOptions,
+        shared: Arc<SocketShared>,
         reply: Reply<String>,
     },
     SetOptions {
@@ -57,6 +59,10 @@ pub(crate) enum Command {
         sock: SocketId,
         key: String,
         reply: Reply<Option<String>>,
+    },
+    Stats {
+        sock: SocketId,
+        reply: Reply<Stats>,
     },
     Monitor {
         sock: SocketId,
@@ -139,11 +145,19 @@ impl DriverHandle {
     }
 
     /// Creates the socket's Vocket and pipe; returns the inproc endpoint to connect to.
-    pub fn open(&self, sock: SocketId, ty: SocketType, opts: SocketOptions) -> Result<String> {
+    /// The driver keeps `shared` current for the application's thread.
+    pub fn open(
+        &self,
+        sock: SocketId,
+        ty: SocketType,
+        opts: SocketOptions,
+        shared: Arc<SocketShared>,
+    ) -> Result<String> {
         self.call(|reply| Command::Open {
             sock,
             ty,
             opts,
+            shared,
             reply,
         })
     }
@@ -205,6 +219,11 @@ impl DriverHandle {
             key: key.to_owned(),
             reply,
         })
+    }
+
+    /// The socket's counters.
+    pub fn stats(&self, sock: SocketId) -> Result<Stats> {
+        self.call(|reply| Command::Stats { sock, reply })
     }
 
     /// Starts publishing the socket's lifecycle events on a PAIR socket connected to

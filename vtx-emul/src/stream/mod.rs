@@ -303,7 +303,7 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
 
     fn fail(&mut self, core: &mut Core, key: usize, reason: &dyn fmt::Display) {
         if let Some(c) = self.conns.get(key) {
-            core.protocol_error(c.sock, &c.address.clone(), reason);
+            core.link_failed(c.sock, c.peer.is_some(), &c.address.clone(), reason);
         }
         self.close_conn(core, key, true);
     }
@@ -848,12 +848,13 @@ pub fn deliver(
             }
             Some(_) => Delivered::Continue,
             None => {
-                core.protocol_error(sock, address, &"traffic before the handshake completed");
+                core.handshake_failed(sock, address, &"traffic before the handshake completed");
                 Delivered::Close
             }
         },
         SessionEvent::PeerError(reason) => {
-            core.protocol_error(sock, address, &format!("peer reported an error: {reason}"));
+            let reason = format!("peer reported an error: {reason}");
+            core.link_failed(sock, peer.is_some(), address, &reason);
             Delivered::Close
         }
     }

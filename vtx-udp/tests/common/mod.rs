@@ -351,15 +351,13 @@ impl Sim {
     }
 }
 
-pub fn udp_opts(o: SocketOptions) -> SocketOptions {
-    SocketOptions {
-        heartbeat_ivl: o.heartbeat_ivl.or(Some(vtx_udp::DEFAULT_HEARTBEAT_IVL)),
-        heartbeat_timeout: o
-            .heartbeat_timeout
-            .or(Some(vtx_udp::DEFAULT_HEARTBEAT_TIMEOUT)),
-        req_resend_ivl: o.req_resend_ivl.or(Some(Duration::from_millis(100))),
-        ..o
-    }
+pub fn udp_opts(mut o: SocketOptions) -> SocketOptions {
+    o.heartbeat_ivl = o.heartbeat_ivl.or(Some(vtx_udp::DEFAULT_HEARTBEAT_IVL));
+    o.heartbeat_timeout = o
+        .heartbeat_timeout
+        .or(Some(vtx_udp::DEFAULT_HEARTBEAT_TIMEOUT));
+    o.req_resend_ivl = o.req_resend_ivl.or(Some(Duration::from_millis(100)));
+    o
 }
 
 pub fn req(b: &[u8]) -> Msg {

@@ -1,6 +1,8 @@
-//! `vtx cat`: like the zmq cat tools, for any vtx endpoint. Sending types (push, pub,
-//! dealer, pair, req, xpub, xsub) send stdin lines or files; receiving types (pull, sub,
-//! rep, router, dealer, pair, xsub, xpub) print what arrives.
+//! `vtx cat`: like `nc`, for any vtx endpoint. Sending types (push, pub, req, dealer,
+//! pair, xpub) send each stdin line as it arrives (or files, or `-m` messages);
+//! receiving types (pull, sub, rep, router, dealer, pair, xsub, xpub, and req for its
+//! replies) print what arrives, so `tail -f log | vtx cat -t pub ...` publishes a log
+//! as it grows.
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -37,15 +39,17 @@ pub(crate) struct CatArgs {
     /// Receive: exit after this many messages.
     #[arg(long, short = 'n')]
     count: Option<u64>,
-    /// Give up after this many milliseconds without progress (receiving), or waiting
-    /// for peers (sending).
+    /// Give up after this many milliseconds: without a message (receiving types; a
+    /// DEALER, PAIR or XPUB whose input ended waits this long for more, 1000 by
+    /// default), or waiting for peers or a reply (sending types, 10000 by default).
     #[arg(long)]
     timeout: Option<u64>,
     /// Sending: wait for this many peerings before sending (PUB needs its subscribers
     /// to have subscribed, or messages are dropped as in libzmq).
     #[arg(long, default_value_t = 1)]
     wait_peers: usize,
-    /// REP: the reply (default: echo the request).
+    /// REP, ROUTER: answer each message with this (REP default: echo the request; a
+    /// ROUTER answers only with --reply, behind the message's identity and envelope).
     #[arg(long)]
     reply: Option<String>,
     #[command(flatten)]
@@ -64,10 +68,23 @@ fn sends(t: SockType) -> bool {
     )
 }
 
+/// Sending types that also print what comes back while they send.
+fn talks_back(t: SockType) -> bool {
+    matches!(t, SockType::Dealer | SockType::Pair | SockType::Xpub)
+}
+
 fn frames(line: &str, sep: Option<&str>) -> Vec<Vec<u8>> {
     match sep {
         Some(s) if !s.is_empty() => line.split(s).map(|f| f.as_bytes().to_vec()).collect(),
         _ => vec![line.as_bytes().to_vec()],
+    }
+}
+
+/// A frame as text when it is printable, else in hex (identities often are binary).
+fn printable(frame: &[u8]) -> String {
+    match std::str::from_utf8(frame) {
+        Ok(s) if !s.chars().any(char::is_control) => s.to_owned(),
+        _ => frame.iter().map(|b| format!("{b:02x}")).collect(),
     }
 }
 
@@ -84,11 +101,11 @@ fn print(msg: &[Vec<u8>], sep: Option<&str>, out: &mut impl Write) -> CliResult 
 
 fn wait_peers(s: &vtx::VtxSocket, n: usize, timeout: Option<u64>) -> CliResult {
     let end = Instant::now() + Duration::from_millis(timeout.unwrap_or(10_000));
-    while s.peer_count()? < n {
+    while s.peer_count() < n {
         if Instant::now() >= end {
             return Err(CliError(format!(
                 "no peer came up ({} of {n}) within the timeout",
-                s.peer_count()?
+                s.peer_count()
             )));
         }
         std::thread::sleep(Duration::from_millis(10));
@@ -96,27 +113,66 @@ fn wait_peers(s: &vtx::VtxSocket, n: usize, timeout: Option<u64>) -> CliResult {
     Ok(())
 }
 
-fn outgoing(a: &CatArgs) -> CliResult<Vec<Vec<Vec<u8>>>> {
-    let sep = a.separator.as_deref();
-    if !a.file.is_empty() {
-        return a
-            .file
-            .iter()
-            .map(|p| {
-                std::fs::read(p)
-                    .map(|b| vec![b])
-                    .map_err(|e| CliError(format!("cannot read {}: {e}", p.display())))
-            })
-            .collect();
+/// What there is to send, delivered as it comes by a thread that reads stdin (or the
+/// files and messages given): each message on a channel, and a byte on a socket pair
+/// that `zmq::poll` watches beside the socket. The channel closing means the input
+/// ended. (Not an inproc socket: a thread blocked on stdin would hold up the context's
+/// termination.)
+struct Input {
+    messages: std::sync::mpsc::Receiver<Vec<Vec<u8>>>,
+    signal: std::os::unix::net::UnixStream,
+}
+
+fn spawn_input(a: &CatArgs) -> CliResult<Input> {
+    let (signal, mut notify) = std::os::unix::net::UnixStream::pair()?;
+    signal.set_nonblocking(true)?;
+    let (tx, messages) = std::sync::mpsc::channel();
+    let sep = a.separator.clone();
+    let files = a.file.clone();
+    let text = a.message.clone();
+    std::thread::spawn(move || {
+        let mut send = |m: Vec<Vec<u8>>| tx.send(m).is_ok() && notify.write_all(&[1]).is_ok();
+        if !files.is_empty() {
+            for p in files {
+                match std::fs::read(&p) {
+                    Ok(b) => {
+                        if !send(vec![b]) {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("vtx: cannot read {}: {e}", p.display());
+                        break;
+                    }
+                }
+            }
+        } else if !text.is_empty() {
+            for m in text {
+                if !send(frames(&m, sep.as_deref())) {
+                    return;
+                }
+            }
+        } else {
+            for line in std::io::stdin().lock().lines() {
+                let Ok(line) = line else { break };
+                if !send(frames(&line, sep.as_deref())) {
+                    return;
+                }
+            }
+        }
+        drop(tx);
+        let _ = notify.write_all(&[0]); // wake the loop to see the end
+    });
+    Ok(Input { messages, signal })
+}
+
+/// The envelope a reply goes back behind: the identity, then (a REQ's) frames up to
+/// and including the empty delimiter.
+fn envelope(msg: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    match msg.iter().skip(1).position(Vec::is_empty) {
+        Some(i) => msg[..i + 2].to_vec(),
+        None => msg[..1.min(msg.len())].to_vec(),
     }
-    if !a.message.is_empty() {
-        return Ok(a.message.iter().map(|m| frames(m, sep)).collect());
-    }
-    let mut v = Vec::new();
-    for line in std::io::stdin().lock().lines() {
-        v.push(frames(&line?, sep));
-    }
-    Ok(v)
 }
 
 pub(crate) fn run(a: CatArgs) -> CliResult {
@@ -155,27 +211,94 @@ pub(crate) fn run(a: CatArgs) -> CliResult {
             s.send(f, 0)?;
         }
     }
-    let sep = a.separator.as_deref();
     let mut out = std::io::stdout().lock();
     if sends(a.ty) {
-        let msgs = outgoing(&a)?;
-        wait_peers(&s, a.wait_peers, a.timeout)?;
-        if a.ty == SockType::Pub || a.ty == SockType::Xpub {
-            // Subscriptions travel after the peering: give them a moment.
-            std::thread::sleep(Duration::from_millis(200));
+        send_loop(&s, &a, &mut out)
+    } else {
+        receive_loop(&s, &a, &mut out)
+    }
+}
+
+/// Sends what comes in as it comes; REQ prints each reply, DEALER, PAIR and XPUB
+/// print whatever arrives meanwhile and, once the input ended, until `--timeout` of
+/// silence (or `--count` messages).
+fn send_loop(s: &vtx::VtxSocket, a: &CatArgs, out: &mut impl Write) -> CliResult {
+    use std::io::Read;
+    use std::os::unix::io::AsRawFd;
+    use std::sync::mpsc::TryRecvError;
+
+    let sep = a.separator.as_deref();
+    let mut input = spawn_input(a)?;
+    wait_peers(s, a.wait_peers, a.timeout)?;
+    if a.ty == SockType::Pub || a.ty == SockType::Xpub {
+        // Subscriptions travel after the peering: give them a moment.
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let wait_ms = a.timeout.map_or(10_000, |t| t as i32);
+    s.set_rcvtimeo(wait_ms)?;
+    s.set_sndtimeo(wait_ms)?;
+    let linger = Duration::from_millis(a.timeout.unwrap_or(1000));
+    let mut received = 0u64;
+    let mut input_open = true;
+    let mut quiet_since = Instant::now();
+    loop {
+        if a.count.is_some_and(|c| received >= c)
+            || (!input_open && (!talks_back(a.ty) || quiet_since.elapsed() >= linger))
+        {
+            return Ok(());
         }
-        s.set_rcvtimeo(a.timeout.map_or(10_000, |t| t as i32))?;
-        for m in msgs {
-            s.send_multipart(&m, 0)?;
+        let mut items = [
+            s.as_poll_item(if talks_back(a.ty) {
+                zmq::POLLIN
+            } else {
+                zmq::PollEvents::empty()
+            }),
+            zmq::PollItem::from_fd(
+                input.signal.as_raw_fd(),
+                if input_open {
+                    zmq::POLLIN
+                } else {
+                    zmq::PollEvents::empty()
+                },
+            ),
+        ];
+        zmq::poll(&mut items, 100)?;
+        if items[0].is_readable() {
+            while let Ok(msg) = s.recv_multipart(zmq::DONTWAIT) {
+                print(&msg, sep, out)?;
+                received += 1;
+                quiet_since = Instant::now();
+            }
+        }
+        if !items[1].is_readable() {
+            continue;
+        }
+        let _ = input.signal.read(&mut [0; 256]);
+        loop {
+            let msg = match input.messages.try_recv() {
+                Ok(m) => m,
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    input_open = false;
+                    quiet_since = Instant::now();
+                    break;
+                }
+            };
+            s.send_multipart(&msg, 0)
+                .map_err(|e| CliError(format!("cannot send: {e}")))?;
             if a.ty == SockType::Req {
                 let reply = s
                     .recv_multipart(0)
                     .map_err(|e| CliError(format!("no reply: {e}")))?;
-                print(&reply, sep, &mut out)?;
+                print(&reply, sep, out)?;
+                received += 1;
             }
         }
-        return Ok(());
     }
+}
+
+fn receive_loop(s: &vtx::VtxSocket, a: &CatArgs, out: &mut impl Write) -> CliResult {
+    let sep = a.separator.as_deref();
     if let Some(t) = a.timeout {
         s.set_rcvtimeo(t as i32)?;
     }
@@ -190,27 +313,45 @@ pub(crate) fn run(a: CatArgs) -> CliResult {
         };
         match a.ty {
             SockType::Rep => {
-                print(&msg, sep, &mut out)?;
+                print(&msg, sep, out)?;
                 let reply = a.reply.as_ref().map_or(msg.clone(), |r| frames(r, sep));
                 s.send_multipart(&reply, 0)?;
             }
             SockType::Router => {
-                // Identity first, printed as text when it is, hex otherwise.
+                // Identity first, as text when printable, hex otherwise.
                 let mut shown = msg.clone();
-                if let Some(id) = shown.first_mut()
-                    && std::str::from_utf8(id).is_err()
-                {
-                    *id = id
-                        .iter()
-                        .map(|b| format!("{b:02x}"))
-                        .collect::<String>()
-                        .into_bytes();
+                if let Some(id) = shown.first_mut() {
+                    *id = printable(id).into_bytes();
                 }
-                print(&shown, sep, &mut out)?;
+                print(&shown, sep, out)?;
+                if let Some(r) = &a.reply {
+                    let mut reply = envelope(&msg);
+                    reply.extend(frames(r, sep));
+                    s.send_multipart(&reply, 0)?;
+                }
             }
-            _ => print(&msg, sep, &mut out)?,
+            _ => print(&msg, sep, out)?,
         }
         n += 1;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelopes_keep_the_identity_and_a_reqs_delimiter() {
+        let f = |v: &[&str]| v.iter().map(|s| s.as_bytes().to_vec()).collect::<Vec<_>>();
+        assert_eq!(envelope(&f(&["id", "", "q"])), f(&["id", ""]));
+        assert_eq!(envelope(&f(&["id", "q"])), f(&["id"]));
+        assert_eq!(envelope(&f(&["id", "a", "", "q"])), f(&["id", "a", ""]));
+    }
+
+    #[test]
+    fn binary_identities_print_in_hex() {
+        assert_eq!(printable(b"alice"), "alice");
+        assert_eq!(printable(&[0, 1, 0xff]), "0001ff");
+    }
 }

@@ -92,8 +92,8 @@ pub(crate) fn run(a: ProxyArgs) -> CliResult {
     }
     eprintln!("proxy {:?}: {} <-> {}", a.pattern, a.front, a.back);
     let (f, b) = match a.from {
-        Side::Front => (&front, &*back),
-        Side::Back => (&*back, &front),
+        Side::Front => (&front, back.pipe_end()),
+        Side::Back => (back.pipe_end(), &front),
     };
     zmq::proxy(f, b).map_err(|e| CliError(format!("proxy stopped: {e}")))?;
     Ok(())
