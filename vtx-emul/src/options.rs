@@ -117,6 +117,9 @@ pub struct SocketOptions {
     /// ROUTER, DEALER, REQ (libzmq's PROBE_ROUTER): every new peering is sent one
     /// empty message first, so a ROUTER learns of it at once.
     pub probe_router: bool,
+    /// PUB/XPUB (libzmq's XPUB_NODROP): a message for a subscriber at SNDHWM waits, and
+    /// the application's sends with it, instead of being dropped for that subscriber.
+    pub xpub_nodrop: bool,
     /// ROUTER: a new peering with an identity in use takes it over (ROUTER_HANDOVER)
     /// instead of being refused.
     pub router_handover: bool,
@@ -157,6 +160,7 @@ impl Default for SocketOptions {
             router_mandatory: false,
             router_notify: 0,
             probe_router: false,
+            xpub_nodrop: false,
             router_handover: false,
             max_peers: DEFAULT_MAX_PEERS,
             max_subscriptions: DEFAULT_MAX_SUBSCRIPTIONS,
@@ -205,6 +209,7 @@ setters! {
     with_router_notify => router_notify: u8,
     with_router_handover => router_handover: bool,
     with_probe_router => probe_router: bool,
+    with_xpub_nodrop => xpub_nodrop: bool,
     with_max_peers => max_peers: usize,
     with_max_subscriptions => max_subscriptions: usize,
     with_max_subscription_bytes => max_subscription_bytes: usize,

@@ -962,3 +962,116 @@ fn peerings_that_come_and_go_cannot_pile_up_messages() {
     assert_eq!(v.to_app_len(), 1028);
     assert_eq!(v.stats().dropped_app_full, 300 * 4 - 1028);
 }
+
+#[test]
+fn handover_never_takes_an_address_derived_identity() {
+    let now = Instant::now();
+    let mut o = opts();
+    o.router_handover = true;
+    let mut v = Vocket::new(T::Router, o);
+    // A peer that announced nothing is known by its address...
+    v.handle_peer_up(PeerInfo::new(T::Dealer, "t://honest", 1), now)
+        .unwrap();
+    // ...which a stranger cannot announce to take its messages.
+    let impostor = PeerInfo::new(T::Dealer, "t://impostor", 2)
+        .with_identity(Some(Bytes::from_static(b"t://honest")));
+    assert_eq!(
+        v.handle_peer_up(impostor, now),
+        Err(Refusal::DuplicateIdentity)
+    );
+    assert_eq!(v.peer_count(), 1);
+    assert!(v.poll_action().is_none(), "the honest peer stays");
+}
+
+#[test]
+fn router_notify_tells_of_peers_coming_and_going() {
+    let now = Instant::now();
+    let mut o = opts();
+    o.router_notify = vtx_emul::options::NOTIFY_CONNECT | vtx_emul::options::NOTIFY_DISCONNECT;
+    let mut v = Vocket::new(T::Router, o);
+    let p = v
+        .handle_peer_up(
+            PeerInfo::new(T::Dealer, "t://a", 1).with_identity(Some(Bytes::from_static(b"a"))),
+            now,
+        )
+        .unwrap();
+    v.handle_peer_down(p, now);
+    let notices: Vec<Vec<Bytes>> = std::iter::from_fn(|| v.pop_to_app())
+        .map(|m| m.frames().to_vec())
+        .collect();
+    let a_and_empty = vec![Bytes::from_static(b"a"), Bytes::new()];
+    assert_eq!(notices, vec![a_and_empty.clone(), a_and_empty]);
+}
+
+#[test]
+fn probe_router_goes_first_to_every_new_peer() {
+    let now = Instant::now();
+    let mut o = opts();
+    o.probe_router = true;
+    let mut v = Vocket::new(T::Dealer, o);
+    for c in 1..=2 {
+        let p = v
+            .handle_peer_up(PeerInfo::new(T::Router, format!("t://{c}"), c), now)
+            .unwrap();
+        let Some(Transmit::Message { msg, .. }) = v.poll_transmit(p) else {
+            panic!("no probe for peer {c}");
+        };
+        assert_eq!(msg.frames(), [Bytes::new()]);
+    }
+}
+
+#[test]
+fn router_mandatory_holds_a_message_for_a_full_peer() {
+    let now = Instant::now();
+    let mut o = opts();
+    o.sndhwm = 1;
+    o.router_mandatory = true;
+    let mut v = Vocket::new(T::Router, o);
+    let p = v
+        .handle_peer_up(
+            PeerInfo::new(T::Dealer, "t://a", 1).with_identity(Some(Bytes::from_static(b"a"))),
+            now,
+        )
+        .unwrap();
+    let to_a = |body: &'static [u8]| {
+        Msg::from_frames([Bytes::from_static(b"a"), Bytes::from_static(body)])
+    };
+    v.handle_app(to_a(b"1"), now);
+    v.handle_app(to_a(b"2"), now);
+    assert!(
+        !v.can_send(),
+        "the second waits for room, and the application with it"
+    );
+    assert_eq!(v.stats().dropped_hwm, 0);
+    let bodies: Vec<Bytes> = std::iter::from_fn(|| v.poll_transmit(p))
+        .filter_map(|t| match t {
+            Transmit::Message { msg, .. } => Some(Bytes::copy_from_slice(body(&msg))),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(bodies, [Bytes::from_static(b"1"), Bytes::from_static(b"2")]);
+    assert!(v.can_send());
+}
+
+#[test]
+fn xpub_nodrop_holds_a_message_for_a_full_subscriber() {
+    let now = Instant::now();
+    let mut o = opts();
+    o.sndhwm = 1;
+    o.xpub_nodrop = true;
+    let mut v = Vocket::new(T::XPub, o);
+    let s = v
+        .handle_peer_up(PeerInfo::new(T::Sub, "t://s", 1), now)
+        .unwrap();
+    v.handle_input(s, Input::Subscribe(Bytes::new()), now);
+    v.handle_app(m("1"), now);
+    v.handle_app(m("2"), now);
+    assert!(!v.can_send());
+    assert_eq!(v.stats().dropped_hwm, 0);
+    let mut n = 0;
+    while let Some(t) = v.poll_transmit(s) {
+        n += usize::from(matches!(t, Transmit::Message { .. }));
+    }
+    assert_eq!(n, 2, "nothing dropped");
+    assert!(v.can_send());
+}

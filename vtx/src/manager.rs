@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use vtx_emul::runtime::{DriverHandle, SocketId, Transport, app_socket_type, from_zmq};
+use vtx_emul::runtime::{DriverHandle, SocketId, Transport, app_socket, from_zmq};
 use vtx_emul::{Endpoint, Error, Result};
 
 use crate::socket::VtxSocket;
@@ -134,7 +134,7 @@ impl Vtx {
     /// options set before then (SNDHWM, ROUTING_ID, HEARTBEAT_IVL...) apply.
     pub fn socket(&self, ty: zmq::SocketType) -> Result<VtxSocket> {
         let vty = from_zmq(ty).ok_or_else(|| Error::InvalidSocketType(format!("{ty:?}")))?;
-        let socket = self.inner.ctx.socket(app_socket_type(vty))?;
+        let socket = app_socket(&self.inner.ctx, vty)?;
         let id = SocketId(self.inner.next_socket.fetch_add(1, Ordering::Relaxed));
         Ok(VtxSocket::new(socket, vty, id, self.inner.clone()))
     }

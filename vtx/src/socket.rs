@@ -25,6 +25,7 @@ struct Overrides {
     router_handover: Option<bool>,
     router_notify: Option<u8>,
     probe_router: Option<bool>,
+    xpub_nodrop: Option<bool>,
     max_msg_size: Option<Option<u64>>,
     max_subscriptions: Option<(usize, usize)>,
     transport: Option<vtx_emul::options::TransportConfig>,
@@ -60,6 +61,9 @@ pub struct VtxSocket {
     overrides: RefCell<Overrides>,
     /// A message is half sent: its first frame passed the checks, the rest follows.
     mid_send: Cell<bool>,
+    /// PUB/XPUB: the message being sent found the pipe full and is dropped, frame by
+    /// frame, as libzmq's PUB drops at its HWM.
+    dropping: Cell<bool>,
     /// Endpoints connected and not disconnected: libzmq keeps a pipe for each, unless
     /// IMMEDIATE, which takes messages before a peering is up.
     connects: Cell<usize>,
@@ -135,6 +139,7 @@ impl VtxSocket {
             attached: RefCell::new(None),
             overrides: RefCell::new(Overrides::default()),
             mid_send: Cell::new(false),
+            dropping: Cell::new(false),
             connects: Cell::new(0),
             immediate: Cell::new(false),
             req_waiting: Cell::new(false),
@@ -171,10 +176,38 @@ impl VtxSocket {
     /// has the identity in the first frame.
     pub fn send<T: Into<zmq::Message>>(&self, data: T, flags: i32) -> zmq::Result<()> {
         let msg = data.into();
+        if self.lossy() {
+            return self.send_lossy(msg, flags);
+        }
         self.check_send(&msg, flags)?;
         let r = self.socket.send(msg, flags);
         self.after_send(&r, flags);
         r
+    }
+
+    /// PUB/XPUB without XPUB_NODROP: never blocks; a message that finds the pipe full
+    /// is dropped whole (the pipe's end says EAGAIN rather than drop: see
+    /// `vtx_emul::runtime::app_socket`).
+    fn send_lossy(&self, msg: zmq::Message, flags: i32) -> zmq::Result<()> {
+        let more = flags & zmq::SNDMORE != 0;
+        if !self.dropping.get() {
+            match self.socket.send(msg, flags | zmq::DONTWAIT) {
+                Err(zmq::Error::EAGAIN) if !self.mid_send.get() => self.dropping.set(true),
+                r => {
+                    r?;
+                    self.mid_send.set(more);
+                }
+            }
+        }
+        if !more {
+            self.dropping.set(false);
+        }
+        Ok(())
+    }
+
+    fn lossy(&self) -> bool {
+        matches!(self.ty, SocketType::Pub | SocketType::XPub)
+            && !self.overrides.borrow().xpub_nodrop.unwrap_or(false)
     }
 
     /// Sends a message frame by frame, as `zmq::Socket::send_multipart`.
@@ -480,6 +513,9 @@ impl VtxSocket {
         if let Some(x) = v.probe_router {
             o.probe_router = x;
         }
+        if let Some(x) = v.xpub_nodrop {
+            o.xpub_nodrop = x;
+        }
         if let Some(x) = v.max_msg_size {
             o.max_msg_size = x;
         }
@@ -554,6 +590,13 @@ impl VtxSocket {
     /// first, so a ROUTER there learns of it at once.
     pub fn set_probe_router(&self, on: bool) -> Result<()> {
         self.set_override(|o| o.probe_router = Some(on))
+    }
+
+    /// XPUB_NODROP (PUB, XPUB): a message for a subscriber at SNDHWM waits instead of
+    /// being dropped for it, and sends fail with `EAGAIN` (or block up to SNDTIMEO)
+    /// once the pipe to the driver is full too.
+    pub fn set_xpub_nodrop(&self, on: bool) -> Result<()> {
+        self.set_override(|o| o.xpub_nodrop = Some(on))
     }
 
     /// Largest message accepted from a peer (`None`: no limit). Default 64 MiB.

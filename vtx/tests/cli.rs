@@ -313,3 +313,76 @@ fn proxy_pipeline_native_to_vtx() {
         assert_eq!(pull.recv_bytes(0).unwrap(), format!("m{i}").as_bytes());
     }
 }
+
+/// `tail -f log | vtx cat -t pub`: each line goes out as it is written, not at EOF.
+#[test]
+fn cat_sends_each_line_as_it_arrives() {
+    let ctx = zmq::Context::new();
+    let v = vtx::Vtx::new(&ctx);
+    v.register_defaults().unwrap();
+    let pull = v.socket(zmq::PULL).unwrap();
+    pull.set_rcvtimeo(10_000).unwrap();
+    let ep = pull.bind("tcp6://[::1]:0").unwrap();
+    let mut push = ChildGuard::spawn(
+        Command::new(VTX)
+            .args(["cat", "-t", "push", "-c", &ep])
+            .stdin(Stdio::piped()),
+    );
+    let mut stdin = push.0.stdin.take().unwrap();
+    for line in ["first", "second"] {
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+        // Arrives while the input is still open.
+        assert_eq!(pull.recv_bytes(0).unwrap(), line.as_bytes());
+    }
+    drop(stdin);
+    assert!(push.wait().success());
+}
+
+/// A DEALER prints what comes back; a ROUTER prints the identity (hex when it is not
+/// text) and answers behind it with --reply.
+#[test]
+fn cat_dealer_and_router_talk_back() {
+    let (mut router, ep) = spawn_announcing(
+        &strings(&[
+            "cat",
+            "-t",
+            "router",
+            "-b",
+            "tcp6://[::1]:0",
+            "-n",
+            "1",
+            "--reply",
+            "pong",
+        ]),
+        "bound ",
+        Stdio::piped(),
+    );
+    let ctx = zmq::Context::new();
+    let v = vtx::Vtx::new(&ctx);
+    v.register_defaults().unwrap();
+    let dealer = v.socket(zmq::DEALER).unwrap();
+    dealer.set_identity(&[0x00, 0xff]).unwrap();
+    dealer.set_rcvtimeo(10_000).unwrap();
+    dealer.connect(&ep).unwrap();
+    dealer.send("ping", 0).unwrap();
+    assert_eq!(dealer.recv_bytes(0).unwrap(), b"pong");
+    let mut printed = String::new();
+    std::io::Read::read_to_string(&mut router.0.stdout.take().unwrap(), &mut printed).unwrap();
+    assert!(router.wait().success());
+    assert_eq!(printed, "00ff\tping\n");
+
+    // The DEALER side in the command: it sends its line and prints the answer.
+    let (_rep, ep) = spawn_bound(&strings(&[
+        "cat",
+        "-t",
+        "router",
+        "-b",
+        "tcp6://[::1]:0",
+        "--reply",
+        "back",
+    ]));
+    let out = vtx(&["cat", "-t", "dealer", "-c", &ep, "-m", "hello", "-n", "1"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "back\n");
+}

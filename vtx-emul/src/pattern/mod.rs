@@ -346,6 +346,8 @@ pub struct Stats {
     pub msgs_out: u64,
     /// Peerings that came up.
     pub peers_up: u64,
+    /// Peerings that went down (closed, lost, timed out, replaced, over a limit).
+    pub peers_down: u64,
     /// Peerings refused at handshake.
     pub refused: u64,
     /// Peerings declared dead by heartbeat.
@@ -539,9 +541,10 @@ impl Vocket {
             _ => Bytes::new(),
         };
         let address = info.address.clone();
+        let announced = info.identity.is_some();
         let id = self.peers.insert(Peer::new(info, route_id.clone(), now));
         if let Kind::Router(router) = &mut self.kind {
-            router.bind(route_id.clone(), id);
+            router.bind(route_id.clone(), id, announced);
             if self.opts.router_notify & crate::options::NOTIFY_CONNECT != 0 {
                 self.queue_for_app(id, Msg::from_frames([route_id, Bytes::new()]), true);
             }
@@ -658,7 +661,8 @@ impl Vocket {
         match self.kind {
             Kind::Dealer | Kind::Push | Kind::Pair => self.unsent.is_empty() && !self.lb.is_empty(),
             // A ROUTER_MANDATORY message waits for its full peering.
-            Kind::Router(_) => self.unsent.is_empty(),
+            // A message held for a full peering (ROUTER_MANDATORY, XPUB_NODROP) waits.
+            Kind::Router(_) | Kind::Pub(_) => self.unsent.is_empty(),
             Kind::Pull => false,
             _ => true,
         }
@@ -768,7 +772,7 @@ impl Vocket {
         if reactivate {
             self.lb.activate(&mut self.peers, peer);
             self.drain_unsent();
-        } else if matches!(self.kind, Kind::Router(_)) && !self.unsent.is_empty() {
+        } else if matches!(self.kind, Kind::Router(_) | Kind::Pub(_)) && !self.unsent.is_empty() {
             self.retry_held();
         }
         Some(t)
@@ -934,7 +938,11 @@ impl Vocket {
     /// ROUTER: tries the message held for a full peering again.
     fn retry_held(&mut self) {
         if let Some(msg) = self.unsent.pop_front() {
-            self.router_send(msg);
+            match self.kind {
+                Kind::Router(_) => self.router_send(msg),
+                Kind::Pub(_) => self.pub_send(msg),
+                _ => self.unsent.push_front(msg),
+            }
         }
     }
 
@@ -1008,6 +1016,7 @@ impl Vocket {
                 reason: reason.clone(),
             });
         }
+        self.stats.peers_down += 1;
         if reason == DownReason::HeartbeatTimeout {
             self.stats.heartbeat_timeouts += 1;
         }
@@ -1042,7 +1051,10 @@ impl Vocket {
                 }
                 self.retry_held();
             }
-            Kind::Pub(_) => self.pub_on_peer_down(id, &peer.subs),
+            Kind::Pub(_) => {
+                self.pub_on_peer_down(id, &peer.subs);
+                self.retry_held();
+            }
             _ => {}
         }
         self.event(Event::PeerDown {

@@ -118,6 +118,22 @@ impl Vocket {
         matched.clear();
         let topic = msg.first().map(|b| &b[..]).unwrap_or_default();
         state.index.matches(topic, &mut matched);
+        let hwm = self.opts.sndhwm;
+        if self.opts.xpub_nodrop
+            && hwm != 0
+            && matched
+                .iter()
+                .any(|&id| self.peers.get(id).is_some_and(|p| p.queue.len() >= hwm))
+        {
+            // XPUB_NODROP: no subscriber loses it; it waits, and so does the application,
+            // whose pipe fills until its send says EAGAIN, as libzmq's does.
+            if let Kind::Pub(state) = &mut self.kind {
+                state.round -= 1;
+                state.scratch = matched;
+            }
+            self.unsent.push_back(msg);
+            return;
+        }
         for &id in &matched {
             let Some(p) = self.peers.get_mut(id) else {
                 continue;

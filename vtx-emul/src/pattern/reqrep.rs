@@ -44,7 +44,9 @@ impl ReqState {
 
 #[derive(Debug, Default)]
 pub(super) struct RouterState {
-    by_id: HashMap<Bytes, PeerId>,
+    /// Live identities, and whether the peer announced it (else it is the peer's
+    /// schemed address, which only that address may hold).
+    by_id: HashMap<Bytes, (PeerId, bool)>,
     next_anon: u64,
     /// Identities that came (`true`) and went, for the runtime's copy of the routing
     /// table that the application's send checks (ROUTER_MANDATORY).
@@ -53,7 +55,9 @@ pub(super) struct RouterState {
 
 impl RouterState {
     /// Picks the identity for a new peering: the announced one, else its schemed address.
-    /// Returns the peering it replaces under handover.
+    /// Returns the peering it replaces under handover, which only takes over an
+    /// identity another peer announced: one derived from a peer's address is that
+    /// peer's, whatever a stranger announces.
     pub(super) fn claim(
         &mut self,
         info: &PeerInfo,
@@ -61,7 +65,7 @@ impl RouterState {
     ) -> Result<(Bytes, Option<PeerId>), Refusal> {
         match &info.identity {
             Some(id) => match self.by_id.get(id) {
-                Some(&old) if handover => Ok((id.clone(), Some(old))),
+                Some(&(old, true)) if handover => Ok((id.clone(), Some(old))),
                 Some(_) => Err(Refusal::DuplicateIdentity),
                 None => Ok((id.clone(), None)),
             },
@@ -76,13 +80,13 @@ impl RouterState {
         }
     }
 
-    pub(super) fn bind(&mut self, id: Bytes, peer: PeerId) {
+    pub(super) fn bind(&mut self, id: Bytes, peer: PeerId, announced: bool) {
         self.changes.push_back((id.clone(), true));
-        self.by_id.insert(id, peer);
+        self.by_id.insert(id, (peer, announced));
     }
 
     pub(super) fn release(&mut self, id: &Bytes, peer: PeerId) {
-        if self.by_id.get(id) == Some(&peer) {
+        if self.by_id.get(id).is_some_and(|&(p, _)| p == peer) {
             self.by_id.remove(id);
             self.changes.push_back((id.clone(), false));
         }
@@ -93,7 +97,7 @@ impl RouterState {
     }
 
     fn lookup(&self, id: &[u8]) -> Option<PeerId> {
-        self.by_id.get(id).copied()
+        self.by_id.get(id).map(|&(p, _)| p)
     }
 }
 

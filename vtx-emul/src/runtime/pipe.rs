@@ -41,6 +41,18 @@ pub fn app_socket_type(ty: SocketType) -> zmq::SocketType {
     }
 }
 
+/// Creates the application's end of the pipe for a vtx socket type: a libzmq socket of
+/// [`app_socket_type`]. A PUB or XPUB gets XPUB_NODROP, so a full pipe says `EAGAIN`
+/// instead of dropping in silence: the application side decides (the vtx socket drops
+/// as libzmq's PUB does, unless its own XPUB_NODROP is set).
+pub fn app_socket(ctx: &zmq::Context, ty: SocketType) -> zmq::Result<zmq::Socket> {
+    let mut socket = ctx.socket(app_socket_type(ty))?;
+    if matches!(ty, SocketType::Pub | SocketType::XPub) {
+        set_int_option(&mut socket, zmq_sys::ZMQ_XPUB_NODROP as i32, 1)?;
+    }
+    Ok(socket)
+}
+
 /// The libzmq socket type of the driver's end of the pipe.
 pub fn pipe_socket_type(ty: SocketType) -> zmq::SocketType {
     match ty {
