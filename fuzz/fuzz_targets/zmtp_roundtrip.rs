@@ -33,6 +33,7 @@ fuzz_target!(|input: (u8, Vec<Item>)| {
     let local = |t| Local {
         socket_type: t,
         identity: None,
+        metadata: Vec::new(),
         max_msg_size: None,
     };
     let mut tx = ZmtpSession::new(&local(SocketType::XPub), Role::Client);

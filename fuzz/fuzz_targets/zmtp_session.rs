@@ -33,6 +33,7 @@ fuzz_target!(|input: (bool, u8, &[u8])| {
     let local = Local {
         socket_type: SocketType::Router,
         identity: None,
+        metadata: Vec::new(),
         max_msg_size: Some(LIMIT),
     };
     let mut s = ZmtpSession::new(&local, Role::Server);

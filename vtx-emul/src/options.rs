@@ -130,6 +130,10 @@ pub struct SocketOptions {
     pub max_subscriptions: usize,
     /// PUB/XPUB: most bytes of topics one peering may hold subscribed, likewise.
     pub max_subscription_bytes: usize,
+    /// Properties announced to peers in the handshake (libzmq's ZMQ_METADATA): names
+    /// start with `X-` (checked by [`SocketOptions::add_metadata`]). Transports with a
+    /// handshake of properties (ZMTP: tcp6, tls, sctp) send them; NOM-2 has none.
+    pub metadata: Vec<(Bytes, Bytes)>,
     /// Largest message accepted from a peer, in bytes (`None`: no limit).
     pub max_msg_size: Option<u64>,
     /// A peering that has not completed its handshake by then is dropped.
@@ -165,6 +169,7 @@ impl Default for SocketOptions {
             max_peers: DEFAULT_MAX_PEERS,
             max_subscriptions: DEFAULT_MAX_SUBSCRIPTIONS,
             max_subscription_bytes: DEFAULT_MAX_SUBSCRIPTION_BYTES,
+            metadata: Vec::new(),
             max_msg_size: Some(DEFAULT_MAX_MSG_SIZE),
             handshake_ivl: Some(DEFAULT_HANDSHAKE_IVL),
             reconnect_ivl: Some(DEFAULT_RECONNECT_IVL),
@@ -214,6 +219,7 @@ setters! {
     with_max_subscriptions => max_subscriptions: usize,
     with_max_subscription_bytes => max_subscription_bytes: usize,
     with_max_msg_size => max_msg_size: Option<u64>,
+    with_metadata => metadata: Vec<(Bytes, Bytes)>,
     with_handshake_ivl => handshake_ivl: Option<Duration>,
     with_reconnect_ivl => reconnect_ivl: Option<Duration>,
     with_reconnect_ivl_max => reconnect_ivl_max: Option<Duration>,
@@ -221,7 +227,34 @@ setters! {
     with_transport => transport: TransportConfig,
 }
 
+/// Most bytes of application metadata (names and values) a socket announces: a READY
+/// must stay well under the 64 KiB a peer accepts before its handshake completes.
+pub const MAX_METADATA_BYTES: usize = 16 * 1024;
+
 impl SocketOptions {
+    /// Adds (or replaces) an application property announced to peers, as libzmq's
+    /// `ZMQ_METADATA` with `"X-name:value"`. `None` when the name does not start with
+    /// `X-`, is longer than 255 bytes (ZMTP's limit), has a `:`, or the properties would
+    /// pass [`MAX_METADATA_BYTES`].
+    #[must_use]
+    pub fn add_metadata(mut self, name: &str, value: &[u8]) -> Option<SocketOptions> {
+        let is_x = name.len() > 2 && name.as_bytes()[..2].eq_ignore_ascii_case(b"X-");
+        if !is_x || name.len() > 255 || name.contains(':') {
+            return None;
+        }
+        self.metadata
+            .retain(|(k, _)| !k.eq_ignore_ascii_case(name.as_bytes()));
+        let total: usize = self.metadata.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if total + name.len() + value.len() > MAX_METADATA_BYTES {
+            return None;
+        }
+        self.metadata.push((
+            Bytes::copy_from_slice(name.as_bytes()),
+            Bytes::copy_from_slice(value),
+        ));
+        Some(self)
+    }
+
     /// The effective heartbeat timeout: the option, or the interval (libzmq's default).
     pub fn effective_heartbeat_timeout(&self) -> Option<Duration> {
         self.heartbeat_timeout.or(self.heartbeat_ivl)

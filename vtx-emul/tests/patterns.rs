@@ -1075,3 +1075,39 @@ fn xpub_nodrop_holds_a_message_for_a_full_subscriber() {
     assert_eq!(n, 2, "nothing dropped");
     assert!(v.can_send());
 }
+
+#[test]
+fn each_message_handed_over_is_known_by_its_peer() {
+    let now = Instant::now();
+    let mut v = Vocket::new(T::Sub, opts());
+    v.handle_app(Msg::single(Bytes::from_static(b"\x01a")), now);
+    let props = |x: &'static [u8]| vec![(Bytes::from_static(b"X-N"), Bytes::from_static(x))];
+    let p1 = v
+        .handle_peer_up(
+            PeerInfo::new(T::Pub, "t://1", 1).with_properties(props(b"1")),
+            now,
+        )
+        .unwrap();
+    let p2 = v
+        .handle_peer_up(
+            PeerInfo::new(T::Pub, "t://2", 2).with_properties(props(b"2")),
+            now,
+        )
+        .unwrap();
+    v.handle_input(p1, input(m("a-from-1")), now);
+    // Not subscribed: the application's SUB drops it, so it is not counted.
+    v.handle_input(p2, input(m("b-from-2")), now);
+    v.handle_input(p2, input(m("a-from-2")), now);
+    while v.pop_to_app().is_some() {}
+    let n = |i| {
+        v.message_properties(i)
+            .and_then(|p| p.get("x-n"))
+            .map(|b| b.to_vec())
+    };
+    assert_eq!(n(0), Some(b"1".to_vec()));
+    assert_eq!(n(1), Some(b"2".to_vec()));
+    assert_eq!(n(2), None, "only two were the application's");
+    let last = v.last_message_properties().unwrap();
+    assert_eq!(last.get("Socket-Type").as_deref(), Some(&b"PUB"[..]));
+    assert_eq!(last.get("Peer-Address").as_deref(), Some(&b"t://2"[..]));
+}

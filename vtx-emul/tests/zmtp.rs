@@ -25,6 +25,7 @@ fn local(ty: SocketType, identity: Option<&'static [u8]>, max: Option<u64>) -> L
     Local {
         socket_type: ty,
         identity: identity.map(Bytes::from_static),
+        metadata: Vec::new(),
         max_msg_size: max,
     }
 }
@@ -83,7 +84,14 @@ fn handshake_between_two_sessions() {
         ev_a,
         vec![SessionEvent::Ready {
             socket_type: SocketType::Router,
-            identity: Some(Bytes::new())
+            identity: Some(Bytes::new()),
+            properties: vec![
+                (
+                    Bytes::from_static(b"Socket-Type"),
+                    Bytes::from_static(b"ROUTER")
+                ),
+                (Bytes::from_static(b"Identity"), Bytes::new()),
+            ],
         }]
     );
     ab.extend(bytes_of(&mut out));
@@ -93,7 +101,17 @@ fn handshake_between_two_sessions() {
         ev_b,
         vec![SessionEvent::Ready {
             socket_type: SocketType::Dealer,
-            identity: Some(Bytes::from_static(b"alice"))
+            identity: Some(Bytes::from_static(b"alice")),
+            properties: vec![
+                (
+                    Bytes::from_static(b"Socket-Type"),
+                    Bytes::from_static(b"DEALER")
+                ),
+                (
+                    Bytes::from_static(b"Identity"),
+                    Bytes::from_static(b"alice")
+                ),
+            ],
         }]
     );
 }
@@ -406,4 +424,41 @@ fn the_identity_is_not_a_slice_of_the_read_buffer() {
     };
     assert_eq!(&id[..], b"alice");
     assert!(!(base..base + 64 * 1024).contains(&(id.as_ptr() as usize)));
+}
+
+#[test]
+fn ready_carries_the_applications_properties() {
+    let mut opts = vtx_emul::SocketOptions::default()
+        .add_metadata("X-Service", b"quotes")
+        .unwrap();
+    assert!(opts.clone().add_metadata("Service", b"no X-").is_none());
+    assert!(opts.clone().add_metadata("X-a:b", b"no colon").is_none());
+    opts = opts.add_metadata("x-service", b"replaced").unwrap();
+    let a_local = vtx_emul::session::Local::new(SocketType::Dealer, &opts);
+    let mut a = ZmtpSession::new(&a_local, Role::Client);
+    let mut b = ZmtpSession::new(&local(SocketType::Router, None, None), Role::Server);
+    let (mut ao, mut bo) = (OutBuf::new(), OutBuf::new());
+    a.start(&mut ao);
+    b.start(&mut bo);
+    let ab = bytes_of(&mut ao);
+    let (_, err, mut out) = feed(&mut a, &bytes_of(&mut bo), 5);
+    assert!(err.is_none());
+    let mut to_b = ab;
+    to_b.extend(bytes_of(&mut out));
+    let (ev, err, _) = feed(&mut b, &to_b, 7);
+    assert!(err.is_none());
+    let Some(SessionEvent::Ready { properties, .. }) = ev.first() else {
+        panic!("no READY: {ev:?}");
+    };
+    let x: Vec<_> = properties
+        .iter()
+        .filter(|(k, _)| k.starts_with(b"x-") || k.starts_with(b"X-"))
+        .collect();
+    assert_eq!(
+        x,
+        [&(
+            Bytes::from_static(b"x-service"),
+            Bytes::from_static(b"replaced")
+        )]
+    );
 }

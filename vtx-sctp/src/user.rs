@@ -332,11 +332,7 @@ impl SctpTransport {
         origin: Origin,
     ) -> Option<usize> {
         let opts = core.options(sock)?;
-        let local = Local {
-            socket_type: core.socket_type(sock)?,
-            identity: opts.identity.clone(),
-            max_msg_size: opts.max_msg_size,
-        };
+        let local = Local::new(core.socket_type(sock)?, opts);
         let handshake_ivl = opts.handshake_ivl;
         let role = match origin {
             Origin::Accepted => Role::Server,

@@ -39,6 +39,7 @@ pub fn feed_server(data: &[u8], chunk: usize) -> usize {
     let local = Local {
         socket_type: SocketType::Rep,
         identity: None,
+        metadata: Vec::new(),
         max_msg_size: Some(1 << 20),
     };
     let mut zmtp = ZmtpSession::new(&local, Role::Server);

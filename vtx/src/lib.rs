@@ -30,6 +30,7 @@ mod socket;
 pub use any::Socket;
 pub use manager::Vtx;
 pub use socket::VtxSocket;
+pub use vtx_emul::pattern::PeerProperties;
 pub use vtx_emul::runtime::Transport;
 pub use vtx_emul::{Endpoint, Error, Result, SocketOptions, SocketType, Stats};
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use vtx_emul::options::DEFAULT_MAX_MSG_SIZE;
+use vtx_emul::pattern::PeerProperties;
 use vtx_emul::runtime::{DriverHandle, SocketId, SocketShared};
 use vtx_emul::{Endpoint, Error, Result, SocketOptions, SocketType, Stats};
 
@@ -26,6 +27,7 @@ struct Overrides {
     router_notify: Option<u8>,
     probe_router: Option<bool>,
     xpub_nodrop: Option<bool>,
+    metadata: Vec<(bytes::Bytes, bytes::Bytes)>,
     max_msg_size: Option<Option<u64>>,
     max_subscriptions: Option<(usize, usize)>,
     transport: Option<vtx_emul::options::TransportConfig>,
@@ -71,6 +73,9 @@ pub struct VtxSocket {
     /// REQ: a request went out and its reply has not been read (libzmq's EFSM state).
     req_waiting: Cell<bool>,
     req_relaxed: Cell<bool>,
+    /// Whole messages received: which one the last was, for its peer's properties.
+    received: Cell<u64>,
+    conflate: Cell<bool>,
 }
 
 impl fmt::Debug for VtxSocket {
@@ -144,6 +149,8 @@ impl VtxSocket {
             immediate: Cell::new(false),
             req_waiting: Cell::new(false),
             req_relaxed: Cell::new(false),
+            received: Cell::new(0),
+            conflate: Cell::new(false),
         }
     }
 
@@ -359,8 +366,11 @@ impl VtxSocket {
     }
 
     fn after_recv(&self, more: bool) {
-        if !more && self.ty == SocketType::Req {
-            self.req_waiting.set(false);
+        if !more {
+            self.received.set(self.received.get() + 1);
+            if self.ty == SocketType::Req {
+                self.req_waiting.set(false);
+            }
         }
     }
 
@@ -398,8 +408,31 @@ impl VtxSocket {
         get_rcvtimeo / set_rcvtimeo: i32,
         /// SNDTIMEO in milliseconds.
         get_sndtimeo / set_sndtimeo: i32,
-        /// CONFLATE: keep only the last message received.
-        is_conflate / set_conflate: bool,
+    }
+
+    /// CONFLATE: keep only the last message received.
+    pub fn is_conflate(&self) -> zmq::Result<bool> {
+        self.socket.is_conflate()
+    }
+
+    /// Sets CONFLATE.
+    pub fn set_conflate(&self, on: bool) -> zmq::Result<()> {
+        self.socket.set_conflate(on)?;
+        self.conflate.set(on);
+        Ok(())
+    }
+
+    /// Adds an application property announced to peers in the handshake, as libzmq's
+    /// `ZMQ_METADATA` with `"X-name:value"` (ZMTP transports: tcp6, tls, sctp; NOM-2 has
+    /// no place for it). `EINVAL` unless the name starts with `X-`, has no `:` and is
+    /// at most 255 bytes, and all of them stay within 16 KiB.
+    pub fn set_metadata(&self, name: &str, value: &[u8]) -> Result<()> {
+        let current = self.overrides.borrow().metadata.clone();
+        let with = SocketOptions::default()
+            .with_metadata(current)
+            .add_metadata(name, value)
+            .ok_or(Error::Zmq(zmq::Error::EINVAL))?;
+        self.set_override(|o| o.metadata = with.metadata)
     }
 
     /// ROUTING_ID (IDENTITY): announced to peers that come up later.
@@ -516,6 +549,7 @@ impl VtxSocket {
         if let Some(x) = v.xpub_nodrop {
             o.xpub_nodrop = x;
         }
+        o.metadata = v.metadata.clone();
         if let Some(x) = v.max_msg_size {
             o.max_msg_size = x;
         }
@@ -703,6 +737,32 @@ impl VtxSocket {
     /// refused, heartbeat timeouts, handshake failures and protocol errors.
     pub fn stats(&self) -> Result<Stats> {
         self.driver()?.stats(self.id)
+    }
+
+    /// The properties of the peer the last message received came from, as libzmq's
+    /// `zmq_msg_gets` gives for its messages (`Socket-Type`, `Identity`, `Peer-Address`,
+    /// and what the peer announced: `X-...`). Messages cross an inproc pipe, which
+    /// carries no properties, so the driver tells: it numbers what it hands over and
+    /// this socket counts what it receives. `None` before the first message, and for
+    /// one received through [`VtxSocket::pipe_end`]; with CONFLATE, and on a REQ, the
+    /// peer is that of the last message the driver handed over (a REQ hears only the
+    /// peer its request went to).
+    pub fn peer_properties(&self) -> Result<Option<Arc<PeerProperties>>> {
+        let n = self.received.get();
+        if n == 0 {
+            return Ok(None);
+        }
+        let which = (!self.conflate.get() && self.ty != SocketType::Req).then(|| n - 1);
+        self.driver()?.properties(self.id, which)
+    }
+
+    /// A property of the peer the last message received came from (see
+    /// [`VtxSocket::peer_properties`]), as text, as `zmq::Message::gets`.
+    pub fn msg_gets(&self, property: &str) -> Result<Option<String>> {
+        Ok(self
+            .peer_properties()?
+            .and_then(|p| p.get(property))
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
     /// Schemed address of the peering whose message went to the application last

@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::peers::{PeerId, Peers};
+use super::props::PeerProperties;
 use crate::Msg;
 
 #[derive(Debug, Default)]
@@ -18,9 +19,9 @@ pub(crate) struct FairQueue {
     /// Peerings with a non-empty inbox, in turn order. A peering that went down may
     /// linger here until its turn comes; it is skipped then.
     turn: VecDeque<PeerId>,
-    /// Left by peerings that went down, with their addresses (and a publisher's cancels
-    /// for their subscriptions): served before the live inboxes, being older.
-    orphans: VecDeque<(Option<Arc<str>>, Msg)>,
+    /// Left by peerings that went down, with whom they came from (and a publisher's
+    /// cancels for their subscriptions): served before the live inboxes, being older.
+    orphans: VecDeque<(Option<Arc<PeerProperties>>, Msg)>,
     /// Messages in every inbox and in `orphans`.
     len: usize,
 }
@@ -57,7 +58,12 @@ impl FairQueue {
     /// A peering went down: what it left becomes the orphans', still known by the
     /// address it came from, as far as `cap` orphans allow (0: no cap; peerings that
     /// come and go cannot pile up messages without end). Returns how many were dropped.
-    pub(crate) fn orphan(&mut self, address: &str, inbox: VecDeque<Msg>, cap: usize) -> usize {
+    pub(crate) fn orphan(
+        &mut self,
+        from: &Arc<PeerProperties>,
+        inbox: VecDeque<Msg>,
+        cap: usize,
+    ) -> usize {
         let total = inbox.len();
         self.len -= total;
         if total == 0 {
@@ -68,12 +74,11 @@ impl FairQueue {
         } else {
             cap.saturating_sub(self.orphans.len()).min(total)
         };
-        let address: Arc<str> = Arc::from(address);
         self.orphans.extend(
             inbox
                 .into_iter()
                 .take(room)
-                .map(|m| (Some(address.clone()), m)),
+                .map(|m| (Some(from.clone()), m)),
         );
         self.len += room;
         total - room
@@ -99,9 +104,9 @@ impl FairQueue {
     /// Removes the message [`FairQueue::peek`] returned, and passes the turn: the
     /// peering it came from goes to the back of the line.
     pub(crate) fn pop(&mut self, peers: &mut Peers) -> Option<(From, Msg)> {
-        if let Some((address, m)) = self.orphans.pop_front() {
+        if let Some((from, m)) = self.orphans.pop_front() {
             self.len -= 1;
-            return Some((From::Gone(address), m));
+            return Some((From::Gone(from), m));
         }
         self.peek(peers)?;
         let id = self.turn.pop_front()?;
@@ -125,6 +130,6 @@ impl FairQueue {
 pub(crate) enum From {
     /// A live peering.
     Peer(PeerId),
-    /// A peering that went down (its address, unless the message was ours: a cancel).
-    Gone(Option<Arc<str>>),
+    /// A peering that went down (unless the message was ours: a cancel).
+    Gone(Option<Arc<PeerProperties>>),
 }

@@ -30,6 +30,7 @@
 mod fq;
 mod lb;
 mod peers;
+mod props;
 pub mod pubsub;
 mod reqrep;
 mod subs;
@@ -45,6 +46,7 @@ use self::fq::FairQueue;
 use self::lb::LoadBalancer;
 pub use self::peers::PeerId;
 use self::peers::{Peer, Peers};
+pub use self::props::PeerProperties;
 use self::timers::{TimerKey, Timers};
 use crate::{Msg, SocketOptions, SocketType};
 
@@ -69,6 +71,9 @@ pub struct PeerInfo {
     /// (streams by TCP flow control, NOM-2 by its window). Peerings that cannot be
     /// paused get their messages dropped instead.
     pub pausable: bool,
+    /// Every property the peer announced in its handshake (ZMTP READY), for
+    /// [`PeerProperties`].
+    pub properties: Vec<(Bytes, Bytes)>,
 }
 
 impl PeerInfo {
@@ -81,7 +86,14 @@ impl PeerInfo {
             conn,
             lossy: false,
             pausable: true,
+            properties: Vec::new(),
         }
+    }
+
+    /// Sets the properties the peer announced.
+    pub fn with_properties(mut self, properties: Vec<(Bytes, Bytes)>) -> PeerInfo {
+        self.properties = properties;
+        self
     }
 
     /// Sets the announced identity (empty counts as none, as in ZMTP).
@@ -406,8 +418,10 @@ pub struct Vocket {
     stats: Stats,
     /// The peering whose message went to the application pipe last.
     last_sender: Option<PeerId>,
-    /// Its address once it is down (looked up while it is up: no copy per message).
-    last_sender_gone: Option<std::sync::Arc<str>>,
+    /// Who it was, once it is down (looked up while it is up: no copy per message).
+    last_sender_gone: Option<std::sync::Arc<PeerProperties>>,
+    /// Which peer each message handed to the application pipe came from.
+    delivered: props::Delivered,
     closing: bool,
     /// Drops not yet reported, per reason; `true` while a `Dropped` event of that
     /// reason waits in `events` (it takes the count when polled).
@@ -446,6 +460,7 @@ impl Vocket {
             stats: Stats::default(),
             last_sender: None,
             last_sender_gone: None,
+            delivered: props::Delivered::default(),
             closing: false,
             drops_unreported: [(0, false); DROP_REASONS],
         }
@@ -502,7 +517,10 @@ impl Vocket {
     pub fn last_sender(&self) -> Option<&str> {
         match self.last_sender.and_then(|id| self.peers.get(id)) {
             Some(p) => Some(&p.info.address),
-            None => self.last_sender_gone.as_deref(),
+            None => self
+                .last_sender_gone
+                .as_deref()
+                .map(PeerProperties::address),
         }
     }
 
@@ -788,16 +806,30 @@ impl Vocket {
     /// peering is resumed once the application has read half of its inbox.
     pub fn pop_to_app(&mut self) -> Option<Msg> {
         let (from, msg) = self.fq.pop(&mut self.peers)?;
+        // The application's SUB/XSUB end takes only what matches its subscriptions:
+        // a message it drops is none the application will ask about.
+        let seen = match &self.kind {
+            Kind::Sub(state) => state.matches(&msg),
+            _ => true,
+        };
+        let keep = self.opts.rcvhwm.saturating_add(1024);
         let id = match from {
             fq::From::Peer(id) => id,
-            fq::From::Gone(address) => {
-                if address.is_some() {
+            fq::From::Gone(props) => {
+                if seen {
+                    self.delivered.push(props.clone(), keep);
+                }
+                if props.is_some() {
                     self.last_sender = None;
-                    self.last_sender_gone = address;
+                    self.last_sender_gone = props;
                 }
                 return Some(msg);
             }
         };
+        if seen {
+            let props = self.peers.get(id).map(|p| p.props.clone());
+            self.delivered.push(props, keep);
+        }
         self.last_sender = Some(id);
         if let Some(p) = self.peers.get_mut(id)
             && p.paused
@@ -807,6 +839,18 @@ impl Vocket {
             self.actions.push_back(Action::Resume { conn: p.info.conn });
         }
         Some(msg)
+    }
+
+    /// The peer that message `n` handed to the application pipe came from (numbered from
+    /// 0; a SUB counts only what matches its subscriptions, as its pipe does), if still
+    /// known: the last RCVHWM + 1024 are.
+    pub fn message_properties(&self, n: u64) -> Option<&std::sync::Arc<PeerProperties>> {
+        self.delivered.get(n)
+    }
+
+    /// The peer the last message handed to the application pipe came from.
+    pub fn last_message_properties(&self) -> Option<&std::sync::Arc<PeerProperties>> {
+        self.delivered.last()
     }
 
     /// Messages waiting for the application pipe, from every peering.
@@ -1023,14 +1067,14 @@ impl Vocket {
         let mut peer = *peer;
         if self.last_sender == Some(id) {
             self.last_sender = None;
-            self.last_sender_gone = Some(peer.info.address.as_str().into());
+            self.last_sender_gone = Some(peer.props.clone());
         }
         // What it sent is still the application's to read; what it was sent is lost with
         // it, as with a libzmq pipe (no other peer gets it).
         let cap = self.orphan_cap();
         let lost = self
             .fq
-            .orphan(&peer.info.address, std::mem::take(&mut peer.inbox), cap);
+            .orphan(&peer.props, std::mem::take(&mut peer.inbox), cap);
         for _ in 0..lost {
             self.drop_msg(DropReason::AppFull);
         }

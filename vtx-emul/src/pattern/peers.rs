@@ -40,6 +40,8 @@ impl PeerId {
 #[derive(Debug)]
 pub(crate) struct Peer {
     pub(crate) info: PeerInfo,
+    /// What the application may ask about it, shared with the messages it sent.
+    pub(crate) props: std::sync::Arc<super::PeerProperties>,
     /// ROUTER: the identity this peering is addressed by.
     pub(crate) route_id: Bytes,
     /// Data messages waiting for the transport; bounded by SNDHWM.
@@ -77,8 +79,9 @@ pub(crate) struct Peer {
 }
 
 impl Peer {
-    pub(crate) fn new(info: PeerInfo, route_id: Bytes, now: Instant) -> Peer {
+    pub(crate) fn new(mut info: PeerInfo, route_id: Bytes, now: Instant) -> Peer {
         Peer {
+            props: std::sync::Arc::new(super::PeerProperties::new(&mut info)),
             info,
             route_id,
             queue: VecDeque::new(),

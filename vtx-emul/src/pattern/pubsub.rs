@@ -24,6 +24,17 @@ pub(super) struct PubState {
 #[derive(Debug, Default)]
 pub(super) struct SubState {
     topics: BTreeSet<Bytes>,
+    /// The longest topic in `topics`: how many prefixes of a message to look up.
+    longest: usize,
+}
+
+impl SubState {
+    /// Whether the application's subscriptions take `msg` (prefix match on its first
+    /// frame, as libzmq's), in O(longest topic × log topics).
+    pub(super) fn matches(&self, msg: &Msg) -> bool {
+        let first = msg.first().map(|b| &b[..]).unwrap_or_default();
+        (0..=first.len().min(self.longest)).any(|n| self.topics.contains(&first[..n]))
+    }
 }
 
 /// The subscription message form (`\x01topic`, `\x00topic`) used on libzmq pipes and by
@@ -177,6 +188,7 @@ impl Vocket {
         match parsed {
             Some((on, topic)) => {
                 let changed = if on {
+                    state.longest = state.longest.max(topic.len());
                     state.topics.insert(topic.clone())
                 } else {
                     state.topics.remove(&topic)

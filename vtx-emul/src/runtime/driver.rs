@@ -228,6 +228,21 @@ impl<T: Transport> Driver<T> {
             Command::Meta { sock, key, reply } => {
                 let _ = reply.send(self.open_socket(sock).map(|()| self.meta(sock, &key)));
             }
+            Command::Properties {
+                sock,
+                message,
+                reply,
+            } => {
+                let r = self.open_socket(sock).map(|()| {
+                    let v = &self.core.sockets[&sock].vocket;
+                    match message {
+                        Some(n) => v.message_properties(n),
+                        None => v.last_message_properties(),
+                    }
+                    .cloned()
+                });
+                let _ = reply.send(r);
+            }
             Command::Stats { sock, reply } => {
                 let r = self
                     .open_socket(sock)

@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 
 use super::driver::Driver;
 use super::{SocketId, SocketShared, Transport};
-use crate::pattern::Stats;
+use crate::pattern::{PeerProperties, Stats};
 use crate::{Endpoint, Error, Result, SocketOptions, SocketType};
 
 pub(crate) type Reply<T> = SyncSender<Result<T>>;
@@ -63,6 +63,11 @@ pub(crate) enum Command {
     Stats {
         sock: SocketId,
         reply: Reply<Stats>,
+    },
+    Properties {
+        sock: SocketId,
+        message: Option<u64>,
+        reply: Reply<Option<Arc<PeerProperties>>>,
     },
     Monitor {
         sock: SocketId,
@@ -224,6 +229,20 @@ impl DriverHandle {
     /// The socket's counters.
     pub fn stats(&self, sock: SocketId) -> Result<Stats> {
         self.call(|reply| Command::Stats { sock, reply })
+    }
+
+    /// The properties of the peer that message `message` handed to the application came
+    /// from (numbered from 0), or of the last one handed over (`None`).
+    pub fn properties(
+        &self,
+        sock: SocketId,
+        message: Option<u64>,
+    ) -> Result<Option<Arc<PeerProperties>>> {
+        self.call(|reply| Command::Properties {
+            sock,
+            message,
+            reply,
+        })
     }
 
     /// Starts publishing the socket's lifecycle events on a PAIR socket connected to

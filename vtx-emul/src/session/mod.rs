@@ -11,8 +11,8 @@ use std::fmt;
 use bytes::{Bytes, BytesMut};
 
 pub use self::outbuf::{OutBuf, VectoredWrite};
-use crate::SocketType;
 use crate::pattern::{Input, Transmit};
+use crate::{SocketOptions, SocketType};
 
 /// Which side of a link we are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,8 +30,22 @@ pub struct Local {
     pub socket_type: SocketType,
     /// Our identity, announced to the peer.
     pub identity: Option<Bytes>,
+    /// Application properties announced to the peer (ZMQ_METADATA).
+    pub metadata: Vec<(Bytes, Bytes)>,
     /// Largest message accepted, checked before allocating.
     pub max_msg_size: Option<u64>,
+}
+
+impl Local {
+    /// What a session of a `socket_type` socket with `opts` announces and accepts.
+    pub fn new(socket_type: SocketType, opts: &SocketOptions) -> Local {
+        Local {
+            socket_type,
+            identity: opts.identity.clone(),
+            metadata: opts.metadata.clone(),
+            max_msg_size: opts.max_msg_size,
+        }
+    }
 }
 
 /// What a session decoded.
@@ -43,6 +57,9 @@ pub enum SessionEvent {
         socket_type: SocketType,
         /// The peer's identity, if announced.
         identity: Option<Bytes>,
+        /// Every property the peer announced (`Socket-Type`, `Identity`, `X-...`), as
+        /// copies: they live as long as the peering.
+        properties: Vec<(Bytes, Bytes)>,
     },
     /// Traffic for the Vocket.
     Input(Input),

@@ -211,11 +211,7 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
 
     fn local(core: &Core, sock: SocketId) -> Option<Local> {
         let opts = core.options(sock)?;
-        Some(Local {
-            socket_type: core.socket_type(sock)?,
-            identity: opts.identity.clone(),
-            max_msg_size: opts.max_msg_size,
-        })
+        Some(Local::new(core.socket_type(sock)?, opts))
     }
 
     /// Takes a new link into the table, registers it and starts its session.
@@ -834,9 +830,11 @@ pub fn deliver(
         SessionEvent::Ready {
             socket_type,
             identity,
+            properties,
         } => {
             let info = crate::pattern::PeerInfo::new(socket_type, address, conn)
-                .with_identity(vouched().or(identity));
+                .with_identity(vouched().or(identity))
+                .with_properties(properties);
             match core.peer_up(sock, info) {
                 Ok(peer) => Delivered::Up(peer),
                 Err(refusal) => Delivered::Refused(refusal.to_string()),

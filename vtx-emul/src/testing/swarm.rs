@@ -71,6 +71,7 @@ impl ZmtpSwarm {
             let local = Local {
                 socket_type: ty,
                 identity: id(i),
+                metadata: Vec::new(),
                 max_msg_size: None,
             };
             let mut c = Client {

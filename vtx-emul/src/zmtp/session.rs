@@ -69,6 +69,7 @@ impl ZmtpSession {
                 self.local.identity.clone().unwrap_or_default(),
             ));
         }
+        props.extend(self.local.metadata.iter().cloned());
         Command::Ready(props).encode()
     }
 
@@ -90,9 +91,14 @@ impl ZmtpSession {
         if identity.as_ref().is_some_and(|i| i.len() > MAX_IDENTITY) {
             return Err(ProtocolError("identity longer than 255 bytes".into()));
         }
+        let properties = props
+            .iter()
+            .map(|(k, v)| (Bytes::copy_from_slice(k), Bytes::copy_from_slice(v)))
+            .collect();
         Ok(SessionEvent::Ready {
             socket_type,
             identity,
+            properties,
         })
     }
 

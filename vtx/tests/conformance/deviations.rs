@@ -36,11 +36,16 @@ pub(crate) fn all() -> BTreeMap<(&'static str, &'static str), (Shows, &'static s
         ),
         (
             "peer-metadata",
-            ALL,
+            &["udp"],
             Shows::Always,
-            "messages cross an inproc pipe, which carries no ZMTP properties: \
-             `zmq_msg_gets` has none. `VtxSocket::last_peer` and `meta(\"last-peer.<key>\")` \
-             name the peer of the last message handed to the application",
+            "NOM-2's handshake (OHAI) carries a socket type and an identity, no application \
+             properties: ZMQ_METADATA does not travel over udp",
+        ),
+        (
+            "per-message-properties",
+            &["udp"],
+            Shows::Always,
+            "as `peer-metadata`: no application properties over udp",
         ),
         (
             "pull-fair-queue",

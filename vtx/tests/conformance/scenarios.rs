@@ -152,6 +152,11 @@ pub(crate) fn all() -> Vec<Scenario> {
             peer_metadata,
         ),
         (
+            "per-message-properties",
+            "each message's properties are those of its own sender",
+            per_message_properties,
+        ),
+        (
             "send-blocks-without-peer",
             "a bound PUSH without peers blocks until SNDTIMEO",
             send_blocks_without_peer,
@@ -656,12 +661,39 @@ fn xpub_welcome(w: &World, t: &mut Trace) {
 fn peer_metadata(w: &World, t: &mut Trace) {
     let pull = w.socket(zmq::PULL);
     let ep = w.bind(&pull);
-    let push = w.socket(zmq::PUSH);
+    let mut push = w.socket(zmq::PUSH);
+    push.set_metadata("X-Color", "blue");
     w.connect(&push, &ep);
     push.send("x", 0).unwrap();
-    let mut m = zmq::Message::new();
-    pull.recv(&mut m, 0).unwrap();
-    t.say(format!("Socket-Type: {:?}", m.gets("Socket-Type")));
+    let got = pull.recv_gets(&["Socket-Type", "X-Color", "Identity"]);
+    t.say(format!("Socket-Type, X-Color, Identity: {got:?}"));
+}
+
+fn per_message_properties(w: &World, t: &mut Trace) {
+    let pull = w.socket(zmq::PULL);
+    let ep = w.bind(&pull);
+    let mut pushes = [w.socket(zmq::PUSH), w.socket(zmq::PUSH)];
+    for (p, color) in pushes.iter_mut().zip(["red", "blue"]) {
+        p.set_metadata("X-Color", color);
+        w.connect(p, &ep);
+    }
+    for p in &pushes {
+        w.wait_peers(p, 1);
+    }
+    w.wait_peers(&pull, 2);
+    for _ in 0..3 {
+        for (p, color) in pushes.iter().zip(["red", "blue"]) {
+            p.send(color, 0).unwrap();
+        }
+    }
+    let mut right = 0;
+    for _ in 0..6 {
+        let (body, color) = pull.recv_with(&["X-Color"]);
+        right += usize::from(color[0].as_deref() == Some(body.as_str()));
+    }
+    t.say(format!(
+        "messages with their sender's X-Color: {right} of 6"
+    ));
 }
 
 fn send_blocks_without_peer(w: &World, t: &mut Trace) {

@@ -18,6 +18,9 @@ pub(crate) enum Sock {
     Vtx(VtxSocket),
 }
 
+/// libzmq's ZMQ_METADATA (zmq.h of 4.3; zmq-sys 0.12 predates it).
+const ZMQ_METADATA: i32 = 95;
+
 /// A vtx error as the libzmq error a scenario compares (vtx's own errors do not occur
 /// in scenarios: they are bugs).
 fn zmq_error(e: vtx::Error) -> zmq::Error {
@@ -93,6 +96,52 @@ impl Sock {
         match self {
             Sock::Native { socket, .. } => socket.send(data.as_ref(), flags),
             Sock::Vtx(v) => v.send(data.as_ref(), flags),
+        }
+    }
+
+    /// ZMQ_METADATA: announces an application property to peers.
+    pub(crate) fn set_metadata(&mut self, name: &str, value: &str) {
+        match self {
+            Sock::Vtx(v) => v.set_metadata(name, value.as_bytes()).unwrap(),
+            Sock::Native { socket, .. } => {
+                let prop = format!("{name}:{value}");
+                // SAFETY: a live socket, and a pointer/length pair to the property's bytes.
+                let rc = unsafe {
+                    zmq_sys::zmq_setsockopt(
+                        socket.as_mut_ptr(),
+                        ZMQ_METADATA,
+                        prop.as_ptr().cast(),
+                        prop.len(),
+                    )
+                };
+                assert_eq!(rc, 0, "ZMQ_METADATA");
+            }
+        }
+    }
+
+    /// Receives one frame and reads properties of the peer it came from, as
+    /// `zmq_msg_gets` (native) or `VtxSocket::msg_gets`.
+    pub(crate) fn recv_gets(&self, properties: &[&str]) -> Vec<Option<String>> {
+        self.recv_with(properties).1
+    }
+
+    /// Receives one frame: its text, and properties of the peer it came from.
+    pub(crate) fn recv_with(&self, properties: &[&str]) -> (String, Vec<Option<String>>) {
+        match self {
+            Sock::Native { socket, .. } => {
+                let mut m = zmq::Message::new();
+                socket.recv(&mut m, 0).unwrap();
+                let props = properties
+                    .iter()
+                    .map(|p| m.gets(p).map(str::to_owned))
+                    .collect();
+                (String::from_utf8_lossy(&m).into_owned(), props)
+            }
+            Sock::Vtx(v) => {
+                let m = v.recv_msg(0).unwrap();
+                let props = properties.iter().map(|p| v.msg_gets(p).unwrap()).collect();
+                (String::from_utf8_lossy(&m).into_owned(), props)
+            }
         }
     }
 
