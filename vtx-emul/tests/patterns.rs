@@ -152,7 +152,8 @@ fn req_rep_basic_exchange() {
     net.settle(Duration::from_secs(1));
     let got = net.app_recv(p).unwrap();
     assert_eq!(got.len(), 3, "[routing frame, \"\", body]");
-    assert_eq!(got.frames()[0].len(), 8);
+    // The peering, and the request's sequence where the transport has one.
+    assert!(matches!(got.frames()[0].len(), 8 | 12));
     assert!(got.frames()[1].is_empty());
     assert_eq!(body(&got), b"hello?");
     net.app_send(p, reply_to(&got, "ack"));
@@ -1110,4 +1111,31 @@ fn each_message_handed_over_is_known_by_its_peer() {
     let last = v.last_message_properties().unwrap();
     assert_eq!(last.get("Socket-Type").as_deref(), Some(&b"PUB"[..]));
     assert_eq!(last.get("Peer-Address").as_deref(), Some(&b"t://2"[..]));
+}
+
+#[test]
+fn rep_tags_each_reply_with_its_own_requests_sequence() {
+    let now = Instant::now();
+    let mut v = Vocket::new(T::Rep, opts());
+    let p = v
+        .handle_peer_up(PeerInfo::new(T::Req, "u://a", 1).lossy(true), now)
+        .unwrap();
+    let request = |seq, body: &'static str| Input::Message {
+        msg: req(body),
+        seq: Some(seq),
+    };
+    // A REQ_RELAXED peer sends its second request before the first is answered.
+    v.handle_input(p, request(1, "one"), now);
+    v.handle_input(p, request(2, "two"), now);
+    let first = v.pop_to_app().unwrap();
+    let second = v.pop_to_app().unwrap();
+    v.handle_app(reply_to(&first, "to one"), now);
+    v.handle_app(reply_to(&second, "to two"), now);
+    let seqs: Vec<Option<u32>> = std::iter::from_fn(|| v.poll_transmit(p))
+        .filter_map(|t| match t {
+            Transmit::Message { seq, .. } => Some(seq),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(seqs, [Some(1), Some(2)]);
 }

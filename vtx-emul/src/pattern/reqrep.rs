@@ -101,6 +101,28 @@ impl RouterState {
     }
 }
 
+/// The routing frame a REP's pipe carries for a request: the peering, and the request's
+/// sequence where the transport has one, so the reply goes back tagged as its request.
+fn route_frame(peer: PeerId, seq: Option<u32>) -> Bytes {
+    let mut b = Vec::with_capacity(12);
+    b.extend_from_slice(&peer.to_bytes());
+    if let Some(s) = seq {
+        b.extend_from_slice(&s.to_be_bytes());
+    }
+    Bytes::from(b)
+}
+
+/// Inverse of [`route_frame`]; `None` for anything else (the application forged it).
+fn parse_route_frame(b: &[u8]) -> Option<(PeerId, Option<u32>)> {
+    let (peer, seq) = b.split_at_checked(8)?;
+    let peer = PeerId::from_bytes(peer)?;
+    match seq.len() {
+        0 => Some((peer, None)),
+        4 => Some((peer, Some(u32::from_be_bytes(seq.try_into().ok()?)))),
+        _ => None,
+    }
+}
+
 impl Vocket {
     fn req(&mut self) -> Option<&mut ReqState> {
         match &mut self.kind {
@@ -254,19 +276,21 @@ impl Vocket {
             p.last_seq = Some(s);
             p.cached_reply = None;
         }
-        msg.push_front(Bytes::copy_from_slice(&from.to_bytes()));
+        msg.push_front(route_frame(from, seq));
         self.deliver(from, msg)
     }
 
     /// A reply from the application: `[routing frame, envelope..., "", body...]`.
     pub(super) fn rep_send(&mut self, mut msg: Msg) {
-        let to = msg.pop_front().and_then(|f| PeerId::from_bytes(&f));
-        let Some((to, p)) = to.and_then(|id| Some((id, self.peers.get_mut(id)?))) else {
+        let to = msg.pop_front().and_then(|f| parse_route_frame(&f));
+        let Some((to, seq, p)) = to.and_then(|(id, seq)| Some((id, seq, self.peers.get_mut(id)?)))
+        else {
             self.drop_msg(DropReason::Unroutable);
             return;
         };
-        let seq = p.last_seq;
-        if p.info.lossy && seq.is_some() {
+        // The reply carries its own request's sequence: a REQ_RELAXED peer may have sent
+        // the next request before this one was answered.
+        if p.info.lossy && seq.is_some() && seq == p.last_seq {
             p.cached_reply = Some(msg.clone());
         }
         if self.enqueue(to, msg, seq).is_err() {

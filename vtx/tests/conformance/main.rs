@@ -156,6 +156,7 @@ fn every_transport_behaves_as_libzmq() {
             ));
         }
     }
+    table.push_str(include_str!("notes.md"));
     table.push_str(&details);
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/semantics.md");
     if std::env::var_os("VTX_CONFORMANCE_ONLY").is_some() {
