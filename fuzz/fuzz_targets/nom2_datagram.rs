@@ -109,7 +109,7 @@ fn handshake(e: &mut Engine, local: usize, peer: std::net::SocketAddr, now: Inst
         e.handle_datagram(local, peer, Bytes::from(ohai), now);
         while let Some(ev) = e.poll_event() {
             if let Event::Up { peering, .. } = ev {
-                e.accept(peering, dummy_peer());
+                e.accept(peering, dummy_peer(), now);
             }
         }
         while let Some(b) = e.peek_batch() {

@@ -79,7 +79,7 @@ fuzz_target!(|c: Case| {
                     let p = v
                         .handle_peer_up(PeerInfo::new(hello.socket_type, "x", peering), now)
                         .unwrap();
-                    e.accept(peering, p);
+                    e.accept(peering, p, now);
                     if is_a {
                         a_peering = Some(peering);
                     }

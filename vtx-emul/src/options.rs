@@ -120,6 +120,8 @@ pub struct SocketOptions {
     /// PUB/XPUB (libzmq's XPUB_NODROP): a message for a subscriber at SNDHWM waits, and
     /// the application's sends with it, instead of being dropped for that subscriber.
     pub xpub_nodrop: bool,
+    /// XPUB (libzmq's XPUB_WELCOME_MSG): sent to every subscriber that comes up, first.
+    pub xpub_welcome: Option<Bytes>,
     /// ROUTER: a new peering with an identity in use takes it over (ROUTER_HANDOVER)
     /// instead of being refused.
     pub router_handover: bool,
@@ -165,6 +167,7 @@ impl Default for SocketOptions {
             router_notify: 0,
             probe_router: false,
             xpub_nodrop: false,
+            xpub_welcome: None,
             router_handover: false,
             max_peers: DEFAULT_MAX_PEERS,
             max_subscriptions: DEFAULT_MAX_SUBSCRIPTIONS,
@@ -215,6 +218,7 @@ setters! {
     with_router_handover => router_handover: bool,
     with_probe_router => probe_router: bool,
     with_xpub_nodrop => xpub_nodrop: bool,
+    with_xpub_welcome => xpub_welcome: Option<Bytes>,
     with_max_peers => max_peers: usize,
     with_max_subscriptions => max_subscriptions: usize,
     with_max_subscription_bytes => max_subscription_bytes: usize,

@@ -1139,3 +1139,20 @@ fn rep_tags_each_reply_with_its_own_requests_sequence() {
         .collect();
     assert_eq!(seqs, [Some(1), Some(2)]);
 }
+
+#[test]
+fn xpub_welcomes_every_new_subscriber_first() {
+    let now = Instant::now();
+    let mut o = opts();
+    o.xpub_welcome = Some(Bytes::from_static(b"welcome"));
+    let mut v = Vocket::new(T::XPub, o);
+    for c in 1..=2 {
+        let s = v
+            .handle_peer_up(PeerInfo::new(T::Sub, format!("t://{c}"), c), now)
+            .unwrap();
+        let Some(Transmit::Message { msg, .. }) = v.poll_transmit(s) else {
+            panic!("no welcome for subscriber {c}");
+        };
+        assert_eq!(body(&msg), b"welcome");
+    }
+}

@@ -44,7 +44,7 @@ pub fn dispatch(engine: &mut Engine, host: &mut impl Host, scheme: &str, now: In
                     .lossy(true)
                     .pausable(true);
                 match host.peer_up(sock, info) {
-                    Ok(peer) => engine.accept(peering, peer),
+                    Ok(peer) => engine.accept(peering, peer, now),
                     Err(refusal) => engine.refuse(peering, &refusal, now),
                 }
             }

@@ -27,6 +27,7 @@ struct Overrides {
     router_notify: Option<u8>,
     probe_router: Option<bool>,
     xpub_nodrop: Option<bool>,
+    xpub_welcome: Option<Option<bytes::Bytes>>,
     metadata: Vec<(bytes::Bytes, bytes::Bytes)>,
     max_msg_size: Option<Option<u64>>,
     max_subscriptions: Option<(usize, usize)>,
@@ -486,9 +487,12 @@ impl VtxSocket {
         self.socket.set_xpub_verbose(on)
     }
 
-    /// XPUB_WELCOME_MSG: sent to each new subscriber.
-    pub fn set_xpub_welcome_msg(&self, msg: Option<&str>) -> zmq::Result<()> {
-        self.socket.set_xpub_welcome_msg(msg)
+    /// XPUB_WELCOME_MSG: sent to each new subscriber, before anything else (by the
+    /// driver, to each peering: the application's XPUB has one pipe and would send it
+    /// once). Reaches the driver at once.
+    pub fn set_xpub_welcome_msg(&self, msg: Option<&str>) -> Result<()> {
+        let msg = msg.map(|m| bytes::Bytes::copy_from_slice(m.as_bytes()));
+        self.set_override(|o| o.xpub_welcome = Some(msg))
     }
 
     /// ZMQ_LAST_ENDPOINT is libzmq's for its own transports: for vtx, the endpoint
@@ -548,6 +552,9 @@ impl VtxSocket {
         }
         if let Some(x) = v.xpub_nodrop {
             o.xpub_nodrop = x;
+        }
+        if let Some(x) = &v.xpub_welcome {
+            o.xpub_welcome = x.clone();
         }
         o.metadata = v.metadata.clone();
         if let Some(x) = v.max_msg_size {

@@ -570,6 +570,17 @@ impl Vocket {
         self.stats.peers_up += 1;
         self.event(Event::PeerUp { address });
         self.arm_heartbeat(id, now);
+        if let Some(welcome) = self.opts.xpub_welcome.clone()
+            && self.ty == SocketType::XPub
+            && let Some(p) = self.peers.get_mut(id)
+        {
+            // libzmq writes it into the new subscriber's pipe before anything else.
+            p.queue.push_back(Transmit::Message {
+                msg: Msg::single(welcome),
+                seq: None,
+            });
+            self.mark_ready(id);
+        }
         if self.opts.probe_router
             && matches!(self.kind, Kind::Req(_) | Kind::Dealer | Kind::Router(_))
             && let Some(p) = self.peers.get_mut(id)

@@ -890,10 +890,14 @@ impl Engine {
     fn on_peering_datagram(&mut self, key: usize, d: Datagram, len: usize, now: Instant) {
         let sock = self.owner_of(key);
         let pid = self.peering_id(key);
-        let Some(p) = self.peerings.get(key) else {
+        let Some(p) = self.peerings.get_mut(key) else {
             return;
         };
         let (src, Some(peer)) = (p.remote, p.peer) else {
+            // Up, but not yet taken by its Vocket: the peer's first datagrams wait.
+            if p.early.len() < super::peering::EARLY_MAX {
+                p.early.push((d, len));
+            }
             return;
         };
         match d {
@@ -1312,15 +1316,19 @@ impl Engine {
     // ----- decisions and outgoing --------------------------------------------------
 
     /// The owner's Vocket accepted the peering: answer the OHAI (server side).
-    pub fn accept(&mut self, peering: PeeringId, peer: PeerId) {
+    pub fn accept(&mut self, peering: PeeringId, peer: PeerId, now: Instant) {
         let Some(key) = self.peering_key(peering) else {
             return;
         };
         let p = &mut self.peerings[key];
         p.peer = Some(peer);
+        let early = std::mem::take(&mut p.early);
         if p.origin == Origin::Accepted {
             let (local, dst, rid, lid) = (p.local, p.remote, p.remote_id, p.local_id);
             self.send_ohai_ok(local, dst, rid, lid);
+        }
+        for (d, len) in early {
+            self.on_peering_datagram(key, d, len, now);
         }
     }
 

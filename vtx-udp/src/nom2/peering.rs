@@ -10,6 +10,9 @@ use vtx_emul::pattern::PeerId;
 
 use super::engine::LocalId;
 
+/// Most datagrams kept for a peering the Vocket has not taken yet.
+pub(crate) const EARLY_MAX: usize = 16;
+
 /// `a` comes after `b` in serial-number arithmetic (RFC 1982), so sequences wrap.
 pub(crate) fn newer(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) > 0
@@ -222,6 +225,10 @@ pub(crate) struct Peering {
     pub(crate) rx_unacked_bytes: usize,
     /// The application pipe is full: acknowledgements withheld.
     pub(crate) paused: bool,
+    /// Datagrams that came before the Vocket took the peering (a server's first
+    /// messages may follow its OHAI-OK in the same read): replayed when it does, at most
+    /// [`EARLY_MAX`] of them.
+    pub(crate) early: Vec<(super::wire::Datagram, usize)>,
     pub(crate) ack_deadline: Option<Instant>,
     pub(crate) probe_deadline: Option<Instant>,
     /// The datagram being packed.
@@ -261,6 +268,7 @@ impl Peering {
             rx_acked: 0,
             rx_unacked_bytes: 0,
             paused: false,
+            early: Vec::new(),
             ack_deadline: None,
             probe_deadline: None,
             cur: Vec::new(),
