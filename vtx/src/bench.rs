@@ -106,7 +106,7 @@ impl Side {
 
 enum Sock {
     Native(zmq::Socket),
-    Vtx(crate::VtxSocket),
+    Vtx(Box<crate::VtxSocket>),
 }
 
 /// The calls a benchmark makes, on either kind of socket.
@@ -142,7 +142,7 @@ impl Sock {
 
 fn open(side: &Side, end: &End, ty: zmq::SocketType) -> Result<Sock> {
     match (end, &side.vtx) {
-        (End::Vtx(_), Some(v)) => Ok(Sock::Vtx(v.socket(ty)?)),
+        (End::Vtx(_), Some(v)) => Ok(Sock::Vtx(Box::new(v.socket(ty)?))),
         _ => {
             let s = side.ctx.socket(ty)?;
             s.set_ipv6(true)?;

@@ -15,7 +15,7 @@ pub(crate) enum Sock {
         monitor: zmq::Socket,
         up: Cell<i64>,
     },
-    Vtx(VtxSocket),
+    Vtx(Box<VtxSocket>),
 }
 
 /// libzmq's ZMQ_METADATA (zmq.h of 4.3; zmq-sys 0.12 predates it).
@@ -226,7 +226,7 @@ impl World {
 
     pub(crate) fn socket(&self, ty: zmq::SocketType) -> Sock {
         let s = match &self.vtx {
-            Some(v) => Sock::Vtx(v.socket(ty).unwrap()),
+            Some(v) => Sock::Vtx(Box::new(v.socket(ty).unwrap())),
             None => {
                 let socket = self.ctx.socket(ty).unwrap();
                 let n = self.monitors.get();
