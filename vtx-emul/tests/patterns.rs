@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use vtx_emul::pattern::{Action, Flow, Input, PeerInfo, Refusal, Transmit, Vocket};
-use vtx_emul::testing::net::{Faults, Net};
+use vtx_emul::testing::net::{Faults, Net, NodeId};
 use vtx_emul::{Msg, SocketOptions, SocketType as T};
 
 fn opts() -> SocketOptions {
@@ -164,39 +164,10 @@ fn req_rep_basic_exchange() {
     );
 }
 
-#[test]
-fn req_sends_a_request_once_by_default() {
+/// A REQ with two REPs sends "q"; the REP that got it loses its link. Returns the net,
+/// the REQ, and the REP that is left.
+fn req_loses_the_rep_with_its_request(o: SocketOptions) -> (Net, NodeId, NodeId) {
     let mut net = Net::new(4);
-    let r = net.add(T::Req, opts());
-    let reps = [net.add(T::Rep, opts()), net.add(T::Rep, opts())];
-    let links: Vec<_> = reps
-        .iter()
-        .map(|&p| net.connect(r, p, false, Faults::none()).unwrap())
-        .collect();
-    net.app_send(r, req("q"));
-    net.settle(Duration::from_secs(1));
-    let (first, other) = if net.app_recv(reps[0]).is_some() {
-        (0, 1)
-    } else {
-        (1, 0)
-    };
-    net.disconnect(links[first]);
-    net.settle(Duration::from_secs(1));
-    assert!(
-        net.app_recv(reps[other]).is_none(),
-        "lost with its peering, as libzmq's REQ: at most once"
-    );
-    // The next request (REQ_RELAXED in the application) goes to the live one.
-    net.app_send(r, req("again"));
-    net.settle(Duration::from_secs(1));
-    assert_eq!(body(&net.app_recv(reps[other]).unwrap()), b"again");
-}
-
-#[test]
-fn req_fails_over_when_asked_and_its_peer_dies() {
-    let mut net = Net::new(4);
-    let mut o = opts();
-    o.req_failover = true;
     let r = net.add(T::Req, o);
     let reps = [net.add(T::Rep, opts()), net.add(T::Rep, opts())];
     let links: Vec<_> = reps
@@ -212,11 +183,28 @@ fn req_fails_over_when_asked_and_its_peer_dies() {
     };
     net.disconnect(links[first]);
     net.settle(Duration::from_secs(1));
-    let got = net
-        .app_recv(reps[other])
-        .expect("request moved to the live REP");
+    (net, r, reps[other])
+}
+
+#[test]
+fn req_sends_a_request_once_by_default() {
+    let (mut net, r, other) = req_loses_the_rep_with_its_request(opts());
+    assert!(
+        net.app_recv(other).is_none(),
+        "lost with its peering, as libzmq's REQ: at most once"
+    );
+    // The next request (REQ_RELAXED in the application) goes to the live one.
+    net.app_send(r, req("again"));
+    net.settle(Duration::from_secs(1));
+    assert_eq!(body(&net.app_recv(other).unwrap()), b"again");
+}
+
+#[test]
+fn req_fails_over_when_asked_and_its_peer_dies() {
+    let (mut net, r, other) = req_loses_the_rep_with_its_request(opts().with_req_failover(true));
+    let got = net.app_recv(other).expect("request moved to the live REP");
     assert_eq!(body(&got), b"q");
-    net.app_send(reps[other], reply_to(&got, "a"));
+    net.app_send(other, reply_to(&got, "a"));
     net.settle(Duration::from_secs(1));
     assert_eq!(body(&net.app_recv(r).unwrap()), b"a");
 }

@@ -122,6 +122,12 @@ fn hostile_peers_are_dropped_and_counted_while_others_work() {
             i as u64 + 1,
             "{name}: counted once"
         );
+        let after_ready = *name == "oversize frame";
+        assert_eq!(
+            errors,
+            u64::from(after_ready || i > 5),
+            "{name}: a protocol error only once READY was through"
+        );
     }
     assert_eq!(rep.peer_count(), 1);
 }

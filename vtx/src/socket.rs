@@ -163,7 +163,7 @@ impl VtxSocket {
     /// The 0MQ socket type asked for, as libzmq names it (a ROUTER is a ROUTER, though
     /// the pipe's end in the application is a libzmq DEALER carrying ROUTER framing).
     pub fn get_socket_type(&self) -> zmq::Result<zmq::SocketType> {
-        Ok(zmq_type(self.ty))
+        Ok(vtx_emul::runtime::to_zmq(self.ty))
     }
 
     /// The scheme of the driver this socket uses, once bound or connected.
@@ -795,23 +795,6 @@ impl VtxSocket {
     /// `duplicate`, `peergone` and a count for drops).
     pub fn monitor(&self, endpoint: &str) -> Result<()> {
         self.driver()?.monitor(self.id, endpoint)
-    }
-}
-
-/// libzmq's name for a vtx socket type.
-fn zmq_type(ty: SocketType) -> zmq::SocketType {
-    match ty {
-        SocketType::Pair => zmq::PAIR,
-        SocketType::Pub => zmq::PUB,
-        SocketType::Sub => zmq::SUB,
-        SocketType::Req => zmq::REQ,
-        SocketType::Rep => zmq::REP,
-        SocketType::Dealer => zmq::DEALER,
-        SocketType::Router => zmq::ROUTER,
-        SocketType::Pull => zmq::PULL,
-        SocketType::Push => zmq::PUSH,
-        SocketType::XPub => zmq::XPUB,
-        SocketType::XSub => zmq::XSUB,
     }
 }
 

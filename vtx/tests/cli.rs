@@ -20,6 +20,14 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// A manager in the test's own process, with the default transports.
+fn in_process() -> (zmq::Context, vtx::Vtx) {
+    let ctx = zmq::Context::new();
+    let v = vtx::Vtx::new(&ctx);
+    v.register_defaults().unwrap();
+    (ctx, v)
+}
+
 fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| s.to_string()).collect()
 }
@@ -236,9 +244,7 @@ fn cat_push_without_peer_times_out_cleanly() {
 #[test]
 fn proxy_bridges_pyzmq_to_a_vtx_peer() {
     let python = python_with_zmq();
-    let ctx = zmq::Context::new();
-    let v = vtx::Vtx::new(&ctx);
-    v.register_defaults().unwrap();
+    let (_ctx, v) = in_process();
     let rep = v.socket(zmq::REP).unwrap();
     rep.set_rcvtimeo(10_000).unwrap();
     let back = rep.bind("udp://127.0.0.1:0").unwrap();
@@ -284,9 +290,7 @@ fn proxy_bridges_pyzmq_to_a_vtx_peer() {
 /// Native PUSH -> proxy (pipeline) -> vtx PULL over tcp6, in process.
 #[test]
 fn proxy_pipeline_native_to_vtx() {
-    let ctx = zmq::Context::new();
-    let v = vtx::Vtx::new(&ctx);
-    v.register_defaults().unwrap();
+    let (ctx, v) = in_process();
     let pull = v.socket(zmq::PULL).unwrap();
     pull.set_rcvtimeo(10_000).unwrap();
     let back = pull.bind("tcp6://[::1]:0").unwrap();
@@ -317,9 +321,7 @@ fn proxy_pipeline_native_to_vtx() {
 /// `tail -f log | vtx cat -t pub`: each line goes out as it is written, not at EOF.
 #[test]
 fn cat_sends_each_line_as_it_arrives() {
-    let ctx = zmq::Context::new();
-    let v = vtx::Vtx::new(&ctx);
-    v.register_defaults().unwrap();
+    let (_ctx, v) = in_process();
     let pull = v.socket(zmq::PULL).unwrap();
     pull.set_rcvtimeo(10_000).unwrap();
     let ep = pull.bind("tcp6://[::1]:0").unwrap();
@@ -358,9 +360,7 @@ fn cat_dealer_and_router_talk_back() {
         "bound ",
         Stdio::piped(),
     );
-    let ctx = zmq::Context::new();
-    let v = vtx::Vtx::new(&ctx);
-    v.register_defaults().unwrap();
+    let (_ctx, v) = in_process();
     let dealer = v.socket(zmq::DEALER).unwrap();
     dealer.set_identity(&[0x00, 0xff]).unwrap();
     dealer.set_rcvtimeo(10_000).unwrap();

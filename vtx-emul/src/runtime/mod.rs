@@ -20,7 +20,7 @@ use std::time::Instant;
 
 pub use self::core::{Core, HOSTILE_LOG_RATE, SocketId};
 pub use self::handle::DriverHandle;
-pub use self::pipe::{app_socket, app_socket_type, from_zmq, pipe_socket_type};
+pub use self::pipe::{app_socket, app_socket_type, from_zmq, pipe_socket_type, to_zmq};
 pub use self::shared::SocketShared;
 use crate::pattern::{ConnId, DownReason};
 use crate::{Endpoint, Result, SocketOptions, SocketType};

@@ -25,19 +25,29 @@ const PIPE_HWM: i32 = 1;
 /// Frames up to this size are copied; larger ones are shared with libzmq, not copied.
 const COPY_MAX: usize = 256;
 
-/// The libzmq socket type the application gets for a vtx socket type (docs/architecture.md §2).
-pub fn app_socket_type(ty: SocketType) -> zmq::SocketType {
+/// libzmq's name for a vtx socket type (the inverse of [`from_zmq`]).
+pub fn to_zmq(ty: SocketType) -> zmq::SocketType {
     match ty {
         SocketType::Pair => zmq::PAIR,
         SocketType::Pub => zmq::PUB,
         SocketType::Sub => zmq::SUB,
         SocketType::Req => zmq::REQ,
         SocketType::Rep => zmq::REP,
-        SocketType::Dealer | SocketType::Router => zmq::DEALER,
+        SocketType::Dealer => zmq::DEALER,
+        SocketType::Router => zmq::ROUTER,
         SocketType::Pull => zmq::PULL,
         SocketType::Push => zmq::PUSH,
         SocketType::XPub => zmq::XPUB,
         SocketType::XSub => zmq::XSUB,
+    }
+}
+
+/// The libzmq socket type the application gets for a vtx socket type (docs/architecture.md §2):
+/// its own, but a ROUTER's, which is a DEALER carrying ROUTER framing.
+pub fn app_socket_type(ty: SocketType) -> zmq::SocketType {
+    match ty {
+        SocketType::Router => zmq::DEALER,
+        other => to_zmq(other),
     }
 }
 

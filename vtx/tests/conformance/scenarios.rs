@@ -157,6 +157,16 @@ pub(crate) fn all() -> Vec<Scenario> {
             per_message_properties,
         ),
         (
+            "pub-hwm-drops",
+            "a PUB drops for a subscriber that does not keep up, in order",
+            pub_hwm_drops,
+        ),
+        (
+            "push-hwm-blocks",
+            "a PUSH whose peer does not read says EAGAIN once the HWMs are full",
+            push_hwm_blocks,
+        ),
+        (
             "send-blocks-without-peer",
             "a bound PUSH without peers blocks until SNDTIMEO",
             send_blocks_without_peer,
@@ -696,6 +706,64 @@ fn per_message_properties(w: &World, t: &mut Trace) {
     t.say(format!(
         "messages with their sender's X-Color: {right} of 6"
     ));
+}
+
+fn pub_hwm_drops(w: &World, t: &mut Trace) {
+    let publisher = w.socket(zmq::PUB);
+    publisher.set_sndhwm(10).unwrap();
+    let ep = w.bind(&publisher);
+    let sub = w.socket(zmq::SUB);
+    sub.set_rcvhwm(10).unwrap();
+    sub.set_subscribe(b"").unwrap();
+    w.connect(&sub, &ep);
+    publish_until(&publisher, &sub, "ready");
+    recv_all(&sub, 100);
+    // 20 MiB, more than any socket buffer holds, while the subscriber reads nothing.
+    let big = vec![b'x'; 1024];
+    for i in 0..20_000u32 {
+        let mut m = i.to_be_bytes().to_vec();
+        m.extend_from_slice(&big);
+        publisher.send(&m, 0).unwrap();
+    }
+    let mut got = Vec::new();
+    sub.set_rcvtimeo(1000).unwrap();
+    while let Ok(m) = sub.recv_bytes(0) {
+        got.push(u32::from_be_bytes([m[0], m[1], m[2], m[3]]));
+    }
+    t.say(format!("some dropped: {}", got.len() < 20_000));
+    t.say(format!(
+        "the rest in order: {}",
+        got.windows(2).all(|w| w[0] < w[1])
+    ));
+}
+
+fn push_hwm_blocks(w: &World, t: &mut Trace) {
+    let pull = w.socket(zmq::PULL);
+    pull.set_rcvhwm(10).unwrap();
+    let ep = w.bind(&pull);
+    let push = w.socket(zmq::PUSH);
+    push.set_sndhwm(10).unwrap();
+    w.connect(&push, &ep);
+    w.wait_peers(&push, 1);
+    let big = vec![b'x'; 64 * 1024];
+    let mut sent = 0;
+    let end = std::time::Instant::now() + Duration::from_secs(20);
+    let r = loop {
+        match push.send(&big, zmq::DONTWAIT) {
+            Ok(()) => sent += 1,
+            Err(e) => break errname(e),
+        }
+        if sent >= 100_000 || std::time::Instant::now() > end {
+            break "never".to_string();
+        }
+    };
+    t.say(format!("send at last: {r}"));
+    let mut got = 0;
+    pull.set_rcvtimeo(1000).unwrap();
+    while pull.recv_bytes(0).is_ok() {
+        got += 1;
+    }
+    t.say(format!("everything sent arrived: {}", got == sent));
 }
 
 fn send_blocks_without_peer(w: &World, t: &mut Trace) {
