@@ -41,6 +41,8 @@ struct Node {
     closed: bool,
     /// Whether the application reads what arrives.
     reading: bool,
+    /// The handshake failed (its retransmissions ran out).
+    handshake_failed: bool,
 }
 
 impl Node {
@@ -54,6 +56,7 @@ impl Node {
             received: Vec::new(),
             closed: false,
             reading: true,
+            handshake_failed: false,
         }
     }
 
@@ -73,6 +76,8 @@ struct Sim {
     /// (deliver at, to node, bytes)
     wire: Vec<(Instant, usize, Bytes)>,
     sent: usize,
+    /// The first datagram each node sent (node 0's is its INIT).
+    first: [Option<Bytes>; 2],
 }
 
 impl Sim {
@@ -87,6 +92,7 @@ impl Sim {
             reorder,
             wire: Vec::new(),
             sent: 0,
+            first: [None, None],
         }
     }
 
@@ -100,6 +106,7 @@ impl Sim {
     /// Puts one datagram on the wire, through the faults.
     fn send(&mut self, to: usize, d: Bytes) {
         self.sent += 1;
+        self.first[1 - to].get_or_insert_with(|| d.clone());
         if self.rng.random_bool(self.loss) {
             return;
         }
@@ -126,8 +133,12 @@ impl Sim {
                     }
                 }
                 while let Some(ev) = a.poll() {
-                    if let Event::Stream(StreamEvent::Opened { .. }) = ev {
-                        let _ = a.accept_stream();
+                    match ev {
+                        Event::Stream(StreamEvent::Opened { .. }) => {
+                            let _ = a.accept_stream();
+                        }
+                        Event::HandshakeFailed { .. } => self.nodes[i].handshake_failed = true,
+                        _ => {}
                     }
                 }
                 let node = &mut self.nodes[i];
@@ -242,11 +253,19 @@ fn message(i: usize, rng: &mut StdRng) -> Bytes {
 /// got each once, in order.
 fn lossy_delivery(seed: u64, loss: f64, n: usize) {
     let mut sim = Sim::new(seed, loss, 0.05, 0.2);
-    sim.connect();
-    assert!(
-        sim.run_until(Duration::from_secs(120), |s| s.established()),
-        "seed {seed}: no association"
-    );
+    // As the driver does: a handshake whose retransmissions run out (4 INITs or
+    // COOKIE-ECHOs, SctpConfig::max_init_retransmits) is a failed attempt, and a new
+    // attempt follows.
+    let mut attempts = 0;
+    while !sim.established() {
+        attempts += 1;
+        assert!(attempts <= 5, "seed {seed}: no association in 5 attempts");
+        sim.nodes[0].handshake_failed = false;
+        sim.connect();
+        sim.run_until(Duration::from_secs(120), |s| {
+            s.established() || s.nodes[0].handshake_failed
+        });
+    }
     sim.nodes[0]
         .assoc()
         .open_stream(0, PayloadProtocolIdentifier::Binary)
@@ -295,6 +314,49 @@ fn lossy_delivery(seed: u64, loss: f64, n: usize) {
 #[test]
 fn clean_link_delivers_in_order() {
     lossy_delivery(1, 0.0, 2000);
+}
+
+/// Seeds that once failed: a duplicated INIT arriving after the handshake closed the
+/// server's association (patches/README.md); a first attempt's handshake failed.
+#[test]
+fn lossy_link_regression_seeds() {
+    for seed in [
+        5872075484020822674,
+        5866341035305958590,
+        // The handshake's retransmissions ran out on the first attempt.
+        17257922572566493531,
+    ] {
+        lossy_delivery(seed, 0.15, 1000);
+    }
+}
+
+/// A copy of the client's INIT that arrives once the association is up (the network
+/// duplicated it, or someone replays it) is discarded; the association goes on.
+#[test]
+fn a_replayed_init_does_not_end_the_association() {
+    let mut sim = Sim::new(7, 0.0, 0.0, 0.0);
+    sim.connect();
+    assert!(sim.run_until(Duration::from_secs(10), |s| s.established()));
+    let init = sim.first[0].clone().unwrap();
+    let now = sim.now;
+    sim.wire.push((now, 1, init));
+    sim.run_until(Duration::from_millis(50), |_| false);
+    assert!(sim.established(), "the replayed INIT ended the association");
+    sim.nodes[0]
+        .assoc()
+        .open_stream(0, PayloadProtocolIdentifier::Binary)
+        .unwrap();
+    sim.nodes[0]
+        .assoc()
+        .stream(0)
+        .unwrap()
+        .write_sctp(
+            &Bytes::from_static(b"after"),
+            PayloadProtocolIdentifier::Binary,
+        )
+        .unwrap();
+    assert!(sim.run_until(Duration::from_secs(10), |s| !s.nodes[1].received.is_empty()));
+    assert_eq!(sim.nodes[1].received[0], Bytes::from_static(b"after"));
 }
 
 proptest! {

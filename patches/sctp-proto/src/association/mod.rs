@@ -1751,7 +1751,15 @@ impl Association {
         {
             // 5.2.2.  Unexpected INIT in States Other than CLOSED, COOKIE-ECHOED,
             //        COOKIE-WAIT, and SHUTDOWN-ACK-SENT
-            return Err(Error::ErrHandleInitState);
+            // VTX patch: discard it. Returning an error closed the association. The
+            // endpoint routes an INIT here only by the peer's own Initiate Tag (a new
+            // INIT makes a new association), so this is a duplicated, delayed or
+            // replayed copy of the original, and it must not end the association.
+            debug!(
+                "[{}] unexpected INIT in state '{}' discarded",
+                self.side, state
+            );
+            return Ok(vec![]);
         }
 
         // Should we be setting any of these permanently until we've ACKed further?
