@@ -27,6 +27,8 @@ pub mod msg;
 pub mod options;
 pub mod pattern;
 #[cfg(feature = "runtime")]
+pub mod peering;
+#[cfg(feature = "runtime")]
 pub mod runtime;
 pub mod session;
 pub mod socket_type;

@@ -25,7 +25,7 @@ use std::os::fd::AsRawFd;
 
 use socket2::{Domain, Protocol, Socket, Type};
 use vtx_emul::endpoint::format_addr;
-use vtx_emul::stream::{Link, Network, StreamTransport};
+use vtx_emul::stream::{Link, Network, StreamTransport, tcp};
 use vtx_emul::zmtp::ZmtpSession;
 use vtx_emul::{Endpoint, Result, SocketOptions};
 
@@ -76,12 +76,6 @@ fn set_nodelay(s: &impl AsRawFd) -> io::Result<()> {
     }
 }
 
-fn listener(addr: SocketAddr) -> io::Result<mio::net::TcpListener> {
-    // mio's TCP types are plain descriptors underneath: accept, read and writev mean
-    // the same on a one-to-one SCTP socket.
-    vtx_emul::stream::tcp::listen_on(sctp_socket(addr)?, addr)
-}
-
 impl Network for KernelSctpNetwork {
     type Listener = mio::net::TcpListener;
     type Link = SctpLink;
@@ -92,11 +86,9 @@ impl Network for KernelSctpNetwork {
         endpoint: &Endpoint,
         _opts: &SocketOptions,
     ) -> Result<(Self::Listener, String)> {
-        endpoint.bind_with(|addr| {
-            let l = listener(addr)?;
-            let local = l.local_addr()?;
-            Ok((l, local))
-        })
+        // mio's TCP types are plain descriptors underneath: accept, read and writev
+        // mean the same on a one-to-one SCTP socket.
+        tcp::listen_with(endpoint, sctp_socket)
     }
 
     fn accept(&mut self, listener: &Self::Listener) -> io::Result<(Self::Link, String)> {
@@ -114,17 +106,8 @@ impl Network for KernelSctpNetwork {
         target: &Self::Target,
         _opts: &SocketOptions,
     ) -> io::Result<(Self::Link, String)> {
-        let s = sctp_socket(*target)?;
-        match s.connect(&(*target).into()) {
-            Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e),
-        }
-        Ok((
-            SctpLink(mio::net::TcpStream::from_std(s.into())),
-            format_addr(*target),
-        ))
+        let s = tcp::start_connect(sctp_socket(*target)?, *target)?;
+        Ok((SctpLink(s), format_addr(*target)))
     }
 }
 
@@ -180,14 +163,7 @@ impl Link for SctpLink {
     }
 
     fn connected(&mut self) -> io::Result<bool> {
-        if let Some(e) = self.0.take_error()? {
-            return Err(e);
-        }
-        match self.0.peer_addr() {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
-            Err(e) => Err(e),
-        }
+        tcp::connect_finished(&self.0)
     }
 
     fn meta(&self, key: &str) -> Option<String> {

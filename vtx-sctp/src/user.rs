@@ -15,7 +15,7 @@ use std::io;
 use std::net::{Ipv6Addr, SocketAddr};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -27,14 +27,14 @@ use sctp_proto::{
 use slab::Slab;
 use socket2::{Domain, Protocol, Socket, Type};
 use vtx_emul::endpoint::format_addr;
-use vtx_emul::pattern::{ConnId, DownReason, Flow, PeerId};
-use vtx_emul::runtime::{Core, SocketId, Transport};
-use vtx_emul::stream::{
-    Delivered, Local, OutBuf, Role, Session, SessionEvent, conn_id, deliver, reconnect_wait,
+use vtx_emul::pattern::{ConnId, DownReason};
+use vtx_emul::peering::{
+    BoundAs, Connecters, Decode, End, Generations, Origin, Peering, Phase, SocketLinks,
     split_conn_id, split_timer_key, timer_key,
 };
+use vtx_emul::runtime::{Core, SocketId, Transport};
 use vtx_emul::zmtp::ZmtpSession;
-use vtx_emul::{Endpoint as VtxEndpoint, Error, Result, SocketOptions};
+use vtx_emul::{Endpoint as VtxEndpoint, Result, SocketOptions};
 
 use crate::SctpConfig;
 
@@ -68,28 +68,9 @@ const TIMER_ASSOC: u64 = 1;
 const TIMER_RECONNECT: u64 = 2;
 const TIMER_HANDSHAKE: u64 = 3;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum State {
-    /// SCTP four-way handshake.
-    Associating,
-    /// ZMTP greeting and READY.
-    Handshaking,
-    /// The peering is up in the Vocket.
-    Up,
-    /// SCTP SHUTDOWN in progress (or a refusal being flushed).
-    Closing,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Origin {
-    Accepted,
-    Connected(usize),
-}
-
 struct Listener {
     sock: SocketId,
-    bound: String,
-    asked: String,
+    name: BoundAs,
 }
 
 /// One UDP socket and the SCTP endpoint multiplexed over it.
@@ -113,44 +94,19 @@ struct Udp {
     retired: bool,
 }
 
+/// One association and the peering on it. Its phase: [`Phase::Connecting`] during
+/// SCTP's four-way handshake, [`Phase::Closing`] while SCTP SHUTDOWN is in progress.
 struct Assoc {
-    generation: u32,
-    sock: SocketId,
     udp: usize,
     handle: AssociationHandle,
     assoc: Association,
-    session: ZmtpSession,
-    rbuf: BytesMut,
-    out: OutBuf,
-    peer: Option<PeerId>,
-    /// The session came up at some point (reconnect starts from RECONNECT_IVL).
-    was_up: bool,
-    address: String,
-    origin: Origin,
-    state: State,
-    paused: bool,
+    peering: Peering<ZmtpSession>,
     /// The association timer armed in the runtime heap.
     armed: Option<Instant>,
     /// When a graceful close gives up on the peer's SHUTDOWN-ACK.
     close_by: Option<Instant>,
     /// Bytes sent and not yet acknowledged, as of the last drive (for linger).
     unacked: usize,
-}
-
-struct Connecter {
-    sock: SocketId,
-    endpoint: String,
-    target: SocketAddr,
-    assoc: Option<usize>,
-    ivl: Duration,
-    generation: u32,
-}
-
-#[derive(Default)]
-struct SockLinks {
-    listeners: Vec<usize>,
-    connecters: Vec<usize>,
-    assocs: FxHashSet<usize>,
 }
 
 /// The `sctp` transport's userspace backend. Register it with
@@ -162,11 +118,11 @@ pub struct SctpTransport {
     udps: Slab<Udp>,
     assocs: Slab<Assoc>,
     routes: FxHashMap<(usize, usize), usize>,
-    connecters: Slab<Connecter>,
-    sockets: FxHashMap<SocketId, SockLinks>,
+    connecters: Connecters<SocketAddr>,
+    sockets: SocketLinks,
     /// Client sockets: IPv4, IPv6.
     clients: [Option<usize>; 2],
-    next_generation_value: u32,
+    generations: Generations,
     datagram: Box<[u8]>,
     /// Associations that took datagrams since they were last driven.
     touched: Vec<usize>,
@@ -177,7 +133,6 @@ impl fmt::Debug for SctpTransport {
         f.debug_struct("SctpTransport")
             .field("udp_sockets", &self.udps.len())
             .field("associations", &self.assocs.len())
-            .field("connecters", &self.connecters.len())
             .finish()
     }
 }
@@ -243,10 +198,10 @@ impl SctpTransport {
             udps: Slab::new(),
             assocs: Slab::new(),
             routes: FxHashMap::default(),
-            connecters: Slab::new(),
-            sockets: FxHashMap::default(),
+            connecters: Connecters::new(TIMER_RECONNECT),
+            sockets: SocketLinks::default(),
             clients: [None, None],
-            next_generation_value: 1,
+            generations: Generations::new(),
             datagram: vec![0; DATAGRAM_MAX].into_boxed_slice(),
             touched: Vec::new(),
         }
@@ -262,17 +217,8 @@ impl SctpTransport {
         let (generation, key) = split_conn_id(conn);
         self.assocs
             .get_mut(key)
-            .filter(|a| a.generation == generation)
+            .filter(|a| a.peering.generation == generation)
             .map(|a| (key, a))
-    }
-
-    fn next_generation(&mut self) -> u32 {
-        self.next_generation_value = self.next_generation_value.wrapping_add(1) & 0x3fff_ffff;
-        self.next_generation_value
-    }
-
-    fn links(&mut self, sock: SocketId) -> &mut SockLinks {
-        self.sockets.entry(sock).or_default()
     }
 
     fn new_endpoint(&self, server: bool) -> Endpoint {
@@ -331,36 +277,23 @@ impl SctpTransport {
         assoc: Association,
         origin: Origin,
     ) -> Option<usize> {
-        let opts = core.options(sock)?;
-        let local = Local::new(core.socket_type(sock)?, opts);
-        let handshake_ivl = opts.handshake_ivl;
-        let role = match origin {
-            Origin::Accepted => Role::Server,
-            Origin::Connected(_) => Role::Client,
-        };
-        let generation = self.next_generation();
+        let generation = self.generations.advance();
         let address = format!("{}://{}", core.scheme(), format_addr(assoc.remote_addr()));
-        let key = self.assocs.insert(Assoc {
-            generation,
-            sock,
+        let peering = Peering::new(core, sock, generation, address, origin)?;
+        let entry = self.assocs.vacant_entry();
+        let key = entry.key();
+        peering.arm_handshake_timer(core, TIMER_HANDSHAKE, key);
+        entry.insert(Assoc {
             udp,
             handle,
             assoc,
-            session: ZmtpSession::new(&local, role),
-            rbuf: BytesMut::new(),
-            out: OutBuf::new(),
-            peer: None,
-            was_up: false,
-            address,
-            origin,
-            state: State::Associating,
-            paused: false,
+            peering,
             armed: None,
             close_by: None,
             unacked: 0,
         });
         self.routes.insert((udp, handle.0), key);
-        self.links(sock).assocs.insert(key);
+        self.sockets.of(sock).links.insert(key);
         if let Some(u) = self.udps.get_mut(udp) {
             u.handshaking += 1;
             u.assocs.insert(key);
@@ -371,23 +304,15 @@ impl SctpTransport {
                 if u.pending.len() > 2 * MAX_HANDSHAKING {
                     let assocs = &self.assocs;
                     u.pending.retain(|&(k, g)| {
-                        assocs
-                            .get(k)
-                            .is_none_or(|a| a.generation == g && a.state == State::Associating)
+                        assocs.get(k).is_none_or(|a| {
+                            a.peering.generation == g && a.peering.phase == Phase::Connecting
+                        })
                     });
                 }
             }
         }
-        if let Origin::Connected(c) = origin
-            && let Some(c) = self.connecters.get_mut(c)
-        {
-            c.assoc = Some(key);
-        }
-        if let Some(ivl) = handshake_ivl {
-            core.set_timer(
-                core.now() + ivl,
-                timer_key(TIMER_HANDSHAKE, generation, key),
-            );
+        if let Origin::Connected(ck) = origin {
+            self.connecters.linked(ck, key);
         }
         Some(key)
     }
@@ -405,7 +330,7 @@ impl SctpTransport {
         let mut retire = false;
         if let Some(u) = self.udps.get_mut(a.udp) {
             let _ = u.endpoint.handle_event(a.handle, EndpointEvent::drained());
-            if a.state == State::Associating {
+            if a.peering.phase == Phase::Connecting {
                 u.handshaking = u.handshaking.saturating_sub(1);
             }
             u.assocs.remove(&key);
@@ -414,14 +339,12 @@ impl SctpTransport {
         if retire {
             self.remove_udp(core, a.udp);
         }
-        if let Some(l) = self.sockets.get_mut(&a.sock) {
-            l.assocs.remove(&key);
+        self.sockets.remove_link(a.peering.sock, key);
+        if let Some(p) = a.peering.peer {
+            core.peer_down(a.peering.sock, p);
         }
-        if let Some(p) = a.peer {
-            core.peer_down(a.sock, p);
-        }
-        if let Origin::Connected(ck) = a.origin {
-            self.schedule_reconnect(core, ck, key, a.was_up);
+        if let Origin::Connected(ck) = a.peering.origin {
+            self.connecters.link_ended(core, ck, key, a.peering.was_up);
         }
     }
 
@@ -430,7 +353,12 @@ impl SctpTransport {
     fn stack_failed(&mut self, core: &mut Core, key: usize, during: &str) {
         if let Some(a) = self.assocs.get(key) {
             let reason = format!("the SCTP stack failed {during}");
-            core.link_failed(a.sock, a.peer.is_some(), &a.address.clone(), &reason);
+            core.link_failed(
+                a.peering.sock,
+                a.peering.peer.is_some(),
+                &a.peering.address.clone(),
+                &reason,
+            );
         }
         self.remove_assoc(core, key);
     }
@@ -438,7 +366,12 @@ impl SctpTransport {
     /// A peer broke the protocol: counted, logged, and the association shut down.
     fn fail(&mut self, core: &mut Core, key: usize, reason: &dyn fmt::Display) {
         if let Some(a) = self.assocs.get(key) {
-            core.link_failed(a.sock, a.peer.is_some(), &a.address.clone(), reason);
+            core.link_failed(
+                a.peering.sock,
+                a.peering.peer.is_some(),
+                &a.peering.address.clone(),
+                reason,
+            );
         }
         self.shutdown(core, key);
     }
@@ -451,55 +384,25 @@ impl SctpTransport {
         let Some(a) = self.assocs.get_mut(key) else {
             return;
         };
-        if a.state == State::Closing {
+        if a.peering.phase == Phase::Closing {
             return;
         }
-        if let Some(p) = a.peer.take() {
-            core.peer_down(a.sock, p);
+        if let Some(p) = a.peering.peer.take() {
+            core.peer_down(a.peering.sock, p);
         }
-        if a.state == State::Associating || a.assoc.shutdown().is_err() {
+        if a.peering.phase == Phase::Connecting || a.assoc.shutdown().is_err() {
             self.remove_assoc(core, key);
             return;
         }
-        a.state = State::Closing;
+        a.peering.phase = Phase::Closing;
         a.close_by = Some(core.now() + wait);
         self.drive(core, key);
     }
 
-    fn schedule_reconnect(&mut self, core: &mut Core, ck: usize, old: usize, was_up: bool) {
-        let generation = self.next_generation();
-        let Some(c) = self.connecters.get_mut(ck) else {
-            return;
-        };
-        if c.assoc != Some(old) {
-            return;
-        }
-        c.assoc = None;
-        let Some(opts) = core.options(c.sock) else {
-            return;
-        };
-        let Some(base) = opts.reconnect_ivl else {
-            return;
-        };
-        let max = opts.reconnect_ivl_max;
-        if was_up {
-            c.ivl = base;
-        }
-        let wait = reconnect_wait(&mut c.ivl, base, max, core.rng());
-        c.generation = generation;
-        core.set_timer(
-            core.now() + wait,
-            timer_key(TIMER_RECONNECT, generation, ck),
-        );
-    }
-
     fn attempt(&mut self, core: &mut Core, ck: usize) {
-        let Some(c) = self.connecters.get(ck) else {
+        let Some(c) = self.connecters.idle(ck) else {
             return;
         };
-        if c.assoc.is_some() {
-            return;
-        }
         let (sock, target) = (c.sock, c.target);
         let udp = match self.client_udp(core, target) {
             Ok(u) => u,
@@ -524,11 +427,7 @@ impl SctpTransport {
             }
             Err(e) => {
                 log::debug!("{sock}: connect to {target} failed: {e}");
-                let fake = usize::MAX;
-                if let Some(c) = self.connecters.get_mut(ck) {
-                    c.assoc = Some(fake);
-                }
-                self.schedule_reconnect(core, ck, fake, false);
+                self.connecters.attempt_failed(core, ck);
             }
         }
     }
@@ -553,14 +452,18 @@ impl SctpTransport {
                 Event::HandshakeFailed { reason } => {
                     log::debug!(
                         "{}: association with {} failed: {reason}",
-                        a.sock,
-                        a.address
+                        a.peering.sock,
+                        a.peering.address
                     );
                     self.remove_assoc(core, key);
                     return;
                 }
                 Event::AssociationLost { reason } => {
-                    log::debug!("{}: association with {} ended: {reason}", a.sock, a.address);
+                    log::debug!(
+                        "{}: association with {} ended: {reason}",
+                        a.peering.sock,
+                        a.peering.address
+                    );
                     self.remove_assoc(core, key);
                     return;
                 }
@@ -579,15 +482,15 @@ impl SctpTransport {
             }
         }
         if let Some(a) = self.assocs.get_mut(key)
-            && matches!(a.state, State::Handshaking | State::Up)
+            && matches!(a.peering.phase, Phase::Handshaking | Phase::Up)
             && a.assoc.is_closing()
         {
             // The peer sent SHUTDOWN: it is leaving; what it sent before is read.
-            log::debug!("{}: {} is shutting down", a.sock, a.address);
-            a.state = State::Closing;
+            log::debug!("{}: {} is shutting down", a.peering.sock, a.peering.address);
+            a.peering.phase = Phase::Closing;
             a.close_by = Some(core.now() + self.cfg.rto_max);
-            if let Some(p) = a.peer.take() {
-                core.peer_down(a.sock, p);
+            if let Some(p) = a.peering.peer.take() {
+                core.peer_down(a.peering.sock, p);
             }
         }
         self.pull(core, key);
@@ -600,7 +503,7 @@ impl SctpTransport {
         a.unacked = a.buffered();
         // A server association sits in CLOSED until the COOKIE-ECHO arrives (the
         // cookie carries its state): closed means over only once it was associated.
-        if a.state != State::Associating && a.assoc.is_closed() {
+        if a.peering.phase != Phase::Connecting && a.assoc.is_closed() {
             self.remove_assoc(core, key);
             return;
         }
@@ -612,7 +515,7 @@ impl SctpTransport {
             && a.armed.is_none_or(|armed| at < armed)
         {
             a.armed = Some(at);
-            core.set_timer(at, timer_key(TIMER_ASSOC, a.generation, key));
+            core.set_timer(at, timer_key(TIMER_ASSOC, a.peering.generation, key));
         }
     }
 
@@ -620,7 +523,7 @@ impl SctpTransport {
         let Some(a) = self.assocs.get_mut(key) else {
             return;
         };
-        if a.state != State::Associating {
+        if a.peering.phase != Phase::Connecting {
             return;
         }
         if let Some(u) = self.udps.get_mut(a.udp) {
@@ -635,8 +538,7 @@ impl SctpTransport {
                 }
             }
         }
-        a.state = State::Handshaking;
-        a.session.start(&mut a.out);
+        a.peering.start();
         self.write_out(core, key);
     }
 
@@ -645,105 +547,57 @@ impl SctpTransport {
             return;
         };
         if let Err(e) = a.flush_out() {
-            log::debug!("{}: write to {} failed: {e}", a.sock, a.address);
+            log::debug!(
+                "{}: write to {} failed: {e}",
+                a.peering.sock,
+                a.peering.address
+            );
             self.shutdown(core, key);
         }
     }
 
     fn on_readable(&mut self, core: &mut Core, key: usize) {
+        // SCTP's receive window bounds what one drive can decode: no budget here.
+        let mut budget = usize::MAX;
         loop {
             let Some(a) = self.assocs.get_mut(key) else {
                 return;
             };
-            if a.paused || a.state == State::Closing || a.state == State::Associating {
-                return;
-            }
-            if let Some(peer) = a.peer
-                && core.admit(a.sock, peer) == Flow::Pause
+            match a
+                .peering
+                .decode(core, key, &mut budget, &mut self.connecters, || None)
             {
-                a.paused = true;
-                return;
-            }
-            // Decode what is buffered before reading more.
-            loop {
-                let Some(a) = self.assocs.get_mut(key) else {
-                    return;
-                };
-                let ev = match a.session.decode(&mut a.rbuf, &mut a.out) {
-                    Ok(Some(ev)) => ev,
-                    Ok(None) => break,
-                    Err(e) => {
-                        self.fail(core, key, &e);
-                        return;
-                    }
-                };
-                if !self.on_event(core, key, ev) {
+                Decode::Drained => {}
+                Decode::OutOfBudget | Decode::Paused => break,
+                Decode::End(End::Refused) => {
                     self.write_out(core, key);
+                    self.shutdown(core, key);
+                    return;
+                }
+                Decode::End(End::Failed) => {
+                    self.shutdown(core, key);
                     return;
                 }
             }
-            let Some(a) = self.assocs.get_mut(key) else {
-                return;
-            };
             let chunks = match a.assoc.stream(STREAM).and_then(|mut s| s.read_sctp()) {
                 Ok(Some(chunks)) => chunks,
                 Ok(None) | Err(_) => break,
             };
-            let start = a.rbuf.len();
-            a.rbuf.resize(start + chunks.len(), 0);
-            match chunks.read(&mut a.rbuf[start..]) {
-                Ok(n) => a.rbuf.truncate(start + n),
+            let rbuf = &mut a.peering.rbuf;
+            let start = rbuf.len();
+            rbuf.resize(start + chunks.len(), 0);
+            match chunks.read(&mut rbuf[start..]) {
+                Ok(n) => rbuf.truncate(start + n),
                 Err(e) => {
                     self.fail(core, key, &format_args!("bad SCTP message: {e}"));
                     return;
                 }
             }
         }
-        if let Some(a) = self.assocs.get_mut(key)
-            && a.rbuf.is_empty()
-            && a.rbuf.capacity() > 0
-        {
-            // An idle association holds no read buffer.
-            a.rbuf = BytesMut::new();
+        if let Some(a) = self.assocs.get_mut(key) {
+            a.peering.release_idle_buffer();
         }
         self.write_out(core, key);
-    }
-
-    /// Handles one decoded event; false when reading must stop.
-    fn on_event(&mut self, core: &mut Core, key: usize, ev: SessionEvent) -> bool {
-        let Some(a) = self.assocs.get_mut(key) else {
-            return false;
-        };
-        let (sock, conn) = (a.sock, conn_id(a.generation, key));
-        match deliver(core, sock, a.peer, &a.address, conn, || None, ev) {
-            Delivered::Continue => true,
-            Delivered::Pause => {
-                a.paused = true;
-                false
-            }
-            Delivered::Up(peer) => {
-                a.peer = Some(peer);
-                a.was_up = true;
-                a.state = State::Up;
-                if let Origin::Connected(ck) = a.origin
-                    && let Some(c) = self.connecters.get_mut(ck)
-                    && let Some(base) = core.options(sock).and_then(|o| o.reconnect_ivl)
-                {
-                    c.ivl = base;
-                }
-                true
-            }
-            Delivered::Refused(reason) => {
-                a.session.refuse(&reason, &mut a.out);
-                self.write_out(core, key);
-                self.shutdown(core, key);
-                false
-            }
-            Delivered::Close => {
-                self.shutdown(core, key);
-                false
-            }
-        }
     }
 
     /// Pulls transmits from the Vocket while the association has room.
@@ -751,33 +605,28 @@ impl SctpTransport {
         let Some(a) = self.assocs.get_mut(key) else {
             return;
         };
-        let (sock, Some(peer), State::Up) = (a.sock, a.peer, a.state) else {
+        if a.peering.phase != Phase::Up {
             return;
-        };
-        let buffered = a.buffered();
-        let mut room = SEND_HIGH.saturating_sub(buffered);
-        let mut failed = None;
-        while room > 0 {
-            let Some(t) = core.transmit(sock, peer) else {
-                break;
-            };
-            let before = a.out.len();
-            a.session.encode(t, &mut a.out);
-            room = room.saturating_sub(a.out.len() - before);
-            if a.out.len() >= SEGMENT
-                && let Err(e) = a.flush_out()
-            {
-                failed = Some(e);
+        }
+        let mut room = SEND_HIGH.saturating_sub(a.buffered());
+        let mut result = Ok(());
+        while room > 0 && result.is_ok() {
+            // A segment at a time, so that SCTP messages stay at most SEGMENT bytes.
+            let encoded = a.peering.fill(core, room.min(SEGMENT));
+            if encoded == 0 {
                 break;
             }
+            room = room.saturating_sub(encoded);
+            if a.peering.out.len() >= SEGMENT {
+                result = a.flush_out();
+            }
         }
-        if failed.is_none()
-            && let Err(e) = a.flush_out()
-        {
-            failed = Some(e);
-        }
-        if let Some(e) = failed {
-            log::debug!("{sock}: write to {} failed: {e}", a.address);
+        if let Err(e) = result.and_then(|()| a.flush_out()) {
+            log::debug!(
+                "{}: write to {} failed: {e}",
+                a.peering.sock,
+                a.peering.address
+            );
             self.shutdown(core, key);
         }
     }
@@ -802,11 +651,9 @@ impl SctpTransport {
         {
             let sock = u.listener.as_ref().map(|l| l.sock);
             while let Some((k, generation)) = u.pending.pop_front() {
-                if self
-                    .assocs
-                    .get(k)
-                    .is_some_and(|a| a.generation == generation && a.state == State::Associating)
-                {
+                if self.assocs.get(k).is_some_and(|a| {
+                    a.peering.generation == generation && a.peering.phase == Phase::Connecting
+                }) {
                     if let Some(sock) = sock {
                         core.hostile_input(
                             sock,
@@ -981,16 +828,16 @@ impl Assoc {
     /// Moves what the session encoded into the association, in SCTP messages of at
     /// most [`SEGMENT`] bytes.
     fn flush_out(&mut self) -> std::result::Result<(), sctp_proto::Error> {
-        if self.state == State::Associating {
+        if self.peering.phase == Phase::Connecting {
             return Ok(());
         }
         let mut stream = self.assoc.stream(STREAM)?;
-        while !self.out.is_empty() {
+        while !self.peering.out.is_empty() {
             // One SCTP user message per segment: a lone piece goes as it is (shared,
             // not copied); several (a frame header and the start of a large payload)
             // are joined, since SCTP pays per message and a copy of 64 KiB is cheap
             // next to that. Where segments end does not matter to the receiver.
-            let mut pieces = self.out.take_front(SEGMENT);
+            let mut pieces = self.peering.out.take_front(SEGMENT);
             let message = if pieces.len() == 1 {
                 pieces.swap_remove(0)
             } else {
@@ -1020,98 +867,63 @@ impl Transport for SctpTransport {
     }
 
     fn bind(&mut self, core: &mut Core, sock: SocketId, endpoint: &VtxEndpoint) -> Result<String> {
-        let listener = Listener {
-            sock,
-            bound: String::new(),
-            asked: endpoint.to_string(),
-        };
         let (k, bound) = endpoint.bind_with(|addr| {
             let k = self.add_udp(core, addr, true)?;
             Ok((k, self.udps[k].local))
         })?;
-        self.udps[k].listener = Some(Listener {
+        let name = BoundAs {
             bound: bound.clone(),
-            ..listener
-        });
-        self.links(sock).listeners.push(k);
+            asked: endpoint.to_string(),
+        };
+        self.udps[k].listener = Some(Listener { sock, name });
+        self.sockets.of(sock).listeners.push(k);
         log::debug!("{sock} listening on {bound}");
         Ok(bound)
     }
 
-    fn connect(&mut self, core: &mut Core, sock: SocketId, endpoint: &VtxEndpoint) -> Result<()> {
-        let target = endpoint.connect_addrs()?[0];
-        let base = core
-            .options(sock)
-            .and_then(|o| o.reconnect_ivl)
-            .unwrap_or(Duration::from_millis(100));
-        let ck = self.connecters.insert(Connecter {
-            sock,
-            endpoint: endpoint.to_string(),
-            target,
-            assoc: None,
-            ivl: base,
-            generation: 0,
-        });
-        self.links(sock).connecters.push(ck);
-        self.attempt(core, ck);
-        Ok(())
-    }
-
     fn unbind(&mut self, core: &mut Core, sock: SocketId, endpoint: &str) -> Result<()> {
         let udps = &self.udps;
-        let links = self.sockets.entry(sock).or_default();
-        let pos = links.listeners.iter().position(|&k| {
+        let k = self.sockets.take_listener(sock, endpoint, |k| {
             udps.get(k)
                 .and_then(|u| u.listener.as_ref())
-                .is_some_and(|l| l.bound == endpoint || l.asked == endpoint)
-        });
-        let Some(pos) = pos else {
-            return Err(Error::UnknownEndpoint {
-                endpoint: endpoint.into(),
-            });
-        };
-        let k = links.listeners.swap_remove(pos);
+                .is_some_and(|l| l.name.is(endpoint))
+        })?;
         // The associations live on the listener's socket: they end with it.
         self.retire_udp(core, k);
         Ok(())
     }
 
-    fn disconnect(&mut self, core: &mut Core, sock: SocketId, endpoint: &str) -> Result<()> {
-        let connecters = &self.connecters;
-        let links = self.sockets.entry(sock).or_default();
-        let pos = links
+    fn connect(&mut self, core: &mut Core, sock: SocketId, endpoint: &VtxEndpoint) -> Result<()> {
+        let target = endpoint.connect_addrs()?[0];
+        let ck = self
             .connecters
-            .iter()
-            .position(|&k| connecters.get(k).is_some_and(|c| c.endpoint == endpoint));
-        let Some(pos) = pos else {
-            return Err(Error::UnknownEndpoint {
-                endpoint: endpoint.into(),
-            });
-        };
-        let ck = links.connecters.swap_remove(pos);
-        let c = self.connecters.remove(ck);
-        if let Some(key) = c.assoc.filter(|k| self.assocs.contains(*k)) {
-            if let Some(a) = self.assocs.get_mut(key) {
-                a.origin = Origin::Accepted;
-                if let Some(p) = a.peer.take() {
-                    core.peer_down(sock, p);
-                }
+            .connect(core, &mut self.sockets, sock, endpoint, target);
+        self.attempt(core, ck);
+        Ok(())
+    }
+
+    fn disconnect(&mut self, core: &mut Core, sock: SocketId, endpoint: &str) -> Result<()> {
+        let link = self
+            .connecters
+            .disconnect(&mut self.sockets, sock, endpoint)?;
+        if let Some((key, a)) = link.and_then(|k| Some((k, self.assocs.get_mut(k)?))) {
+            // Detached: the shutdown does not schedule a reconnect.
+            a.peering.origin = Origin::Accepted;
+            if let Some(p) = a.peering.peer.take() {
+                core.peer_down(sock, p);
             }
             self.shutdown(core, key);
         }
         Ok(())
     }
 
-    fn close_socket(&mut self, core: &mut Core, sock: SocketId) {
-        let Some(links) = self.sockets.get_mut(&sock) else {
+    fn close_socket(&mut self, _core: &mut Core, sock: SocketId) {
+        let Some((listeners, links)) = self.connecters.close_socket(&mut self.sockets, sock) else {
             return;
         };
-        let listeners = std::mem::take(&mut links.listeners);
-        let connecters = std::mem::take(&mut links.connecters);
-        for ck in connecters {
-            let c = self.connecters.remove(ck);
-            if let Some(a) = c.assoc.and_then(|k| self.assocs.get_mut(k)) {
-                a.origin = Origin::Accepted;
+        for k in links {
+            if let Some(a) = self.assocs.get_mut(k) {
+                a.peering.origin = Origin::Accepted;
             }
         }
         // A listener's socket carries its associations: stop accepting but keep it
@@ -1120,40 +932,38 @@ impl Transport for SctpTransport {
             if let Some(u) = self.udps.get_mut(k) {
                 u.endpoint.reject_new_associations();
                 if let Some(l) = u.listener.as_mut() {
-                    l.asked.clear();
-                    l.bound.clear();
+                    l.name = BoundAs::default();
                 }
             }
-            self.links(sock).listeners.push(k);
+            self.sockets.of(sock).listeners.push(k);
         }
-        let _ = core;
     }
 
     fn has_pending(&self, sock: SocketId) -> bool {
-        self.sockets.get(&sock).is_some_and(|l| {
-            l.assocs.iter().any(|&k| {
+        self.sockets.get(sock).is_some_and(|e| {
+            e.links.iter().any(|&k| {
                 self.assocs
                     .get(k)
-                    .is_some_and(|a| !a.out.is_empty() || a.unacked > 0)
+                    .is_some_and(|a| !a.peering.out.is_empty() || a.unacked > 0)
             })
         })
     }
 
     fn destroy_socket(&mut self, core: &mut Core, sock: SocketId) {
         self.close_socket(core, sock);
-        let Some(links) = self.sockets.remove(&sock) else {
+        let Some(entries) = self.sockets.remove(sock) else {
             return;
         };
-        for key in links.assocs {
+        for key in entries.links {
             if let Some(a) = self.assocs.get_mut(key) {
-                a.peer = None;
-                a.origin = Origin::Accepted;
+                a.peering.peer = None;
+                a.peering.origin = Origin::Accepted;
             }
             // A graceful goodbye: the peer learns at once, not by a timeout. The
             // association outlives the socket until SHUTDOWN completes.
             self.shutdown(core, key);
         }
-        for k in links.listeners {
+        for k in entries.listeners {
             self.retire_udp(core, k);
         }
     }
@@ -1174,13 +984,17 @@ impl Transport for SctpTransport {
                 let Some(a) = self
                     .assocs
                     .get_mut(k)
-                    .filter(|a| a.generation == generation)
+                    .filter(|a| a.peering.generation == generation)
                 else {
                     return;
                 };
                 a.armed = None;
                 if a.close_by.is_some_and(|c| c <= now) {
-                    log::debug!("{}: {} did not confirm the shutdown", a.sock, a.address);
+                    log::debug!(
+                        "{}: {} did not confirm the shutdown",
+                        a.peering.sock,
+                        a.peering.address
+                    );
                     self.remove_assoc(core, k);
                     return;
                 }
@@ -1191,35 +1005,14 @@ impl Transport for SctpTransport {
                 self.drive(core, k);
             }
             TIMER_HANDSHAKE
-                if self
-                    .assocs
-                    .get(k)
-                    .is_some_and(|a| a.generation == generation && a.state != State::Up) =>
+                if self.assocs.get(k).is_some_and(|a| {
+                    a.peering.generation == generation && a.peering.handshaking()
+                }) =>
             {
-                if self
-                    .assocs
-                    .get(k)
-                    .is_some_and(|a| a.state == State::Closing)
-                {
-                    return;
-                }
                 self.fail(core, k, &"handshake timeout");
             }
-            TIMER_RECONNECT
-                if self
-                    .connecters
-                    .get(k)
-                    .is_some_and(|c| c.generation == generation) =>
-            {
-                self.attempt(core, k);
-            }
+            TIMER_RECONNECT if self.connecters.is_due(k, generation) => self.attempt(core, k),
             _ => {}
-        }
-    }
-
-    fn flush(&mut self, core: &mut Core, conn: ConnId) {
-        if let Some((key, _)) = self.live(conn) {
-            self.drive(core, key);
         }
     }
 
@@ -1227,8 +1020,7 @@ impl Transport for SctpTransport {
         let Some((key, a)) = self.live(conn) else {
             return;
         };
-        log::debug!("{}: closing {}: {reason}", a.sock, a.address);
-        a.peer = None;
+        a.peering.closed_by_vocket(reason);
         match reason {
             // A silent peer will not answer a SHUTDOWN.
             DownReason::HeartbeatTimeout => self.remove_assoc(core, key),
@@ -1240,14 +1032,21 @@ impl Transport for SctpTransport {
         let Some((key, a)) = self.live(conn) else {
             return;
         };
-        a.paused = false;
+        a.peering.paused = false;
         self.on_readable(core, key);
         self.drive(core, key);
     }
 
+    fn flush(&mut self, core: &mut Core, conn: ConnId) {
+        // Transmits go out when the association is driven.
+        if let Some((key, _)) = self.live(conn) {
+            self.drive(core, key);
+        }
+    }
+
     fn socket_meta(&self, sock: SocketId, key: &str) -> Option<String> {
         // The handshake tables of the socket's listeners (MAX_HANDSHAKING each).
-        let listeners = self.sockets.get(&sock).map(|l| &l.listeners)?;
+        let listeners = &self.sockets.get(sock)?.listeners;
         let sum = |f: fn(&Udp) -> u64| {
             listeners
                 .iter()
@@ -1265,7 +1064,10 @@ impl Transport for SctpTransport {
 
     fn peer_meta(&self, conn: ConnId, key: &str) -> Option<String> {
         let (generation, k) = split_conn_id(conn);
-        let a = self.assocs.get(k).filter(|a| a.generation == generation)?;
+        let a = self
+            .assocs
+            .get(k)
+            .filter(|a| a.peering.generation == generation)?;
         match key {
             "sctp-rtt-ms" => Some(a.assoc.rtt().as_millis().to_string()),
             "sctp-backend" => Some("userspace".into()),

@@ -1,109 +1,60 @@
-//! One link of the stream transport: its buffers and handshake state.
+//! One link of the stream transport: the link, its peering and its read size.
 
 use std::io;
 
 use bytes::BytesMut;
 
-use super::{Link, OutBuf, Session};
-use crate::pattern::PeerId;
-use crate::runtime::SocketId;
+use super::{Link, Session};
+use crate::peering::Peering;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum State {
-    /// Non-blocking connect in progress.
-    Connecting,
-    /// Session handshake in progress.
-    Handshaking,
-    /// The peering is up in the Vocket.
-    Up,
-    /// Refused: flushing the reject, then closing.
-    Closing,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Origin {
-    Accepted,
-    /// Made by this connecter (slab key), which reconnects when it closes.
-    Connected(usize),
-}
-
+/// A link and the peering on it.
 pub(super) struct Conn<L, S> {
-    pub(super) generation: u32,
-    pub(super) sock: SocketId,
     pub(super) link: L,
-    pub(super) session: S,
-    pub(super) rbuf: BytesMut,
-    pub(super) out: OutBuf,
-    pub(super) peer: Option<PeerId>,
-    pub(super) address: String,
-    pub(super) origin: Origin,
-    pub(super) state: State,
-    pub(super) paused: bool,
+    pub(super) peering: Peering<S>,
     read_size: usize,
 }
 
 impl<L: Link, S: Session> Conn<L, S> {
-    pub(super) fn new(
-        generation: u32,
-        sock: SocketId,
-        link: L,
-        session: S,
-        address: String,
-        origin: Origin,
-        connecting: bool,
-    ) -> Self {
+    pub(super) fn new(link: L, peering: Peering<S>) -> Self {
         Conn {
-            generation,
-            sock,
             link,
-            session,
-            rbuf: BytesMut::new(),
-            out: OutBuf::new(),
-            peer: None,
-            address,
-            origin,
-            state: if connecting {
-                State::Connecting
-            } else {
-                State::Handshaking
-            },
-            paused: false,
-            read_size: super::INITIAL_READ,
+            peering,
+            read_size: super::transport::INITIAL_READ,
         }
     }
 
     /// One read into the receive buffer; returns the bytes read.
     pub(super) fn read(&mut self) -> io::Result<usize> {
-        let start = self.rbuf.len();
-        self.rbuf.resize(start + self.read_size, 0);
-        let r = self.link.read(&mut self.rbuf[start..]);
+        let rbuf = &mut self.peering.rbuf;
+        let start = rbuf.len();
+        rbuf.resize(start + self.read_size, 0);
+        let r = self.link.read(&mut rbuf[start..]);
         let n = *r.as_ref().unwrap_or(&0);
-        self.rbuf.truncate(start + n);
-        self.read_size = super::read_size(n, self.read_size);
-        compact(&mut self.rbuf);
+        rbuf.truncate(start + n);
+        self.read_size = super::transport::read_size(n, self.read_size);
+        compact(rbuf);
         r
     }
 
-    /// Frees the receive buffer when nothing is left in it: an idle link holds no
-    /// read buffer (10,000 idle peerings would otherwise keep 16 KiB each).
+    /// Frees the receive buffer when nothing is left in it.
     pub(super) fn release_idle_buffer(&mut self) {
-        if self.rbuf.is_empty() && self.rbuf.capacity() > 0 {
-            self.rbuf = BytesMut::new();
-            self.read_size = super::INITIAL_READ;
+        if self.peering.release_idle_buffer() {
+            self.read_size = super::transport::INITIAL_READ;
         }
     }
 
     /// Writes what is queued. `Ok(true)` when everything went out.
     pub(super) fn write(&mut self) -> io::Result<bool> {
-        if !self.out.is_empty() {
-            match self.out.write_to(&mut LinkWriter(&mut self.link)) {
+        let out = &mut self.peering.out;
+        if !out.is_empty() {
+            match out.write_to(&mut LinkWriter(&mut self.link)) {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 Err(e) => return Err(e),
             }
         }
         let flushed = self.link.flush_link()?;
-        Ok(flushed && self.out.is_empty())
+        Ok(flushed && self.peering.out.is_empty())
     }
 }
 

@@ -4,20 +4,6 @@ use std::io::{self, IoSlice, Read, Write};
 
 use super::Link;
 
-/// Whether a non-blocking connect finished: an error, or a peer address.
-macro_rules! connected {
-    ($s:expr) => {{
-        if let Some(e) = $s.take_error()? {
-            return Err(e);
-        }
-        match $s.peer_addr() {
-            Ok(_) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
-            Err(e) => Err(e),
-        }
-    }};
-}
-
 impl Link for mio::net::TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         Read::read(self, buf)
@@ -28,7 +14,7 @@ impl Link for mio::net::TcpStream {
     }
 
     fn connected(&mut self) -> io::Result<bool> {
-        connected!(self)
+        super::tcp::connect_finished(self)
     }
 }
 
@@ -42,6 +28,6 @@ impl Link for mio::net::UnixStream {
     }
 
     fn connected(&mut self) -> io::Result<bool> {
-        connected!(self)
+        super::tcp::connect_outcome(self.take_error()?, self.peer_addr().map(drop))
     }
 }

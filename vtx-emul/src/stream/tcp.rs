@@ -17,15 +17,6 @@ const BACKLOG: i32 = 100;
 #[derive(Debug, Default)]
 pub struct TcpNetwork;
 
-fn listener(addr: SocketAddr) -> io::Result<mio::net::TcpListener> {
-    let s = Socket::new(
-        Domain::for_address(addr),
-        Type::STREAM.nonblocking(),
-        Some(Protocol::TCP),
-    )?;
-    listen_on(s, addr)
-}
-
 /// Makes a non-blocking stream socket a listener on `addr`, libzmq's way:
 /// SO_REUSEADDR, dual stack for `[::]`, a backlog of 100. mio's listener type works
 /// for any stream protocol whose `accept` is the usual one (TCP, one-to-one SCTP).
@@ -40,6 +31,58 @@ pub fn listen_on(s: Socket, addr: SocketAddr) -> io::Result<mio::net::TcpListene
     Ok(mio::net::TcpListener::from_std(s.into()))
 }
 
+/// Listens on `endpoint` (each of its addresses in turn, as [`Endpoint::bind_with`]
+/// does) with the stream sockets `socket` makes; returns the listener and the address
+/// bound.
+pub fn listen_with(
+    endpoint: &Endpoint,
+    socket: impl Fn(SocketAddr) -> io::Result<Socket>,
+) -> Result<(mio::net::TcpListener, String)> {
+    endpoint.bind_with(|addr| {
+        let l = listen_on(socket(addr)?, addr)?;
+        let local = l.local_addr()?;
+        Ok((l, local))
+    })
+}
+
+/// Starts a non-blocking connect of the stream socket `s` to `target`.
+pub fn start_connect(s: Socket, target: SocketAddr) -> io::Result<mio::net::TcpStream> {
+    match s.connect(&target.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+        Err(e) => return Err(e),
+    }
+    Ok(mio::net::TcpStream::from_std(s.into()))
+}
+
+/// Whether a non-blocking connect of `s` finished: `Err` if it failed, `Ok(false)`
+/// while it is in progress.
+pub fn connect_finished(s: &mio::net::TcpStream) -> io::Result<bool> {
+    connect_outcome(s.take_error()?, s.peer_addr().map(drop))
+}
+
+/// A non-blocking connect's outcome from the socket's pending error and whether it has
+/// a peer address yet.
+pub(super) fn connect_outcome(error: Option<io::Error>, peer: io::Result<()>) -> io::Result<bool> {
+    if let Some(e) = error {
+        return Err(e);
+    }
+    match peer {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+fn tcp_socket(addr: SocketAddr) -> io::Result<Socket> {
+    Socket::new(
+        Domain::for_address(addr),
+        Type::STREAM.nonblocking(),
+        Some(Protocol::TCP),
+    )
+}
+
 impl Network for TcpNetwork {
     type Listener = mio::net::TcpListener;
     type Link = mio::net::TcpStream;
@@ -50,11 +93,7 @@ impl Network for TcpNetwork {
         endpoint: &Endpoint,
         _opts: &SocketOptions,
     ) -> Result<(Self::Listener, String)> {
-        endpoint.bind_with(|addr| {
-            let l = listener(addr)?;
-            let local = l.local_addr()?;
-            Ok((l, local))
-        })
+        listen_with(endpoint, tcp_socket)
     }
 
     fn accept(&mut self, listener: &Self::Listener) -> io::Result<(Self::Link, String)> {
@@ -74,21 +113,8 @@ impl Network for TcpNetwork {
         target: &Self::Target,
         _opts: &SocketOptions,
     ) -> io::Result<(Self::Link, String)> {
-        let s = Socket::new(
-            Domain::for_address(*target),
-            Type::STREAM.nonblocking(),
-            Some(Protocol::TCP),
-        )?;
+        let s = tcp_socket(*target)?;
         s.set_tcp_nodelay(true)?;
-        match s.connect(&(*target).into()) {
-            Ok(()) => {}
-            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e),
-        }
-        Ok((
-            mio::net::TcpStream::from_std(s.into()),
-            format_addr(*target),
-        ))
+        Ok((start_connect(s, *target)?, format_addr(*target)))
     }
 }

@@ -1,0 +1,500 @@
+//! [`StreamTransport`]: listeners, links and connecters of a byte-stream [`Network`],
+//! each link's peering driven by [`crate::peering`].
+
+use std::fmt;
+use std::io;
+
+use slab::Slab;
+
+use super::conn::Conn;
+use super::{Link, Network};
+use crate::pattern::{ConnId, DownReason};
+use crate::peering::{
+    BoundAs, Connecters, Decode, End, Generations, Origin, Peering, Phase, SocketLinks,
+    split_conn_id, split_timer_key, timer_key,
+};
+use crate::runtime::{Core, SocketId, Transport};
+use crate::session::Session;
+use crate::{Endpoint, Error, Result, SocketType};
+
+/// Stop pulling from the Vocket when this much is waiting to be written.
+const OUT_HIGH: usize = 256 * 1024;
+/// First read size; grows while reads fill it.
+const READ_MIN: usize = 16 * 1024;
+const READ_MAX: usize = 256 * 1024;
+
+/// What one link may read and decode per turn of the event loop before the others get
+/// theirs: its bytes read, plus [`crate::peering::EVENT_COST`] per decoded event. The
+/// link is read again on the next turn. Also what bounds the messages one turn can
+/// queue for an application that set no RCVHWM (0: no limit, as in libzmq).
+const READ_BUDGET: usize = 256 * 1024;
+
+const LISTENER_BIT: usize = 1 << 60;
+const TIMER_HANDSHAKE: u64 = 1;
+const TIMER_RECONNECT: u64 = 2;
+/// A link stopped on its read budget: read it again.
+const TIMER_READ: u64 = 3;
+
+struct ListenerEntry<L> {
+    sock: SocketId,
+    listener: L,
+    name: BoundAs,
+}
+
+/// A [`Transport`] for any byte-stream [`Network`] carrying any [`Session`].
+pub struct StreamTransport<N: Network, S: Session> {
+    net: N,
+    listeners: Slab<ListenerEntry<N::Listener>>,
+    conns: Slab<Conn<N::Link, S>>,
+    connecters: Connecters<N::Target>,
+    sockets: SocketLinks,
+    generations: Generations,
+    supports: fn(SocketType) -> bool,
+}
+
+impl<N: Network, S: Session> fmt::Debug for StreamTransport<N, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamTransport")
+            .field("listeners", &self.listeners.len())
+            .field("conns", &self.conns.len())
+            .finish()
+    }
+}
+
+impl<N: Network, S: Session> StreamTransport<N, S> {
+    /// A transport over `net`, carrying every socket type.
+    pub fn new(net: N) -> Self {
+        StreamTransport {
+            net,
+            listeners: Slab::new(),
+            conns: Slab::new(),
+            connecters: Connecters::new(TIMER_RECONNECT),
+            sockets: SocketLinks::default(),
+            generations: Generations::new(),
+            supports: |_| true,
+        }
+    }
+
+    /// Restricts the socket types this transport accepts.
+    pub fn with_supported(mut self, supports: fn(SocketType) -> bool) -> Self {
+        self.supports = supports;
+        self
+    }
+
+    /// The network, for configuration.
+    pub fn network_mut(&mut self) -> &mut N {
+        &mut self.net
+    }
+
+    /// Number of links (established or handshaking).
+    pub fn link_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Takes a new link into the table, registers it and starts its session.
+    fn add_conn(
+        &mut self,
+        core: &mut Core,
+        sock: SocketId,
+        mut link: N::Link,
+        peer: String,
+        origin: Origin,
+    ) {
+        let generation = self.generations.advance();
+        let address = format!("{}://{peer}", core.scheme());
+        let Some(peering) = Peering::new(core, sock, generation, address, origin) else {
+            return;
+        };
+        let entry = self.conns.vacant_entry();
+        let key = entry.key();
+        let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
+        if let Err(e) = core
+            .registry()
+            .register(&mut link, mio::Token(key), interest)
+        {
+            log::warn!("{sock}: cannot register link to {peer}: {e}");
+            return;
+        }
+        peering.arm_handshake_timer(core, TIMER_HANDSHAKE, key);
+        entry.insert(Conn::new(link, peering));
+        self.sockets.of(sock).links.insert(key);
+        match origin {
+            Origin::Connected(ck) => self.connecters.linked(ck, key),
+            Origin::Accepted => self.start_session(core, key),
+        }
+    }
+
+    fn start_session(&mut self, core: &mut Core, key: usize) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        c.peering.start();
+        self.write(core, key);
+    }
+
+    /// Closes a link. `notify`: tell the Vocket (it does not know yet).
+    fn close_conn(&mut self, core: &mut Core, key: usize, notify: bool) {
+        if !self.conns.contains(key) {
+            return;
+        }
+        let mut c = self.conns.remove(key);
+        let _ = core.registry().deregister(&mut c.link);
+        let p = &c.peering;
+        self.sockets.remove_link(p.sock, key);
+        if notify && let Some(peer) = p.peer {
+            core.peer_down(p.sock, peer);
+        }
+        if let Origin::Connected(ck) = p.origin {
+            self.connecters.link_ended(core, ck, key, p.peer.is_some());
+        }
+    }
+
+    fn fail(&mut self, core: &mut Core, key: usize, reason: &dyn fmt::Display) {
+        if let Some(c) = self.conns.get(key) {
+            let p = &c.peering;
+            core.link_failed(p.sock, p.peer.is_some(), &p.address, reason);
+        }
+        self.close_conn(core, key, true);
+    }
+
+    fn attempt(&mut self, core: &mut Core, ck: usize) {
+        let Some(c) = self.connecters.idle(ck) else {
+            return;
+        };
+        let sock = c.sock;
+        let Some(opts) = core.options(sock) else {
+            return;
+        };
+        match self.net.connect(&c.target, opts) {
+            Ok((link, peer)) => self.add_conn(core, sock, link, peer, Origin::Connected(ck)),
+            Err(e) => {
+                log::debug!("{sock}: connect to {:?} failed: {e}", c.target);
+                self.connecters.attempt_failed(core, ck);
+            }
+        }
+    }
+
+    fn on_readable(&mut self, core: &mut Core, key: usize) {
+        let mut budget = READ_BUDGET;
+        loop {
+            let Some(c) = self.conns.get_mut(key) else {
+                return;
+            };
+            let link = &c.link;
+            let decoded = c
+                .peering
+                .decode(core, key, &mut budget, &mut self.connecters, || {
+                    link.peer_identity()
+                });
+            match decoded {
+                Decode::Drained => {}
+                Decode::OutOfBudget => {
+                    // Edge-triggered: no new readiness will come for what is left, so
+                    // the next turn's timer reads on.
+                    let at = core.now();
+                    core.set_timer(at, timer_key(TIMER_READ, c.peering.generation, key));
+                    break;
+                }
+                Decode::Paused => break,
+                Decode::End(End::Refused) => {
+                    c.peering.phase = Phase::Closing;
+                    self.write(core, key);
+                    self.close_conn(core, key, false);
+                    return;
+                }
+                Decode::End(End::Failed) => {
+                    self.close_conn(core, key, true);
+                    return;
+                }
+            }
+            match c.read() {
+                Ok(0) => {
+                    log::debug!("{}: {} closed the link", c.peering.sock, c.peering.address);
+                    self.close_conn(core, key, true);
+                    return;
+                }
+                Ok(n) => budget = budget.saturating_sub(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    c.release_idle_buffer();
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                    // The link layer refused the peer (a TLS handshake or record error).
+                    self.fail(core, key, &e);
+                    return;
+                }
+                Err(e) => {
+                    let p = &c.peering;
+                    log::debug!("{}: read from {} failed: {e}", p.sock, p.address);
+                    self.close_conn(core, key, true);
+                    return;
+                }
+            }
+        }
+        // Handshake replies the decoder queued.
+        self.write(core, key);
+    }
+
+    /// Writes what is queued; on a hard error the link is closed.
+    fn write(&mut self, core: &mut Core, key: usize) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        if c.peering.phase == Phase::Connecting {
+            return;
+        }
+        if let Err(e) = c.write() {
+            let p = &c.peering;
+            log::debug!("{}: write to {} failed: {e}", p.sock, p.address);
+            self.close_conn(core, key, true);
+        }
+    }
+
+    /// Pulls transmits from the Vocket into the link while it has room.
+    fn pull(&mut self, core: &mut Core, key: usize) {
+        loop {
+            let Some(c) = self.conns.get_mut(key) else {
+                return;
+            };
+            c.peering.fill(core, OUT_HIGH);
+            if c.peering.out.is_empty() {
+                return;
+            }
+            match c.write() {
+                Ok(true) => {}       // all written: pull more
+                Ok(false) => return, // link full: wait for writable
+                Err(e) => {
+                    let p = &c.peering;
+                    log::debug!("{}: write to {} failed: {e}", p.sock, p.address);
+                    self.close_conn(core, key, true);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_connected(&mut self, core: &mut Core, key: usize) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        match c.link.connected() {
+            Ok(true) => self.start_session(core, key),
+            Ok(false) => {}
+            Err(e) => {
+                let p = &c.peering;
+                log::debug!("{}: connect to {} failed: {e}", p.sock, p.address);
+                self.close_conn(core, key, true);
+            }
+        }
+    }
+
+    /// The link of a peering id, if it is still that one (not a reused slot).
+    fn live(&mut self, conn: ConnId) -> Option<(usize, &mut Conn<N::Link, S>)> {
+        let (generation, key) = split_conn_id(conn);
+        self.conns
+            .get_mut(key)
+            .filter(|c| c.peering.generation == generation)
+            .map(|c| (key, c))
+    }
+}
+
+impl<N: Network, S: Session> Transport for StreamTransport<N, S> {
+    fn supports(&self, socket_type: SocketType) -> bool {
+        (self.supports)(socket_type)
+    }
+
+    fn bind(&mut self, core: &mut Core, sock: SocketId, endpoint: &Endpoint) -> Result<String> {
+        let opts = core.options(sock).ok_or(Error::NotAttached)?;
+        let (mut listener, bound) = self.net.listen(endpoint, opts)?;
+        let key = self.listeners.vacant_key();
+        core.registry()
+            .register(
+                &mut listener,
+                mio::Token(LISTENER_BIT | key),
+                mio::Interest::READABLE,
+            )
+            .map_err(|e| Error::io(format!("register listener {bound}"), e))?;
+        let name = BoundAs {
+            bound: bound.clone(),
+            asked: endpoint.to_string(),
+        };
+        self.listeners.insert(ListenerEntry {
+            sock,
+            listener,
+            name,
+        });
+        self.sockets.of(sock).listeners.push(key);
+        log::debug!("{sock} listening on {bound}");
+        Ok(bound)
+    }
+
+    fn connect(&mut self, core: &mut Core, sock: SocketId, endpoint: &Endpoint) -> Result<()> {
+        if let Some(opts) = core.options(sock) {
+            self.net.check_connect(opts)?;
+        }
+        let target = self.net.resolve(endpoint)?;
+        let ck = self
+            .connecters
+            .connect(core, &mut self.sockets, sock, endpoint, target);
+        self.attempt(core, ck);
+        Ok(())
+    }
+
+    fn unbind(&mut self, core: &mut Core, sock: SocketId, endpoint: &str) -> Result<()> {
+        let listeners = &self.listeners;
+        let key = self.sockets.take_listener(sock, endpoint, |k| {
+            listeners.get(k).is_some_and(|l| l.name.is(endpoint))
+        })?;
+        let mut l = self.listeners.remove(key);
+        let _ = core.registry().deregister(&mut l.listener);
+        Ok(())
+    }
+
+    fn disconnect(&mut self, core: &mut Core, sock: SocketId, endpoint: &str) -> Result<()> {
+        let link = self
+            .connecters
+            .disconnect(&mut self.sockets, sock, endpoint)?;
+        if let Some((key, c)) = link.and_then(|k| Some((k, self.conns.get_mut(k)?))) {
+            // Detach first so closing does not schedule a reconnect.
+            c.peering.origin = Origin::Accepted;
+            self.close_conn(core, key, true);
+        }
+        Ok(())
+    }
+
+    fn close_socket(&mut self, core: &mut Core, sock: SocketId) {
+        let Some((listeners, links)) = self.connecters.close_socket(&mut self.sockets, sock) else {
+            return;
+        };
+        for key in listeners {
+            let mut l = self.listeners.remove(key);
+            let _ = core.registry().deregister(&mut l.listener);
+        }
+        for k in links {
+            if let Some(c) = self.conns.get_mut(k) {
+                c.peering.origin = Origin::Accepted;
+            }
+        }
+    }
+
+    fn has_pending(&self, sock: SocketId) -> bool {
+        self.sockets.get(sock).is_some_and(|e| {
+            e.links
+                .iter()
+                .any(|&k| self.conns.get(k).is_some_and(|c| !c.peering.out.is_empty()))
+        })
+    }
+
+    fn destroy_socket(&mut self, core: &mut Core, sock: SocketId) {
+        self.close_socket(core, sock);
+        if let Some(entries) = self.sockets.remove(sock) {
+            for key in entries.links {
+                self.close_conn(core, key, false);
+            }
+        }
+    }
+
+    fn ready(&mut self, core: &mut Core, token: mio::Token, event: &mio::event::Event) {
+        let t = token.0;
+        if t & LISTENER_BIT != 0 {
+            let key = t & !LISTENER_BIT;
+            loop {
+                let Some(l) = self.listeners.get(key) else {
+                    return;
+                };
+                let sock = l.sock;
+                match self.net.accept(&l.listener) {
+                    Ok((link, peer)) => self.add_conn(core, sock, link, peer, Origin::Accepted),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        log::warn!("{sock}: accept failed: {e}");
+                        return;
+                    }
+                }
+            }
+        }
+        let key = t;
+        let Some(c) = self.conns.get(key) else { return };
+        if c.peering.phase == Phase::Connecting {
+            if event.is_writable() || event.is_error() || event.is_write_closed() {
+                self.on_connected(core, key);
+            }
+            return;
+        }
+        if event.is_writable() {
+            self.write(core, key);
+            self.pull(core, key);
+        }
+        if event.is_readable() || event.is_read_closed() || event.is_error() {
+            self.on_readable(core, key);
+        }
+    }
+
+    fn timer(&mut self, core: &mut Core, key: u64) {
+        let (kind, generation, k) = split_timer_key(key);
+        let peering = self
+            .conns
+            .get(k)
+            .map(|c| &c.peering)
+            .filter(|p| p.generation == generation);
+        match kind {
+            TIMER_HANDSHAKE if peering.is_some_and(Peering::handshaking) => {
+                self.fail(core, k, &"handshake timeout");
+            }
+            TIMER_RECONNECT if self.connecters.is_due(k, generation) => self.attempt(core, k),
+            TIMER_READ if peering.is_some_and(|p| p.phase != Phase::Connecting) => {
+                self.on_readable(core, k);
+            }
+            _ => {}
+        }
+    }
+
+    fn flush(&mut self, core: &mut Core, conn: ConnId) {
+        if let Some((key, _)) = self.live(conn) {
+            self.pull(core, key);
+        }
+    }
+
+    fn close(&mut self, core: &mut Core, conn: ConnId, reason: &DownReason) {
+        let Some((key, c)) = self.live(conn) else {
+            return;
+        };
+        c.peering.closed_by_vocket(reason);
+        self.close_conn(core, key, false);
+    }
+
+    fn resume(&mut self, core: &mut Core, conn: ConnId) {
+        let Some((key, c)) = self.live(conn) else {
+            return;
+        };
+        c.peering.paused = false;
+        // Edge-triggered: bytes may be waiting with no new edge coming.
+        self.on_readable(core, key);
+    }
+
+    fn peer_meta(&self, conn: ConnId, key: &str) -> Option<String> {
+        let (generation, k) = split_conn_id(conn);
+        self.conns
+            .get(k)
+            .filter(|c| c.peering.generation == generation)
+            .and_then(|c| c.link.meta(key))
+    }
+}
+
+impl<N: Network + Default, S: Session> Default for StreamTransport<N, S> {
+    fn default() -> Self {
+        StreamTransport::new(N::default())
+    }
+}
+
+pub(super) fn read_size(last: usize, current: usize) -> usize {
+    if last >= current {
+        (current * 2).min(READ_MAX)
+    } else {
+        current
+    }
+}
+
+pub(super) const INITIAL_READ: usize = READ_MIN;
