@@ -34,7 +34,6 @@ mod props;
 pub mod pubsub;
 mod reqrep;
 mod subs;
-mod timers;
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -47,7 +46,7 @@ use self::lb::LoadBalancer;
 pub use self::peers::PeerId;
 use self::peers::{Peer, Peers};
 pub use self::props::PeerProperties;
-use self::timers::{TimerKey, Timers};
+use crate::timer::TimerHeap;
 use crate::{Msg, SocketOptions, SocketType};
 
 /// The transport's own key for a peering (a connection, an association, a UDP peering).
@@ -384,6 +383,17 @@ pub struct Stats {
     pub over_limit: u64,
 }
 
+/// What a Vocket's timer entries stand for; each owner keeps the deadline it armed and
+/// ignores an entry that no longer matches it ([`TimerHeap`]'s lazy cancellation). At
+/// most one live entry per peering and one for the REQ resend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum TimerKey {
+    /// The peering's heartbeat timer (`Peer::timer_at`): PING due, PING timeout, TTL.
+    Heartbeat(PeerId),
+    /// REQ: resend the pending request on a datagram peering (`resend_at`).
+    ReqResend,
+}
+
 /// Pattern-specific state.
 #[derive(Debug)]
 enum Kind {
@@ -414,7 +424,8 @@ pub struct Vocket {
     ready: VecDeque<PeerId>,
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
-    timers: Timers,
+    /// Heartbeat and REQ resend deadlines.
+    timers: TimerHeap<TimerKey>,
     stats: Stats,
     /// The peering whose message went to the application pipe last.
     last_sender: Option<PeerId>,
@@ -456,7 +467,7 @@ impl Vocket {
             ready: VecDeque::new(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
-            timers: Timers::default(),
+            timers: TimerHeap::new(),
             stats: Stats::default(),
             last_sender: None,
             last_sender_gone: None,
@@ -717,7 +728,7 @@ impl Vocket {
 
     /// Time passed: heartbeats, deadlines and REQ resends.
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some((at, key)) = self.timers.expired(now) {
+        while let Some((at, key)) = self.timers.pop_expired(now) {
             match key {
                 TimerKey::Heartbeat(peer) => self.heartbeat_tick(peer, at, now),
                 TimerKey::ReqResend => self.req_on_resend_timer(at, now),

@@ -1,6 +1,5 @@
 //! The driver thread: poll, dispatch, fire timers, service dirty sockets, repeat.
 
-use std::cmp::Reverse;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 use std::time::Instant;
 
@@ -67,10 +66,7 @@ impl<T: Transport> Driver<T> {
         loop {
             self.core.now = Instant::now();
             let timeout = if self.core.dirty.is_empty() {
-                sleep_until(
-                    self.core.timers.peek().map(|Reverse((at, _))| *at),
-                    self.core.now,
-                )
+                sleep_until(self.core.timers.next_deadline(), self.core.now)
             } else {
                 Some(std::time::Duration::ZERO)
             };
@@ -350,9 +346,7 @@ impl<T: Transport> Driver<T> {
         s.linger_until = Some(until);
         pipe.close(self.core.registry());
         if let Some(until) = until {
-            self.core
-                .timers
-                .push(Reverse((until, TimerEntry::Socket(sock))));
+            self.core.timers.arm(until, TimerEntry::Socket(sock));
         }
         self.monitors.remove(&sock);
         self.transport.close_socket(&mut self.core, sock);
@@ -369,9 +363,7 @@ impl<T: Transport> Driver<T> {
             && until.is_none_or(|u| u > cap)
         {
             *until = Some(cap);
-            self.core
-                .timers
-                .push(Reverse((cap, TimerEntry::Socket(sock))));
+            self.core.timers.arm(cap, TimerEntry::Socket(sock));
         }
     }
 
@@ -391,13 +383,7 @@ impl<T: Transport> Driver<T> {
     fn fire_timers(&mut self) {
         let now = self.core.now;
         let mut due = std::mem::take(&mut self.due);
-        while let Some(&Reverse((at, entry))) = self.core.timers.peek() {
-            if at > now {
-                break;
-            }
-            self.core.timers.pop();
-            due.push((at, entry));
-        }
+        due.extend(self.core.timers.expired(now));
         for &(at, entry) in &due {
             match entry {
                 TimerEntry::Transport(key) => self.transport.timer(&mut self.core, key),
@@ -440,9 +426,7 @@ impl<T: Transport> Driver<T> {
                 Ok(Serviced::Budget) => self.core.mark_dirty(sock),
                 Ok(Serviced::RetrySoon) => {
                     let at = now + std::time::Duration::from_millis(1);
-                    self.core
-                        .timers
-                        .push(Reverse((at, TimerEntry::Socket(sock))));
+                    self.core.timers.arm(at, TimerEntry::Socket(sock));
                 }
                 Ok(Serviced::Idle) => {}
                 Err(e) => log::error!("{sock}: application pipe failed: {e}"),
