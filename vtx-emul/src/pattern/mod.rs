@@ -7,20 +7,23 @@
 //! compatibility matrix.
 //!
 //! It never does I/O, reads a clock or spawns anything. The caller says what happened
-//! and when (`handle_*`, with `now`), then drains what to do (`poll_*`), quinn-proto
-//! style:
+//! and when (`handle_*`, with `now`), then drains what to do, quinn-proto style: one
+//! [`Vocket::poll_output`] whose [`Output`] says what comes first, and the outputs
+//! pulled by whoever can take them (`poll_transmit`, `pop_to_app`, `poll_timeout`):
 //!
 //! ```
 //! # use std::time::Instant;
-//! # use vtx_emul::pattern::{Vocket, PeerInfo, Input, Transmit};
+//! # use vtx_emul::pattern::{Event, Output, PeerInfo, Transmit, Vocket};
 //! # use vtx_emul::{Msg, SocketOptions, SocketType};
 //! let now = Instant::now();
 //! let mut push = Vocket::new(SocketType::Push, SocketOptions::default());
 //! let peer = push.handle_peer_up(PeerInfo::new(SocketType::Pull, "test://a", 1), now).unwrap();
 //! push.handle_app(Msg::single("hello"), now);
-//! let (ready, _conn) = push.poll_ready().unwrap();
-//! assert_eq!(ready, peer);
+//! // What to send comes before the report that the peering is up.
+//! assert_eq!(push.poll_output(), Some(Output::Ready { peer, conn: 1 }));
 //! assert!(matches!(push.poll_transmit(peer), Some(Transmit::Message { .. })));
+//! assert!(matches!(push.poll_output(), Some(Output::Event(Event::PeerUp { .. }))));
+//! assert_eq!(push.poll_output(), None);
 //! ```
 //!
 //! Must never import mio, zmq or `std::net` (checked by a test).
@@ -47,6 +50,7 @@ use bytes::Bytes;
 pub use self::exchange::{Action, ConnId, Flow, Input, PeerInfo, Transmit};
 use self::fq::FairQueue;
 use self::lb::LoadBalancer;
+pub use self::output::Output;
 pub use self::peers::PeerId;
 use self::peers::{Peer, Peers};
 pub use self::props::PeerProperties;
@@ -91,6 +95,12 @@ pub struct Vocket {
     /// Messages the application sent that no peering could take when they were read
     /// (the runtime reads only when [`Vocket::can_send`]; kept rather than lost).
     unsent: VecDeque<Msg>,
+    // The output queues. Three are drained through `poll_output`, in this order (its
+    // doc says why): `ready`, `actions`, `events`. The others stay pull-based: each
+    // peering's `control` and `queue` (`Peer`), pulled with `poll_transmit` by the
+    // transport as far as its link takes them; `fq`, peeked and popped by the pipe,
+    // which may refuse a message; ROUTER route changes (`Kind::Router`), a snapshot
+    // for the application's thread; `timers`, a deadline.
     /// Messages for the application pipe, fair-queued by peering.
     fq: FairQueue,
     /// Peerings whose `control` or `queue` became non-empty, each listed once

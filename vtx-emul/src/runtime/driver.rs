@@ -10,7 +10,7 @@ use super::handle::Command;
 use super::pipe::{Pipe, Serviced};
 use super::{RESERVED_TOKENS, SocketId, Transport, sleep_until};
 use crate::options::SHUTDOWN_LINGER;
-use crate::pattern::{Action, DownReason, Event, Vocket};
+use crate::pattern::{Action, DownReason, Event, Output, Vocket};
 use crate::{Error, Result};
 
 pub(crate) const WAKER: Token = Token(usize::MAX);
@@ -432,28 +432,23 @@ impl<T: Transport> Driver<T> {
                 Err(e) => log::error!("{sock}: application pipe failed: {e}"),
             }
         }
+        // The Vocket's outputs, in the order `poll_output` gives them; what the transport
+        // does with one may queue more, which the next call returns in its place.
         loop {
             let Some(s) = self.core.sockets.get_mut(&sock) else {
                 return;
             };
-            if let Some((_, conn)) = s.vocket.poll_ready() {
-                self.transport.flush(&mut self.core, conn);
-                continue;
-            }
-            if let Some(action) = s.vocket.poll_action() {
-                match action {
-                    Action::Close { conn, reason } => {
-                        self.transport.close(&mut self.core, conn, &reason)
-                    }
-                    Action::Resume { conn } => self.transport.resume(&mut self.core, conn),
+            match s.vocket.poll_output() {
+                Some(Output::Ready { conn, .. }) => self.transport.flush(&mut self.core, conn),
+                Some(Output::Action(Action::Close { conn, reason })) => {
+                    self.transport.close(&mut self.core, conn, &reason)
                 }
-                continue;
+                Some(Output::Action(Action::Resume { conn })) => {
+                    self.transport.resume(&mut self.core, conn)
+                }
+                Some(Output::Event(event)) => self.report(sock, &event),
+                None => break,
             }
-            if let Some(event) = s.vocket.poll_event() {
-                self.report(sock, &event);
-                continue;
-            }
-            break;
         }
         // Anything the transport did to the Vocket above marked the socket dirty again,
         // so new messages for the application get a pipe pass on the next turn.
