@@ -11,14 +11,15 @@
 //!   transport implements [`runtime::Transport`] and gets everything else.
 //!
 //! Wire code shared by several transports lives here once, sans-IO: the ZMTP 3.1
-//! codec and handshake ([`zmtp`]) behind the [`session`] interface. The generic
-//! stream transport (`stream`) that runs a session over TCP, TLS or a Unix socket is
-//! part of the runtime.
+//! codec and handshake ([`zmtp`]) behind the [`session`] interface. So does the one
+//! timer mechanism of the Vockets, the runtime and the NOM-2 engine
+//! ([`timer::TimerHeap`]). The generic stream transport (`stream`) that runs a
+//! session over TCP, TLS or a Unix socket is part of the runtime.
 //!
 //! The runtime is the `runtime` feature (on by default). Without it
 //! (`cargo build -p vtx-emul --no-default-features`) the crate is the sans-IO layer
-//! alone, with no libzmq, mio or libc: patterns, sessions, the ZMTP codec, messages,
-//! options and endpoints (`scripts/test` builds it that way, and
+//! alone, with no libzmq, mio or libc: patterns, sessions, the ZMTP codec, timers,
+//! messages, options and endpoints (`scripts/test` builds it that way, and
 //! `tests/layering.rs` checks the dependency tree).
 
 pub mod endpoint;
@@ -36,6 +37,7 @@ pub mod socket_type;
 pub mod stream;
 #[cfg(feature = "test-util")]
 pub mod testing;
+pub mod timer;
 pub mod zmtp;
 
 pub use endpoint::Endpoint;

@@ -138,7 +138,7 @@ fn the_sans_io_modules_name_no_clock_thread_socket_or_file() {
     for module in ["pattern", "session", "zmtp"] {
         sources(&src.join(module), &mut files);
     }
-    for file in ["msg.rs", "options.rs", "socket_type.rs"] {
+    for file in ["msg.rs", "options.rs", "socket_type.rs", "timer.rs"] {
         let path = src.join(file);
         files.push((
             path.display().to_string(),

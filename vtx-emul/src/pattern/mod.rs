@@ -7,381 +7,67 @@
 //! compatibility matrix.
 //!
 //! It never does I/O, reads a clock or spawns anything. The caller says what happened
-//! and when (`handle_*`, with `now`), then drains what to do (`poll_*`), quinn-proto
-//! style:
+//! and when (`handle_*`, with `now`), then drains what to do, quinn-proto style: one
+//! [`Vocket::poll_output`] whose [`Output`] says what comes first, and the outputs
+//! pulled by whoever can take them (`poll_transmit`, `pop_to_app`, `poll_timeout`):
 //!
 //! ```
 //! # use std::time::Instant;
-//! # use vtx_emul::pattern::{Vocket, PeerInfo, Input, Transmit};
+//! # use vtx_emul::pattern::{Event, Output, PeerInfo, Transmit, Vocket};
 //! # use vtx_emul::{Msg, SocketOptions, SocketType};
 //! let now = Instant::now();
 //! let mut push = Vocket::new(SocketType::Push, SocketOptions::default());
 //! let peer = push.handle_peer_up(PeerInfo::new(SocketType::Pull, "test://a", 1), now).unwrap();
 //! push.handle_app(Msg::single("hello"), now);
-//! let (ready, _conn) = push.poll_ready().unwrap();
-//! assert_eq!(ready, peer);
+//! // What to send comes before the report that the peering is up.
+//! assert_eq!(push.poll_output(), Some(Output::Ready { peer, conn: 1 }));
 //! assert!(matches!(push.poll_transmit(peer), Some(Transmit::Message { .. })));
+//! assert!(matches!(push.poll_output(), Some(Output::Event(Event::PeerUp { .. }))));
+//! assert_eq!(push.poll_output(), None);
 //! ```
 //!
 //! Must never import mio, zmq or `std::net` (checked by a test).
 
 #![forbid(unsafe_code)]
 
+mod exchange;
 mod fq;
+mod heartbeat;
 mod lb;
+mod output;
 mod peers;
 mod props;
 pub mod pubsub;
+mod report;
 mod reqrep;
 mod subs;
-mod timers;
 
 use std::collections::VecDeque;
-use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bytes::Bytes;
 
+pub use self::exchange::{Action, ConnId, Flow, Input, PeerInfo, Transmit};
 use self::fq::FairQueue;
 use self::lb::LoadBalancer;
+pub use self::output::Output;
 pub use self::peers::PeerId;
 use self::peers::{Peer, Peers};
 pub use self::props::PeerProperties;
-use self::timers::{TimerKey, Timers};
+use self::report::DROP_REASONS;
+pub use self::report::{DownReason, DropReason, Event, Refusal, Stats};
+use crate::timer::TimerHeap;
 use crate::{Msg, SocketOptions, SocketType};
 
-/// The transport's own key for a peering (a connection, an association, a UDP peering).
-pub type ConnId = u64;
-
-/// What a transport knows about a peering when its handshake completes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct PeerInfo {
-    /// The socket type the peer announced.
-    pub socket_type: SocketType,
-    /// The identity the peer announced, if any (ZMTP `Identity`).
-    pub identity: Option<Bytes>,
-    /// The peer's schemed address, `udp://192.0.2.7:32000`.
-    pub address: String,
-    /// The transport's key for this peering, handed back in [`Action`]s.
-    pub conn: ConnId,
-    /// Datagram peering: may lose messages, so REQ resends and REP dedupes.
-    pub lossy: bool,
-    /// The transport can stop this peering's sender when the application pipe is full
-    /// (streams by TCP flow control, NOM-2 by its window). Peerings that cannot be
-    /// paused get their messages dropped instead.
-    pub pausable: bool,
-    /// Every property the peer announced in its handshake (ZMTP READY), for
-    /// [`PeerProperties`].
-    pub properties: Vec<(Bytes, Bytes)>,
-}
-
-impl PeerInfo {
-    /// A reliable (stream) peering with no announced identity.
-    pub fn new(socket_type: SocketType, address: impl Into<String>, conn: ConnId) -> PeerInfo {
-        PeerInfo {
-            socket_type,
-            identity: None,
-            address: address.into(),
-            conn,
-            lossy: false,
-            pausable: true,
-            properties: Vec::new(),
-        }
-    }
-
-    /// Sets the properties the peer announced.
-    pub fn with_properties(mut self, properties: Vec<(Bytes, Bytes)>) -> PeerInfo {
-        self.properties = properties;
-        self
-    }
-
-    /// Sets the announced identity (empty counts as none, as in ZMTP).
-    pub fn with_identity(mut self, identity: Option<Bytes>) -> PeerInfo {
-        self.identity = identity.filter(|i| !i.is_empty());
-        self
-    }
-
-    /// Marks the peering as a datagram peering, which (unless it says otherwise with
-    /// [`PeerInfo::pausable`]) cannot be paused either.
-    pub fn lossy(mut self, lossy: bool) -> PeerInfo {
-        self.lossy = lossy;
-        self.pausable = !lossy;
-        self
-    }
-
-    /// Whether the transport can pause this peering's sender (see the field).
-    pub fn pausable(mut self, pausable: bool) -> PeerInfo {
-        self.pausable = pausable;
-        self
-    }
-}
-
-/// Something a peer sent, decoded by the transport.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Input {
-    /// A message. `seq` is the request sequence of datagram transports (NOM-2).
-    Message {
-        /// The frames as they came off the wire.
-        msg: Msg,
-        /// Request/reply sequence, where the transport carries one.
-        seq: Option<u32>,
-    },
-    /// The peer subscribes to a topic prefix.
-    Subscribe(Bytes),
-    /// The peer cancels a subscription.
-    Cancel(Bytes),
-    /// Heartbeat request; answer with a pong carrying the same context.
-    Ping {
-        /// The peer may be considered dead after this much silence (RFC 37 §3.4 TTL).
-        ttl: Option<Duration>,
-        /// Opaque bytes to echo.
-        context: Bytes,
-    },
-    /// Heartbeat answer.
-    Pong {
-        /// The echoed context.
-        context: Bytes,
-    },
-}
-
-/// Something to send to one peer, for the transport to encode.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Transmit {
-    /// A message, with the request sequence for transports that carry it.
-    Message {
-        /// The frames to send.
-        msg: Msg,
-        /// Request/reply sequence (ignored by stream transports).
-        seq: Option<u32>,
-    },
-    /// Subscribe to a topic prefix.
-    Subscribe(Bytes),
-    /// Cancel a subscription.
-    Cancel(Bytes),
-    /// Heartbeat request.
-    Ping {
-        /// Our TTL, for the peer's deadline.
-        ttl: Option<Duration>,
-        /// Opaque bytes the pong echoes.
-        context: Bytes,
-    },
-    /// Heartbeat answer.
-    Pong {
-        /// The ping's context.
-        context: Bytes,
-    },
-}
-
-/// What the transport must do to a peering.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Action {
-    /// Close the peering: the Vocket has already forgotten it.
-    Close {
-        /// The transport's key.
-        conn: ConnId,
-        /// Why, for the log and the peer (ZMTP ERROR, NOM-2 ROTFL).
-        reason: DownReason,
-    },
-    /// The application pipe has room again: read this peering.
-    Resume {
-        /// The transport's key.
-        conn: ConnId,
-    },
-}
-
-/// Why a peering was refused at handshake.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Refusal {
-    /// The socket types cannot talk (RFC 37 §3.5).
-    Incompatible {
-        /// Our type.
-        ours: SocketType,
-        /// Theirs.
-        theirs: SocketType,
-    },
-    /// PAIR already has its one peering.
-    PairTaken,
-    /// The socket has its maximum number of peerings.
-    TooManyPeers,
-    /// ROUTER: another peering uses this identity.
-    DuplicateIdentity,
-    /// The socket is closing.
-    Closing,
-}
-
-impl fmt::Display for Refusal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Refusal::Incompatible { ours, theirs } => {
-                write!(f, "socket type {theirs} cannot talk to {ours}")
-            }
-            Refusal::PairTaken => f.write_str("PAIR socket already has a peer"),
-            Refusal::TooManyPeers => f.write_str("too many peerings"),
-            Refusal::DuplicateIdentity => f.write_str("identity already in use"),
-            Refusal::Closing => f.write_str("socket is closing"),
-        }
-    }
-}
-
-/// Why a peering went down.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum DownReason {
-    /// The transport lost it (peer closed, network error, goodbye).
-    Closed,
-    /// Nothing heard within the heartbeat timeout or the peer's TTL.
-    HeartbeatTimeout,
-    /// ROUTER handover: a new peering took this identity.
-    Replaced,
-    /// The socket closed.
-    SocketClosed,
-    /// The peer asked for more than a per-peer limit allows (subscriptions).
-    OverLimit,
-}
-
-impl fmt::Display for DownReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            DownReason::Closed => "closed",
-            DownReason::HeartbeatTimeout => "heartbeat timeout",
-            DownReason::Replaced => "replaced by a peering with the same identity",
-            DownReason::SocketClosed => "socket closed",
-            DownReason::OverLimit => "over a per-peer limit (subscriptions)",
-        })
-    }
-}
-
-/// Why a message was dropped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum DropReason {
-    /// The peering's queue was at SNDHWM (PUB, ROUTER, REP).
-    Hwm,
-    /// The application pipe was full and the peering cannot be paused (datagram).
-    AppFull,
-    /// ROUTER/REP: no peering with that identity.
-    Unroutable,
-    /// Not valid for this socket type (a reply without request, a message to PUSH...).
-    Invalid,
-    /// A duplicate request or reply (datagram retries).
-    Duplicate,
-    /// Queued for a peering that went down before it took the message: libzmq drops
-    /// what a closed pipe held, and so does vtx (no other peer gets it).
-    PeerGone,
-}
-
-/// A lifecycle event, for logs, counters and the socket monitor.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Event {
-    /// A peering completed its handshake.
-    PeerUp {
-        /// Schemed address.
-        address: String,
-    },
-    /// A peering went down.
-    PeerDown {
-        /// Schemed address.
-        address: String,
-        /// Why.
-        reason: DownReason,
-    },
-    /// A peering was refused at handshake.
-    Refused {
-        /// Schemed address.
-        address: String,
-        /// Why.
-        reason: Refusal,
-    },
-    /// A link failed before or during its handshake.
-    HandshakeFailed {
-        /// Schemed address.
-        address: String,
-        /// What went wrong.
-        reason: String,
-    },
-    /// A peer broke the protocol after its handshake, or a stranger sent bad input;
-    /// the transport dropped the link (if there was one).
-    ProtocolError {
-        /// Schemed address.
-        address: String,
-        /// What went wrong.
-        reason: String,
-    },
-    /// Messages were dropped: at most one such event per reason waits to be polled,
-    /// and it counts every drop since the last one, so a flood of drops costs
-    /// counters, not events.
-    Dropped {
-        /// Why.
-        reason: DropReason,
-        /// How many since the last `Dropped` event of this reason.
-        count: u64,
-    },
-}
-
-/// Number of [`DropReason`]s.
-const DROP_REASONS: usize = 6;
-
-impl DropReason {
-    /// Its slot among the [`DROP_REASONS`] counters (a match: a new reason will not
-    /// compile until it has one).
-    fn slot(self) -> usize {
-        match self {
-            DropReason::Hwm => 0,
-            DropReason::AppFull => 1,
-            DropReason::Unroutable => 2,
-            DropReason::Invalid => 3,
-            DropReason::Duplicate => 4,
-            DropReason::PeerGone => 5,
-        }
-    }
-}
-
-/// What the transport should do after delivering an input.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Flow {
-    /// Keep reading.
-    Continue,
-    /// Stop reading this peering until [`Action::Resume`].
-    Pause,
-}
-
-/// Counters of one Vocket.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Stats {
-    /// Messages delivered toward the application.
-    pub msgs_in: u64,
-    /// Messages handed to transports.
-    pub msgs_out: u64,
-    /// Peerings that came up.
-    pub peers_up: u64,
-    /// Peerings that went down (closed, lost, timed out, replaced, over a limit).
-    pub peers_down: u64,
-    /// Peerings refused at handshake.
-    pub refused: u64,
-    /// Peerings declared dead by heartbeat.
-    pub heartbeat_timeouts: u64,
-    /// Dropped at a peering's SNDHWM.
-    pub dropped_hwm: u64,
-    /// Dropped because the application pipe was full.
-    pub dropped_app_full: u64,
-    /// Dropped as unroutable.
-    pub dropped_unroutable: u64,
-    /// Dropped as invalid for the socket type.
-    pub dropped_invalid: u64,
-    /// Dropped as duplicates.
-    pub dropped_duplicate: u64,
-    /// Dropped with a peering that went down before taking them.
-    pub dropped_peer_gone: u64,
-    /// Links that failed their handshake.
-    pub handshake_failures: u64,
-    /// Peers that broke the protocol after their handshake, and bad input from strangers.
-    pub protocol_errors: u64,
-    /// Peerings dropped for asking more than a per-peer limit allows.
-    pub over_limit: u64,
+/// What a Vocket's timer entries stand for; each owner keeps the deadline it armed and
+/// ignores an entry that no longer matches it ([`TimerHeap`]'s lazy cancellation). At
+/// most one live entry per peering and one for the REQ resend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum TimerKey {
+    /// The peering's heartbeat timer (`Peer::timer_at`): PING due, PING timeout, TTL.
+    Heartbeat(PeerId),
+    /// REQ: resend the pending request on a datagram peering (`resend_at`).
+    ReqResend,
 }
 
 /// Pattern-specific state.
@@ -409,12 +95,23 @@ pub struct Vocket {
     /// Messages the application sent that no peering could take when they were read
     /// (the runtime reads only when [`Vocket::can_send`]; kept rather than lost).
     unsent: VecDeque<Msg>,
+    // The output queues. Three are drained through `poll_output`, in this order (its
+    // doc says why): `ready`, `actions`, `events`. The others stay pull-based: each
+    // peering's `control` and `queue` (`Peer`), pulled with `poll_transmit` by the
+    // transport as far as its link takes them; `fq`, peeked and popped by the pipe,
+    // which may refuse a message; ROUTER route changes (`Kind::Router`), a snapshot
+    // for the application's thread; `timers`, a deadline.
     /// Messages for the application pipe, fair-queued by peering.
     fq: FairQueue,
+    /// Peerings whose `control` or `queue` became non-empty, each listed once
+    /// (`Peer::in_ready`).
     ready: VecDeque<PeerId>,
+    /// What the transport must do to a peering.
     actions: VecDeque<Action>,
+    /// Lifecycle events, at most `MAX_EVENTS`.
     events: VecDeque<Event>,
-    timers: Timers,
+    /// Heartbeat and REQ resend deadlines.
+    timers: TimerHeap<TimerKey>,
     stats: Stats,
     /// The peering whose message went to the application pipe last.
     last_sender: Option<PeerId>,
@@ -456,7 +153,7 @@ impl Vocket {
             ready: VecDeque::new(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
-            timers: Timers::default(),
+            timers: TimerHeap::new(),
             stats: Stats::default(),
             last_sender: None,
             last_sender_gone: None,
@@ -522,6 +219,28 @@ impl Vocket {
                 .as_deref()
                 .map(PeerProperties::address),
         }
+    }
+
+    /// The peer that message `n` handed to the application pipe came from (numbered from
+    /// 0; a SUB counts only what matches its subscriptions, as its pipe does), if still
+    /// known: the last RCVHWM + 1024 are.
+    pub fn message_properties(&self, n: u64) -> Option<&std::sync::Arc<PeerProperties>> {
+        self.delivered.get(n)
+    }
+
+    /// The peer the last message handed to the application pipe came from.
+    pub fn last_message_properties(&self) -> Option<&std::sync::Arc<PeerProperties>> {
+        self.delivered.last()
+    }
+
+    /// Messages waiting for the application pipe, from every peering.
+    pub fn to_app_len(&self) -> usize {
+        self.fq.len()
+    }
+
+    /// Messages from one peering waiting for the application pipe.
+    pub fn inbox_len(&self, peer: PeerId) -> usize {
+        self.peers.get(peer).map_or(0, |p| p.inbox.len())
     }
 
     // ----- inputs -------------------------------------------------------------------
@@ -654,12 +373,14 @@ impl Vocket {
                         p.last_seq = seq.or(p.last_seq);
                         let mut msg = msg;
                         msg.push_front(p.route_id.clone());
-                        return self.deliver(peer, msg);
+                        return self.queue_message_for_app(peer, msg);
                     }
                     Flow::Continue
                 }
                 Kind::Pub(_) => self.pub_on_message(peer, msg),
-                Kind::Dealer | Kind::Pull | Kind::Pair | Kind::Sub(_) => self.deliver(peer, msg),
+                Kind::Dealer | Kind::Pull | Kind::Pair | Kind::Sub(_) => {
+                    self.queue_message_for_app(peer, msg)
+                }
                 Kind::Push => {
                     self.drop_msg(DropReason::Invalid);
                     Flow::Continue
@@ -717,7 +438,7 @@ impl Vocket {
 
     /// Time passed: heartbeats, deadlines and REQ resends.
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some((at, key)) = self.timers.expired(now) {
+        while let Some((at, key)) = self.timers.pop_expired(now) {
             match key {
                 TimerKey::Heartbeat(peer) => self.heartbeat_tick(peer, at, now),
                 TimerKey::ReqResend => self.req_on_resend_timer(at, now),
@@ -733,7 +454,11 @@ impl Vocket {
         }
     }
 
-    /// A link of this socket failed its handshake: counted and reported.
+    /// A link of this socket failed before its peering came up (a bad greeting, a
+    /// handshake timeout, an error the peer reported before READY, a link lost
+    /// mid-handshake): counted in `handshake_failures` and reported as
+    /// [`Event::HandshakeFailed`]. After the handshake, a peer's bad input is
+    /// [`Vocket::note_protocol_error`]'s.
     pub fn note_handshake_failure(&mut self, address: &str, reason: &str) {
         self.stats.handshake_failures += 1;
         self.event(Event::HandshakeFailed {
@@ -764,144 +489,6 @@ impl Vocket {
                 .peers
                 .iter()
                 .all(|(_, p)| p.queue.is_empty() && p.control.is_empty())
-    }
-
-    // ----- outputs ------------------------------------------------------------------
-
-    /// A peering with something to send, once per time it becomes non-empty.
-    /// The caller then drains it with [`Vocket::poll_transmit`] as far as its buffers allow;
-    /// whatever is left is the caller's to resume when the peering is writable again.
-    pub fn poll_ready(&mut self) -> Option<(PeerId, ConnId)> {
-        while let Some(id) = self.ready.pop_front() {
-            if let Some(p) = self.peers.get_mut(id) {
-                p.in_ready = false;
-                if !p.queue.is_empty() || !p.control.is_empty() {
-                    return Some((id, p.info.conn));
-                }
-            }
-        }
-        None
-    }
-
-    /// The next thing to send to `peer`: control first, then data.
-    pub fn poll_transmit(&mut self, peer: PeerId) -> Option<Transmit> {
-        let p = self.peers.get_mut(peer)?;
-        if let Some(t) = p.control.pop_front() {
-            return Some(t);
-        }
-        let t = p.queue.pop_front()?;
-        let len = p.queue.len();
-        if len == 0 && p.queue.capacity() > 64 {
-            // A burst is over: an idle peering keeps no large queue.
-            p.queue = VecDeque::new();
-        }
-        let lwm = self.opts.sndhwm / 2;
-        let reactivate = p.lb_slot.is_none() && len <= lwm && self.uses_lb();
-        self.stats.msgs_out += 1;
-        if reactivate {
-            self.lb.activate(&mut self.peers, peer);
-            self.drain_unsent();
-        } else if matches!(self.kind, Kind::Router(_) | Kind::Pub(_)) && !self.unsent.is_empty() {
-            self.retry_held();
-        }
-        Some(t)
-    }
-
-    /// The next message for the application pipe, without removing it: one from each
-    /// peering with messages in turn (fair queuing).
-    pub fn peek_to_app(&mut self) -> Option<&Msg> {
-        self.fq.peek(&self.peers)
-    }
-
-    /// Removes the next message for the application pipe (after the pipe took it); its
-    /// peering is resumed once the application has read half of its inbox.
-    pub fn pop_to_app(&mut self) -> Option<Msg> {
-        let (from, msg) = self.fq.pop(&mut self.peers)?;
-        // The application's SUB/XSUB end takes only what matches its subscriptions:
-        // a message it drops is none the application will ask about.
-        let seen = match &self.kind {
-            Kind::Sub(state) => state.matches(&msg),
-            _ => true,
-        };
-        let keep = self.opts.rcvhwm.saturating_add(1024);
-        let id = match from {
-            fq::From::Peer(id) => id,
-            fq::From::Gone(props) => {
-                if seen {
-                    self.delivered.push(props.clone(), keep);
-                }
-                if props.is_some() {
-                    self.last_sender = None;
-                    self.last_sender_gone = props;
-                }
-                return Some(msg);
-            }
-        };
-        if seen {
-            let props = self.peers.get(id).map(|p| p.props.clone());
-            self.delivered.push(props, keep);
-        }
-        self.last_sender = Some(id);
-        if let Some(p) = self.peers.get_mut(id)
-            && p.paused
-            && p.inbox.len() <= self.opts.rcvhwm / 2
-        {
-            p.paused = false;
-            self.actions.push_back(Action::Resume { conn: p.info.conn });
-        }
-        Some(msg)
-    }
-
-    /// The peer that message `n` handed to the application pipe came from (numbered from
-    /// 0; a SUB counts only what matches its subscriptions, as its pipe does), if still
-    /// known: the last RCVHWM + 1024 are.
-    pub fn message_properties(&self, n: u64) -> Option<&std::sync::Arc<PeerProperties>> {
-        self.delivered.get(n)
-    }
-
-    /// The peer the last message handed to the application pipe came from.
-    pub fn last_message_properties(&self) -> Option<&std::sync::Arc<PeerProperties>> {
-        self.delivered.last()
-    }
-
-    /// Messages waiting for the application pipe, from every peering.
-    pub fn to_app_len(&self) -> usize {
-        self.fq.len()
-    }
-
-    /// Messages from one peering waiting for the application pipe.
-    pub fn inbox_len(&self, peer: PeerId) -> usize {
-        self.peers.get(peer).map_or(0, |p| p.inbox.len())
-    }
-
-    /// The next thing the transport must do to a peering.
-    pub fn poll_action(&mut self) -> Option<Action> {
-        self.actions.pop_front()
-    }
-
-    /// ROUTER: the next identity that came up (`true`) or went down, for a copy of the
-    /// routing table outside the Vocket (the application's `EHOSTUNREACH` check).
-    pub fn poll_route(&mut self) -> Option<(Bytes, bool)> {
-        match &mut self.kind {
-            Kind::Router(r) => r.poll_change(),
-            _ => None,
-        }
-    }
-
-    /// The next lifecycle event.
-    pub fn poll_event(&mut self) -> Option<Event> {
-        let mut e = self.events.pop_front()?;
-        if let Event::Dropped { reason, count } = &mut e {
-            let slot = &mut self.drops_unreported[reason.slot()];
-            *count = std::mem::take(&mut slot.0);
-            slot.1 = false;
-        }
-        Some(e)
-    }
-
-    /// When [`Vocket::handle_timeout`] should next be called.
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.next_deadline()
     }
 
     // ----- shared machinery ---------------------------------------------------------
@@ -1011,8 +598,9 @@ impl Vocket {
         }
     }
 
-    /// Queues a message for the application, applying RCVHWM.
-    fn deliver(&mut self, from: PeerId, msg: Msg) -> Flow {
+    /// Queues a peer's message for the application pipe, in its peering's inbox under
+    /// RCVHWM (see `queue_for_app`); counted in `msgs_in` when queued.
+    fn queue_message_for_app(&mut self, from: PeerId, msg: Msg) -> Flow {
         self.queue_for_app(from, msg, false)
     }
 
@@ -1121,84 +709,6 @@ impl Vocket {
     fn after_peer_loss(&mut self, now: Instant) {
         if matches!(self.kind, Kind::Req(_)) {
             self.req_on_peer_lost(now);
-        }
-    }
-
-    fn arm_heartbeat(&mut self, id: PeerId, now: Instant) {
-        if let Some(ivl) = self.opts.heartbeat_ivl
-            && let Some(p) = self.peers.get_mut(id)
-        {
-            p.next_ping = Some(now + ivl);
-            self.arm_peer_timer(id, now + ivl);
-        }
-    }
-
-    fn arm_peer_timer(&mut self, id: PeerId, at: Instant) {
-        if let Some(p) = self.peers.get_mut(id) {
-            p.timer_at = Some(at);
-            self.timers.arm(at, TimerKey::Heartbeat(id));
-        }
-    }
-
-    /// Arms the peer's timer earlier when a new TTL deadline comes before it.
-    fn rearm_if_sooner(&mut self, id: PeerId) {
-        let Some(p) = self.peers.get(id) else { return };
-        if let Some(ttl) = p.ttl_deadline
-            && p.timer_at.is_none_or(|at| ttl < at)
-        {
-            self.arm_peer_timer(id, ttl);
-        }
-    }
-
-    /// RFC 37 §3.4 heartbeats, libzmq's way: a PING every `ivl` whatever the traffic;
-    /// dead when nothing at all is heard within `timeout` of a PING, or past the TTL
-    /// the peer announced in its last PING (any input cancels both).
-    fn heartbeat_tick(&mut self, id: PeerId, at: Instant, now: Instant) {
-        let ivl = self.opts.heartbeat_ivl;
-        let timeout = self.opts.effective_heartbeat_timeout();
-        let ttl = self.opts.heartbeat_ttl;
-        let Some(p) = self.peers.get_mut(id) else {
-            return;
-        };
-        if p.timer_at != Some(at) {
-            return; // superseded
-        }
-        p.timer_at = None;
-        let ping_expired = p
-            .ping_sent_at
-            .zip(timeout)
-            .is_some_and(|(sent, t)| now >= sent + t);
-        let ttl_expired = p.ttl_deadline.is_some_and(|d| now >= d);
-        if ping_expired || ttl_expired {
-            log::debug!("{}: heartbeat timeout", p.info.address);
-            self.drop_peer(id, DownReason::HeartbeatTimeout, true);
-            self.after_peer_loss(now);
-            return;
-        }
-        if let Some(ivl) = ivl
-            && p.next_ping.is_some_and(|due| now >= due)
-        {
-            // The timeout runs from the oldest unanswered PING.
-            p.ping_sent_at.get_or_insert(now);
-            p.next_ping = Some(now + ivl);
-            p.control.push_back(Transmit::Ping {
-                ttl,
-                context: Bytes::new(),
-            });
-            self.mark_ready(id);
-        }
-        let Some(p) = self.peers.get(id) else { return };
-        let next = [
-            p.ping_sent_at.zip(timeout).map(|(sent, t)| sent + t),
-            p.next_ping,
-            p.ttl_deadline,
-        ]
-        .into_iter()
-        .flatten()
-        .min();
-        if let Some(next) = next {
-            // Never re-arm at `now`: a zero timeout must not spin handle_timeout.
-            self.arm_peer_timer(id, next.max(now + Duration::from_millis(1)));
         }
     }
 }

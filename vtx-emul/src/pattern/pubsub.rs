@@ -112,7 +112,7 @@ impl Vocket {
             return self.pub_subscribe(peer, topic, on);
         }
         if self.ty == crate::SocketType::XPub {
-            return self.deliver(peer, msg);
+            return self.queue_message_for_app(peer, msg);
         }
         self.drop_msg(DropReason::Invalid);
         Flow::Continue

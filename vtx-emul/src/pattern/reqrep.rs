@@ -223,7 +223,7 @@ impl Vocket {
             }
         };
         match verdict {
-            Ok(()) => self.deliver(from, msg),
+            Ok(()) => self.queue_message_for_app(from, msg),
             Err(reason) => {
                 self.drop_msg(reason);
                 Flow::Continue
@@ -277,7 +277,7 @@ impl Vocket {
             p.cached_reply = None;
         }
         msg.push_front(route_frame(from, seq));
-        self.deliver(from, msg)
+        self.queue_message_for_app(from, msg)
     }
 
     /// A reply from the application: `[routing frame, envelope..., "", body...]`.

@@ -1,8 +1,6 @@
 //! What a transport sees of the runtime: the poller's registry, the clock, timers, and
 //! the Vockets of the sockets it serves.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::fmt;
 use std::time::Instant;
 
@@ -12,6 +10,7 @@ use rustc_hash::FxHashMap;
 
 use super::pipe::Pipe;
 use crate::pattern::{Flow, Input, PeerId, PeerInfo, Refusal, Transmit, Vocket};
+use crate::timer::TimerHeap;
 use crate::{SocketOptions, SocketType};
 
 /// Names one vtx socket within a driver (assigned by the manager, unique per `Vtx`).
@@ -24,6 +23,10 @@ impl fmt::Display for SocketId {
     }
 }
 
+/// What an entry in the runtime's timer heap is for. Nothing is cancelled: a socket's
+/// entry, stale or not, costs one service pass (its Vocket's `handle_timeout` fires
+/// only what is due; `SockState::timer_at` keeps a later deadline from being armed
+/// while an earlier one is), and a transport keeps a generation in its key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum TimerEntry {
     Socket(SocketId),
@@ -67,7 +70,8 @@ pub struct Core {
     rng: StdRng,
     /// By socket id (our own ids, not peer input: a fast hash is safe here).
     pub(crate) sockets: FxHashMap<SocketId, SockState>,
-    pub(crate) timers: BinaryHeap<Reverse<(Instant, TimerEntry)>>,
+    /// Sockets' deadlines (their Vocket's, linger, a pipe retry) and the transport's.
+    pub(crate) timers: TimerHeap<TimerEntry>,
     pub(crate) dirty: Vec<SocketId>,
     /// [`Core::hostile_input`]'s rate: the second it counts from, and how many so far.
     hostile_logged: (Instant, u32),
@@ -90,7 +94,7 @@ impl Core {
             now: Instant::now(),
             rng: StdRng::from_os_rng(),
             sockets: FxHashMap::default(),
-            timers: BinaryHeap::new(),
+            timers: TimerHeap::new(),
             dirty: Vec::new(),
             hostile_logged: (Instant::now(), 0),
         }
@@ -120,7 +124,7 @@ impl Core {
     /// Calls [`super::Transport::timer`] with `key` at `at`. Timers cannot be cancelled:
     /// a transport ignores keys it no longer expects (keep a generation in the key).
     pub fn set_timer(&mut self, at: Instant, key: u64) {
-        self.timers.push(Reverse((at, TimerEntry::Transport(key))));
+        self.timers.arm(at, TimerEntry::Transport(key));
     }
 
     /// The type of an open socket.
@@ -290,6 +294,6 @@ impl Core {
             return;
         }
         s.timer_at = Some(at);
-        self.timers.push(Reverse((at, TimerEntry::Socket(sock))));
+        self.timers.arm(at, TimerEntry::Socket(sock));
     }
 }

@@ -1,6 +1,5 @@
 //! The driver thread: poll, dispatch, fire timers, service dirty sockets, repeat.
 
-use std::cmp::Reverse;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 use std::time::Instant;
 
@@ -11,7 +10,7 @@ use super::handle::Command;
 use super::pipe::{Pipe, Serviced};
 use super::{RESERVED_TOKENS, SocketId, Transport, sleep_until};
 use crate::options::SHUTDOWN_LINGER;
-use crate::pattern::{Action, DownReason, Event, Vocket};
+use crate::pattern::{Action, DownReason, Event, Output, Vocket};
 use crate::{Error, Result};
 
 pub(crate) const WAKER: Token = Token(usize::MAX);
@@ -67,10 +66,7 @@ impl<T: Transport> Driver<T> {
         loop {
             self.core.now = Instant::now();
             let timeout = if self.core.dirty.is_empty() {
-                sleep_until(
-                    self.core.timers.peek().map(|Reverse((at, _))| *at),
-                    self.core.now,
-                )
+                sleep_until(self.core.timers.next_deadline(), self.core.now)
             } else {
                 Some(std::time::Duration::ZERO)
             };
@@ -350,9 +346,7 @@ impl<T: Transport> Driver<T> {
         s.linger_until = Some(until);
         pipe.close(self.core.registry());
         if let Some(until) = until {
-            self.core
-                .timers
-                .push(Reverse((until, TimerEntry::Socket(sock))));
+            self.core.timers.arm(until, TimerEntry::Socket(sock));
         }
         self.monitors.remove(&sock);
         self.transport.close_socket(&mut self.core, sock);
@@ -369,9 +363,7 @@ impl<T: Transport> Driver<T> {
             && until.is_none_or(|u| u > cap)
         {
             *until = Some(cap);
-            self.core
-                .timers
-                .push(Reverse((cap, TimerEntry::Socket(sock))));
+            self.core.timers.arm(cap, TimerEntry::Socket(sock));
         }
     }
 
@@ -391,13 +383,7 @@ impl<T: Transport> Driver<T> {
     fn fire_timers(&mut self) {
         let now = self.core.now;
         let mut due = std::mem::take(&mut self.due);
-        while let Some(&Reverse((at, entry))) = self.core.timers.peek() {
-            if at > now {
-                break;
-            }
-            self.core.timers.pop();
-            due.push((at, entry));
-        }
+        due.extend(self.core.timers.expired(now));
         for &(at, entry) in &due {
             match entry {
                 TimerEntry::Transport(key) => self.transport.timer(&mut self.core, key),
@@ -440,36 +426,29 @@ impl<T: Transport> Driver<T> {
                 Ok(Serviced::Budget) => self.core.mark_dirty(sock),
                 Ok(Serviced::RetrySoon) => {
                     let at = now + std::time::Duration::from_millis(1);
-                    self.core
-                        .timers
-                        .push(Reverse((at, TimerEntry::Socket(sock))));
+                    self.core.timers.arm(at, TimerEntry::Socket(sock));
                 }
                 Ok(Serviced::Idle) => {}
                 Err(e) => log::error!("{sock}: application pipe failed: {e}"),
             }
         }
+        // The Vocket's outputs, in the order `poll_output` gives them; what the transport
+        // does with one may queue more, which the next call returns in its place.
         loop {
             let Some(s) = self.core.sockets.get_mut(&sock) else {
                 return;
             };
-            if let Some((_, conn)) = s.vocket.poll_ready() {
-                self.transport.flush(&mut self.core, conn);
-                continue;
-            }
-            if let Some(action) = s.vocket.poll_action() {
-                match action {
-                    Action::Close { conn, reason } => {
-                        self.transport.close(&mut self.core, conn, &reason)
-                    }
-                    Action::Resume { conn } => self.transport.resume(&mut self.core, conn),
+            match s.vocket.poll_output() {
+                Some(Output::Ready { conn, .. }) => self.transport.flush(&mut self.core, conn),
+                Some(Output::Action(Action::Close { conn, reason })) => {
+                    self.transport.close(&mut self.core, conn, &reason)
                 }
-                continue;
+                Some(Output::Action(Action::Resume { conn })) => {
+                    self.transport.resume(&mut self.core, conn)
+                }
+                Some(Output::Event(event)) => self.report(sock, &event),
+                None => break,
             }
-            if let Some(event) = s.vocket.poll_event() {
-                self.report(sock, &event);
-                continue;
-            }
-            break;
         }
         // Anything the transport did to the Vocket above marked the socket dirty again,
         // so new messages for the application get a pipe pass on the next turn.

@@ -5,8 +5,7 @@
 //! [`Engine::poll_event`]. Time is passed in; randomness (peering ids) comes from a
 //! seeded generator the caller provides.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -16,6 +15,7 @@ use rand::{Rng, SeedableRng};
 use slab::Slab;
 
 use vtx_emul::pattern::{Input, PeerId, Refusal, Transmit};
+use vtx_emul::timer::TimerHeap;
 use vtx_emul::{Msg, SocketType};
 
 use super::cookie::CookieJar;
@@ -219,6 +219,10 @@ struct Connecter {
     answered: HashSet<SocketAddr>,
 }
 
+/// What an entry in the engine's [`TimerHeap`] is for: a connecter's or a peering's
+/// slot and the generation it had when armed. Cancelled lazily: a fire counts only if
+/// the slot still has that generation and still holds that deadline (`next_ohai`,
+/// `ctl_deadline`, `reassembly_at`, `ack_deadline`, `probe_deadline`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Timer {
     Ohai(usize, u32),
@@ -256,7 +260,7 @@ pub struct Engine {
     /// Refusals in the order made, to forget the oldest.
     refused_order: VecDeque<((LocalId, SocketAddr, u32), Instant)>,
     cookies: CookieJar,
-    timers: BinaryHeap<Reverse<(Instant, Timer)>>,
+    timers: TimerHeap<Timer>,
     events: VecDeque<Event>,
     out: VecDeque<Batch>,
     reassembly_bytes: usize,
@@ -320,7 +324,7 @@ impl Engine {
             refused: HashMap::new(),
             refused_order: VecDeque::new(),
             cookies,
-            timers: BinaryHeap::new(),
+            timers: TimerHeap::new(),
             events: VecDeque::new(),
             out: VecDeque::new(),
             reassembly_bytes: 0,
@@ -567,7 +571,7 @@ impl Engine {
         if let Some(conn) = self.connecters.get_mut(c) {
             conn.next_ohai = (!peered_unicast).then_some(now + ivl);
             if let Some(at) = conn.next_ohai {
-                self.timers.push(Reverse((at, Timer::Ohai(c, generation))));
+                self.timers.arm(at, Timer::Ohai(c, generation));
             }
         }
     }
@@ -1081,7 +1085,7 @@ impl Engine {
                 if p.reassembly_at.is_none() {
                     p.reassembly_at = Some(deadline);
                     self.timers
-                        .push(Reverse((deadline, Timer::Reassembly(key, p.generation))));
+                        .arm(deadline, Timer::Reassembly(key, p.generation));
                 }
                 p.partials.len() - 1
             }
@@ -1189,8 +1193,7 @@ impl Engine {
         let at = now + p.ctl_rto;
         p.ctl_deadline = Some(at);
         let (local, dst, generation) = (p.local, p.remote, p.generation);
-        self.timers
-            .push(Reverse((at, Timer::Control(key, generation))));
+        self.timers.arm(at, Timer::Control(key, generation));
         self.flush_peering(key);
         self.push_single(local, dst, buf);
     }
@@ -1218,8 +1221,7 @@ impl Engine {
         if p.probe_deadline.is_none() {
             let at = now + self.cfg.probe_ivl;
             p.probe_deadline = Some(at);
-            self.timers
-                .push(Reverse((at, Timer::Probe(key, p.generation))));
+            self.timers.arm(at, Timer::Probe(key, p.generation));
         }
     }
 
@@ -1290,8 +1292,7 @@ impl Engine {
         } else if p.ack_deadline.is_none() {
             let at = now + self.cfg.ack_delay;
             p.ack_deadline = Some(at);
-            self.timers
-                .push(Reverse((at, Timer::Ack(key, p.generation))));
+            self.timers.arm(at, Timer::Ack(key, p.generation));
         }
     }
 
@@ -1551,7 +1552,7 @@ impl Engine {
                 let local = conn.local;
                 self.nonces.remove(&(local, old));
                 self.nonces.insert((local, next_nonce), c);
-                self.timers.push(Reverse((at, Timer::Ohai(c, generation))));
+                self.timers.arm(at, Timer::Ohai(c, generation));
             }
         }
     }
@@ -1603,16 +1604,12 @@ impl Engine {
 
     /// When [`Engine::handle_timeout`] is next due.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.peek().map(|Reverse((at, _))| *at)
+        self.timers.next_deadline()
     }
 
     /// Time passed: OHAI retries, control retransmissions, reassembly expiry.
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(&Reverse((at, t))) = self.timers.peek() {
-            if at > now {
-                return;
-            }
-            self.timers.pop();
+        while let Some((at, t)) = self.timers.pop_expired(now) {
             match t {
                 Timer::Ohai(c, generation) => {
                     if self
@@ -1677,8 +1674,7 @@ impl Engine {
                     self.reassembly_bytes -= expired;
                     p.reassembly_at = p.partials.iter().map(|x| x.deadline).min();
                     if let Some(next) = p.reassembly_at {
-                        self.timers
-                            .push(Reverse((next, Timer::Reassembly(key, generation))));
+                        self.timers.arm(next, Timer::Reassembly(key, generation));
                     }
                 }
             }
