@@ -1,6 +1,12 @@
 //! The `tcp6` transport: ZMTP 3.1 over TCP, IPv6 first, so any libzmq (`tcp://[::1]:port`
 //! with `ZMQ_IPV6`), pyzmq or JeroMQ peer talks to it.
 //!
+//! Despite the crate's name (the seed's "TCP over IPv6"), this is plain TCP for both
+//! address families: the scheme is `tcp6`, a name that resolves to IPv6 addresses is
+//! reached over IPv6 first, and IPv4 addresses, IPv4-only names and IPv4 peers of a
+//! dual-stack listener work too. Choose it to reach libzmq peers over IPv6, or as a
+//! vtx-side TCP for either family.
+//!
 //! Endpoints: `tcp6://[::1]:5555`, `tcp6://[::]:5555` and `tcp6://*:5555` (dual stack:
 //! IPv4 peers arrive as IPv4-mapped addresses and are shown as IPv4),
 //! `tcp6://127.0.0.1:5555`, `tcp6://host.name:5555` (resolved at connect/bind), and port

@@ -4,10 +4,13 @@
 //! Every bound endpoint owns one UDP socket and one sctp-proto [`Endpoint`] that
 //! multiplexes all associations accepted on it; outgoing associations share one client
 //! socket per address family. The driver thread reads datagrams, routes them to their
-//! association by verification tag, and drives each association's ZMTP session the way
-//! the stream transport drives a TCP link: greeting and READY, then frames in both
-//! directions, with the Vocket pausing reads (the association's receive window then
-//! closes and the sender stops) and SCTP's own buffered amount pausing writes.
+//! association by verification tag, and runs each association's ZMTP session through
+//! the same peering lifecycle as every stream link ([`vtx_emul::peering`]: greeting and
+//! READY, then frames in both directions, reconnect): the Vocket pausing reads closes
+//! the association's receive window and the sender stops, and SCTP's own buffered
+//! amount pauses writes. What is SCTP's own lives here: the UDP sockets, routing
+//! datagrams to associations, the handshake table, driving sctp-proto's timers and the
+//! graceful SHUTDOWN.
 
 use std::collections::VecDeque;
 use std::fmt;
