@@ -35,7 +35,7 @@ use vtx_emul::peering::{
     BoundAs, Connecters, Decode, End, Generations, Origin, Peering, Phase, SocketLinks,
     split_conn_id, split_timer_key, timer_key,
 };
-use vtx_emul::runtime::{Core, SocketId, Transport};
+use vtx_emul::runtime::{Driver, SocketId, Transport};
 use vtx_emul::zmtp::ZmtpSession;
 use vtx_emul::{Endpoint as VtxEndpoint, Result, SocketOptions};
 
@@ -234,11 +234,17 @@ impl SctpTransport {
         e
     }
 
-    fn add_udp(&mut self, core: &mut Core, addr: SocketAddr, server: bool) -> io::Result<usize> {
+    fn add_udp(
+        &mut self,
+        driver: &mut Driver,
+        addr: SocketAddr,
+        server: bool,
+    ) -> io::Result<usize> {
         let mut socket = udp_socket(addr)?;
         let local = socket.local_addr()?;
         let key = self.udps.vacant_key();
-        core.registry()
+        driver
+            .registry()
             .register(&mut socket, mio::Token(key), mio::Interest::READABLE)?;
         let endpoint = self.new_endpoint(server);
         self.udps.insert(Udp {
@@ -255,7 +261,7 @@ impl SctpTransport {
         Ok(key)
     }
 
-    fn client_udp(&mut self, core: &mut Core, target: SocketAddr) -> io::Result<usize> {
+    fn client_udp(&mut self, driver: &mut Driver, target: SocketAddr) -> io::Result<usize> {
         let family = usize::from(target.is_ipv6());
         if let Some(k) = self.clients[family] {
             return Ok(k);
@@ -265,7 +271,7 @@ impl SctpTransport {
         } else {
             ([0, 0, 0, 0], 0).into()
         };
-        let k = self.add_udp(core, any, false)?;
+        let k = self.add_udp(driver, any, false)?;
         self.clients[family] = Some(k);
         Ok(k)
     }
@@ -273,7 +279,7 @@ impl SctpTransport {
     /// Takes a new association into the table.
     fn add_assoc(
         &mut self,
-        core: &mut Core,
+        driver: &mut Driver,
         sock: SocketId,
         udp: usize,
         handle: AssociationHandle,
@@ -281,11 +287,11 @@ impl SctpTransport {
         origin: Origin,
     ) -> Option<usize> {
         let generation = self.generations.advance();
-        let address = format!("{}://{}", core.scheme(), format_addr(assoc.remote_addr()));
-        let peering = Peering::new(core, sock, generation, address, origin)?;
+        let address = format!("{}://{}", driver.scheme(), format_addr(assoc.remote_addr()));
+        let peering = Peering::new(driver, sock, generation, address, origin)?;
         let entry = self.assocs.vacant_entry();
         let key = entry.key();
-        peering.arm_handshake_timer(core, TIMER_HANDSHAKE, key);
+        peering.arm_handshake_timer(driver, TIMER_HANDSHAKE, key);
         entry.insert(Assoc {
             udp,
             handle,
@@ -321,7 +327,7 @@ impl SctpTransport {
     }
 
     /// Forgets an association, telling the Vocket if the peering was still up there.
-    fn remove_assoc(&mut self, core: &mut Core, key: usize) {
+    fn remove_assoc(&mut self, driver: &mut Driver, key: usize) {
         if !self.assocs.contains(key) {
             return;
         }
@@ -340,49 +346,50 @@ impl SctpTransport {
             retire = u.retired && u.assocs.is_empty();
         }
         if retire {
-            self.remove_udp(core, a.udp);
+            self.remove_udp(driver, a.udp);
         }
         self.sockets.remove_link(a.peering.sock, key);
         if let Some(p) = a.peering.peer {
-            core.peer_down(a.peering.sock, p);
+            driver.peer_down(a.peering.sock, p);
         }
         if let Origin::Connected(ck) = a.peering.origin {
-            self.connecters.link_ended(core, ck, key, a.peering.was_up);
+            self.connecters
+                .link_ended(driver, ck, key, a.peering.was_up);
         }
     }
 
     /// sctp-proto panicked on this association: counted, logged, and the association
     /// dropped without another call into it.
-    fn stack_failed(&mut self, core: &mut Core, key: usize, during: &str) {
+    fn stack_failed(&mut self, driver: &mut Driver, key: usize, during: &str) {
         if let Some(a) = self.assocs.get(key) {
             let reason = format!("the SCTP stack failed {during}");
-            core.link_failed(
+            driver.link_failed(
                 a.peering.sock,
                 a.peering.peer.is_some(),
                 &a.peering.address.clone(),
                 &reason,
             );
         }
-        self.remove_assoc(core, key);
+        self.remove_assoc(driver, key);
     }
 
     /// A peer broke the protocol: counted, logged, and the association shut down.
-    fn fail(&mut self, core: &mut Core, key: usize, reason: &dyn fmt::Display) {
+    fn fail(&mut self, driver: &mut Driver, key: usize, reason: &dyn fmt::Display) {
         if let Some(a) = self.assocs.get(key) {
-            core.link_failed(
+            driver.link_failed(
                 a.peering.sock,
                 a.peering.peer.is_some(),
                 &a.peering.address.clone(),
                 reason,
             );
         }
-        self.shutdown(core, key);
+        self.shutdown(driver, key);
     }
 
     /// Ends a peering gracefully: the Vocket forgets it now, SCTP SHUTDOWN sends what
     /// is queued and tells the peer, and the association is forgotten when the peer
     /// confirms or after a bounded wait. An association not yet established just ends.
-    fn shutdown(&mut self, core: &mut Core, key: usize) {
+    fn shutdown(&mut self, driver: &mut Driver, key: usize) {
         let wait = self.cfg.rto_max;
         let Some(a) = self.assocs.get_mut(key) else {
             return;
@@ -391,23 +398,23 @@ impl SctpTransport {
             return;
         }
         if let Some(p) = a.peering.peer.take() {
-            core.peer_down(a.peering.sock, p);
+            driver.peer_down(a.peering.sock, p);
         }
         if a.peering.phase == Phase::Connecting || a.assoc.shutdown().is_err() {
-            self.remove_assoc(core, key);
+            self.remove_assoc(driver, key);
             return;
         }
         a.peering.phase = Phase::Closing;
-        a.close_by = Some(core.now() + wait);
-        self.drive(core, key);
+        a.close_by = Some(driver.now() + wait);
+        self.drive(driver, key);
     }
 
-    fn attempt(&mut self, core: &mut Core, ck: usize) {
+    fn attempt(&mut self, driver: &mut Driver, ck: usize) {
         let Some(c) = self.connecters.idle(ck) else {
             return;
         };
         let (sock, target) = (c.sock, c.target);
-        let udp = match self.client_udp(core, target) {
+        let udp = match self.client_udp(driver, target) {
             Ok(u) => u,
             Err(e) => {
                 log::warn!("{sock}: no client socket for {target}: {e}");
@@ -423,14 +430,14 @@ impl SctpTransport {
         match self.udps[udp].endpoint.connect(config, target) {
             Ok((handle, assoc)) => {
                 if let Some(key) =
-                    self.add_assoc(core, sock, udp, handle, assoc, Origin::Connected(ck))
+                    self.add_assoc(driver, sock, udp, handle, assoc, Origin::Connected(ck))
                 {
-                    self.drive(core, key);
+                    self.drive(driver, key);
                 }
             }
             Err(e) => {
                 log::debug!("{sock}: connect to {target} failed: {e}");
-                self.connecters.attempt_failed(core, ck);
+                self.connecters.attempt_failed(driver, ck);
             }
         }
     }
@@ -438,27 +445,27 @@ impl SctpTransport {
     /// Runs an association after any input: events, reads, writes, datagrams, timer.
     /// Everything it calls in sctp-proto (events, stream reads and writes, transmits)
     /// runs on state a peer shaped, so a panic there ends this association only.
-    fn drive(&mut self, core: &mut Core, key: usize) {
-        if catch_unwind(AssertUnwindSafe(|| self.drive_unguarded(core, key))).is_err() {
-            self.stack_failed(core, key, "while running the association");
+    fn drive(&mut self, driver: &mut Driver, key: usize) {
+        if catch_unwind(AssertUnwindSafe(|| self.drive_unguarded(driver, key))).is_err() {
+            self.stack_failed(driver, key, "while running the association");
         }
     }
 
-    fn drive_unguarded(&mut self, core: &mut Core, key: usize) {
+    fn drive_unguarded(&mut self, driver: &mut Driver, key: usize) {
         loop {
             let Some(a) = self.assocs.get_mut(key) else {
                 return;
             };
             let Some(event) = a.assoc.poll() else { break };
             match event {
-                Event::Connected => self.on_connected(core, key),
+                Event::Connected => self.on_connected(driver, key),
                 Event::HandshakeFailed { reason } => {
                     log::debug!(
                         "{}: association with {} failed: {reason}",
                         a.peering.sock,
                         a.peering.address
                     );
-                    self.remove_assoc(core, key);
+                    self.remove_assoc(driver, key);
                     return;
                 }
                 Event::AssociationLost { reason } => {
@@ -467,20 +474,24 @@ impl SctpTransport {
                         a.peering.sock,
                         a.peering.address
                     );
-                    self.remove_assoc(core, key);
+                    self.remove_assoc(driver, key);
                     return;
                 }
                 Event::Stream(StreamEvent::Opened { id } | StreamEvent::Readable { id })
                     if id != STREAM =>
                 {
-                    self.fail(core, key, &format_args!("data on stream {id}; ZMTP uses 0"));
+                    self.fail(
+                        driver,
+                        key,
+                        &format_args!("data on stream {id}; ZMTP uses 0"),
+                    );
                     return;
                 }
                 Event::Stream(StreamEvent::Opened { .. }) => {
                     let _ = a.assoc.accept_stream();
-                    self.on_readable(core, key);
+                    self.on_readable(driver, key);
                 }
-                Event::Stream(StreamEvent::Readable { .. }) => self.on_readable(core, key),
+                Event::Stream(StreamEvent::Readable { .. }) => self.on_readable(driver, key),
                 _ => {}
             }
         }
@@ -491,23 +502,23 @@ impl SctpTransport {
             // The peer sent SHUTDOWN: it is leaving; what it sent before is read.
             log::debug!("{}: {} is shutting down", a.peering.sock, a.peering.address);
             a.peering.phase = Phase::Closing;
-            a.close_by = Some(core.now() + self.cfg.rto_max);
+            a.close_by = Some(driver.now() + self.cfg.rto_max);
             if let Some(p) = a.peering.peer.take() {
-                core.peer_down(a.peering.sock, p);
+                driver.peer_down(a.peering.sock, p);
             }
         }
-        self.pull(core, key);
+        self.pull(driver, key);
         let Some(a) = self.assocs.get_mut(key) else {
             return;
         };
         // Endpoint events are only "drained"; `remove_assoc` reports that itself.
         while a.assoc.poll_endpoint_event().is_some() {}
-        send_transmits(&self.udps, core.now(), a.udp, &mut a.assoc);
+        send_transmits(&self.udps, driver.now(), a.udp, &mut a.assoc);
         a.unacked = a.buffered();
         // A server association sits in CLOSED until the COOKIE-ECHO arrives (the
         // cookie carries its state): closed means over only once it was associated.
         if a.peering.phase != Phase::Connecting && a.assoc.is_closed() {
-            self.remove_assoc(core, key);
+            self.remove_assoc(driver, key);
             return;
         }
         let deadline = match (a.assoc.poll_timeout(), a.close_by) {
@@ -518,11 +529,11 @@ impl SctpTransport {
             && a.armed.is_none_or(|armed| at < armed)
         {
             a.armed = Some(at);
-            core.set_timer(at, timer_key(TIMER_ASSOC, a.peering.generation, key));
+            driver.set_timer(at, timer_key(TIMER_ASSOC, a.peering.generation, key));
         }
     }
 
-    fn on_connected(&mut self, core: &mut Core, key: usize) {
+    fn on_connected(&mut self, driver: &mut Driver, key: usize) {
         let Some(a) = self.assocs.get_mut(key) else {
             return;
         };
@@ -536,16 +547,16 @@ impl SctpTransport {
             match a.assoc.open_stream(STREAM, PPI) {
                 Ok(_) => {}
                 Err(e) => {
-                    self.fail(core, key, &format_args!("cannot open stream 0: {e}"));
+                    self.fail(driver, key, &format_args!("cannot open stream 0: {e}"));
                     return;
                 }
             }
         }
         a.peering.start();
-        self.write_out(core, key);
+        self.write_out(driver, key);
     }
 
-    fn write_out(&mut self, core: &mut Core, key: usize) {
+    fn write_out(&mut self, driver: &mut Driver, key: usize) {
         let Some(a) = self.assocs.get_mut(key) else {
             return;
         };
@@ -555,11 +566,11 @@ impl SctpTransport {
                 a.peering.sock,
                 a.peering.address
             );
-            self.shutdown(core, key);
+            self.shutdown(driver, key);
         }
     }
 
-    fn on_readable(&mut self, core: &mut Core, key: usize) {
+    fn on_readable(&mut self, driver: &mut Driver, key: usize) {
         // SCTP's receive window bounds what one drive can decode: no budget here.
         let mut budget = usize::MAX;
         loop {
@@ -568,17 +579,17 @@ impl SctpTransport {
             };
             match a
                 .peering
-                .decode(core, key, &mut budget, &mut self.connecters, || None)
+                .decode(driver, key, &mut budget, &mut self.connecters, || None)
             {
                 Decode::Drained => {}
                 Decode::OutOfBudget | Decode::Paused => break,
                 Decode::End(End::Refused) => {
-                    self.write_out(core, key);
-                    self.shutdown(core, key);
+                    self.write_out(driver, key);
+                    self.shutdown(driver, key);
                     return;
                 }
                 Decode::End(End::Failed) => {
-                    self.shutdown(core, key);
+                    self.shutdown(driver, key);
                     return;
                 }
             }
@@ -592,7 +603,7 @@ impl SctpTransport {
             match chunks.read(&mut rbuf[start..]) {
                 Ok(n) => rbuf.truncate(start + n),
                 Err(e) => {
-                    self.fail(core, key, &format_args!("bad SCTP message: {e}"));
+                    self.fail(driver, key, &format_args!("bad SCTP message: {e}"));
                     return;
                 }
             }
@@ -600,11 +611,11 @@ impl SctpTransport {
         if let Some(a) = self.assocs.get_mut(key) {
             a.peering.release_idle_buffer();
         }
-        self.write_out(core, key);
+        self.write_out(driver, key);
     }
 
     /// Pulls transmits from the Vocket while the association has room.
-    fn pull(&mut self, core: &mut Core, key: usize) {
+    fn pull(&mut self, driver: &mut Driver, key: usize) {
         let Some(a) = self.assocs.get_mut(key) else {
             return;
         };
@@ -615,7 +626,7 @@ impl SctpTransport {
         let mut result = Ok(());
         while room > 0 && result.is_ok() {
             // A segment at a time, so that SCTP messages stay at most SEGMENT bytes.
-            let encoded = a.peering.fill(core, room.min(SEGMENT));
+            let encoded = a.peering.fill(driver, room.min(SEGMENT));
             if encoded == 0 {
                 break;
             }
@@ -630,12 +641,12 @@ impl SctpTransport {
                 a.peering.sock,
                 a.peering.address
             );
-            self.shutdown(core, key);
+            self.shutdown(driver, key);
         }
     }
 
-    fn on_datagram(&mut self, core: &mut Core, udp: usize, from: SocketAddr, data: Bytes) {
-        let now = core.now();
+    fn on_datagram(&mut self, driver: &mut Driver, udp: usize, from: SocketAddr, data: Bytes) {
+        let now = driver.now();
         // For the (rate-limited) log lines about this datagram.
         let address = move |scheme: &str| format!("{scheme}://{}", format_addr(from));
         let Some(u) = self.udps.get_mut(udp) else {
@@ -658,14 +669,14 @@ impl SctpTransport {
                     a.peering.generation == generation && a.peering.phase == Phase::Connecting
                 }) {
                     if let Some(sock) = sock {
-                        core.hostile_input(
+                        driver.hostile_input(
                             sock,
                             address,
                             &"handshake table full: the oldest pending association evicted",
                         );
                     }
                     u.evicted += 1;
-                    self.remove_assoc(core, k);
+                    self.remove_assoc(driver, k);
                     break;
                 }
             }
@@ -686,7 +697,7 @@ impl SctpTransport {
                 let sock = u.listener.as_ref().map(|l| l.sock);
                 if !crate::checksum_ok(&packet) {
                     if let Some(sock) = sock {
-                        core.hostile_input(sock, address, &"SCTP packet with a bad checksum");
+                        driver.hostile_input(sock, address, &"SCTP packet with a bad checksum");
                     }
                 } else if let Some(reply) = crate::ootb::reply_to_checked(&packet) {
                     let _ = u.socket.send_to(&reply, from);
@@ -695,7 +706,7 @@ impl SctpTransport {
             }
             Err(_) => {
                 if let Some(sock) = u.listener.as_ref().map(|l| l.sock) {
-                    core.hostile_input(
+                    driver.hostile_input(
                         sock,
                         address,
                         &"the SCTP stack failed on this packet; dropped",
@@ -709,7 +720,8 @@ impl SctpTransport {
                 let Some(sock) = u.listener.as_ref().map(|l| l.sock) else {
                     return;
                 };
-                if let Some(key) = self.add_assoc(core, sock, udp, handle, assoc, Origin::Accepted)
+                if let Some(key) =
+                    self.add_assoc(driver, sock, udp, handle, assoc, Origin::Accepted)
                 {
                     self.touched.push(key);
                 }
@@ -722,7 +734,7 @@ impl SctpTransport {
                     return;
                 };
                 if catch_unwind(AssertUnwindSafe(|| a.assoc.handle_event(ev))).is_err() {
-                    self.stack_failed(core, key, "on a packet");
+                    self.stack_failed(driver, key, "on a packet");
                     return;
                 }
                 self.touched.push(key);
@@ -734,17 +746,17 @@ impl SctpTransport {
     /// datagrams, not once per datagram: sctp-proto's `poll_transmit` walks the whole
     /// in-flight queue, so driving after every SACK made the cost per packet grow
     /// with the window.
-    fn read_udp(&mut self, core: &mut Core, udp: usize) {
+    fn read_udp(&mut self, driver: &mut Driver, udp: usize) {
         let mut batch = 0;
         let mut budget = READ_BUDGET;
         loop {
             if batch == READ_BATCH {
-                self.drive_touched(core);
+                self.drive_touched(driver);
                 batch = 0;
             }
             if budget == 0 {
                 // Edge-triggered: the next turn's timer reads on.
-                core.set_timer(core.now(), timer_key(TIMER_READ, 0, udp));
+                driver.set_timer(driver.now(), timer_key(TIMER_READ, 0, udp));
                 break;
             }
             budget -= 1;
@@ -755,7 +767,7 @@ impl SctpTransport {
                 Ok((n, from)) => {
                     batch += 1;
                     let data = Bytes::copy_from_slice(&self.datagram[..n]);
-                    self.on_datagram(core, udp, from, data);
+                    self.on_datagram(driver, udp, from, data);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -766,15 +778,15 @@ impl SctpTransport {
                 }
             }
         }
-        self.drive_touched(core);
+        self.drive_touched(driver);
     }
 
-    fn drive_touched(&mut self, core: &mut Core) {
+    fn drive_touched(&mut self, driver: &mut Driver) {
         let mut touched = std::mem::take(&mut self.touched);
         touched.sort_unstable();
         touched.dedup();
         for &key in &touched {
-            self.drive(core, key);
+            self.drive(driver, key);
         }
         touched.clear();
         if self.touched.is_empty() {
@@ -784,7 +796,7 @@ impl SctpTransport {
 
     /// Stops accepting on a bound socket; its associations shut down gracefully and
     /// the socket closes after the last one.
-    fn retire_udp(&mut self, core: &mut Core, udp: usize) {
+    fn retire_udp(&mut self, driver: &mut Driver, udp: usize) {
         let Some(u) = self.udps.get_mut(udp) else {
             return;
         };
@@ -793,17 +805,17 @@ impl SctpTransport {
         u.endpoint.reject_new_associations();
         let keys: Vec<usize> = u.assocs.iter().copied().collect();
         for k in keys {
-            self.shutdown(core, k);
+            self.shutdown(driver, k);
         }
         if self.udps.get(udp).is_some_and(|u| u.assocs.is_empty()) {
-            self.remove_udp(core, udp);
+            self.remove_udp(driver, udp);
         }
     }
 
-    fn remove_udp(&mut self, core: &mut Core, udp: usize) {
+    fn remove_udp(&mut self, driver: &mut Driver, udp: usize) {
         if self.udps.contains(udp) {
             let mut u = self.udps.remove(udp);
-            let _ = core.registry().deregister(&mut u.socket);
+            let _ = driver.registry().deregister(&mut u.socket);
         }
     }
 }
@@ -869,9 +881,14 @@ impl Transport for SctpTransport {
         opts.heartbeat_ivl.get_or_insert(self.cfg.heartbeat_ivl);
     }
 
-    fn bind(&mut self, core: &mut Core, sock: SocketId, endpoint: &VtxEndpoint) -> Result<String> {
+    fn bind(
+        &mut self,
+        driver: &mut Driver,
+        sock: SocketId,
+        endpoint: &VtxEndpoint,
+    ) -> Result<String> {
         let (k, bound) = endpoint.bind_with(|addr| {
-            let k = self.add_udp(core, addr, true)?;
+            let k = self.add_udp(driver, addr, true)?;
             Ok((k, self.udps[k].local))
         })?;
         let name = BoundAs {
@@ -884,7 +901,7 @@ impl Transport for SctpTransport {
         Ok(bound)
     }
 
-    fn unbind(&mut self, core: &mut Core, sock: SocketId, endpoint: &str) -> Result<()> {
+    fn unbind(&mut self, driver: &mut Driver, sock: SocketId, endpoint: &str) -> Result<()> {
         let udps = &self.udps;
         let k = self.sockets.take_listener(sock, endpoint, |k| {
             udps.get(k)
@@ -892,20 +909,25 @@ impl Transport for SctpTransport {
                 .is_some_and(|l| l.name.is(endpoint))
         })?;
         // The associations live on the listener's socket: they end with it.
-        self.retire_udp(core, k);
+        self.retire_udp(driver, k);
         Ok(())
     }
 
-    fn connect(&mut self, core: &mut Core, sock: SocketId, endpoint: &VtxEndpoint) -> Result<()> {
+    fn connect(
+        &mut self,
+        driver: &mut Driver,
+        sock: SocketId,
+        endpoint: &VtxEndpoint,
+    ) -> Result<()> {
         let target = endpoint.connect_addrs()?[0];
         let ck = self
             .connecters
-            .connect(core, &mut self.sockets, sock, endpoint, target);
-        self.attempt(core, ck);
+            .connect(driver, &mut self.sockets, sock, endpoint, target);
+        self.attempt(driver, ck);
         Ok(())
     }
 
-    fn disconnect(&mut self, core: &mut Core, sock: SocketId, endpoint: &str) -> Result<()> {
+    fn disconnect(&mut self, driver: &mut Driver, sock: SocketId, endpoint: &str) -> Result<()> {
         let link = self
             .connecters
             .disconnect(&mut self.sockets, sock, endpoint)?;
@@ -913,14 +935,14 @@ impl Transport for SctpTransport {
             // Detached: the shutdown does not schedule a reconnect.
             a.peering.origin = Origin::Accepted;
             if let Some(p) = a.peering.peer.take() {
-                core.peer_down(sock, p);
+                driver.peer_down(sock, p);
             }
-            self.shutdown(core, key);
+            self.shutdown(driver, key);
         }
         Ok(())
     }
 
-    fn close_socket(&mut self, _core: &mut Core, sock: SocketId) {
+    fn close_socket(&mut self, _core: &mut Driver, sock: SocketId) {
         let Some((listeners, links)) = self.connecters.close_socket(&mut self.sockets, sock) else {
             return;
         };
@@ -952,8 +974,8 @@ impl Transport for SctpTransport {
         })
     }
 
-    fn destroy_socket(&mut self, core: &mut Core, sock: SocketId) {
-        self.close_socket(core, sock);
+    fn destroy_socket(&mut self, driver: &mut Driver, sock: SocketId) {
+        self.close_socket(driver, sock);
         let Some(entries) = self.sockets.remove(sock) else {
             return;
         };
@@ -964,26 +986,26 @@ impl Transport for SctpTransport {
             }
             // A graceful goodbye: the peer learns at once, not by a timeout. The
             // association outlives the socket until SHUTDOWN completes.
-            self.shutdown(core, key);
+            self.shutdown(driver, key);
         }
         for k in entries.listeners {
-            self.retire_udp(core, k);
+            self.retire_udp(driver, k);
         }
     }
 
-    fn ready(&mut self, core: &mut Core, token: mio::Token, event: &mio::event::Event) {
+    fn ready(&mut self, driver: &mut Driver, token: mio::Token, event: &mio::event::Event) {
         if event.is_readable() {
-            self.read_udp(core, token.0);
+            self.read_udp(driver, token.0);
         }
     }
 
-    fn timer(&mut self, core: &mut Core, key: u64) {
+    fn timer(&mut self, driver: &mut Driver, key: u64) {
         let (kind, generation, k) = split_timer_key(key);
         match kind {
             // A socket of a reused slot just gets read: harmless.
-            TIMER_READ => self.read_udp(core, k),
+            TIMER_READ => self.read_udp(driver, k),
             TIMER_ASSOC => {
-                let now = core.now();
+                let now = driver.now();
                 let Some(a) = self
                     .assocs
                     .get_mut(k)
@@ -998,52 +1020,52 @@ impl Transport for SctpTransport {
                         a.peering.sock,
                         a.peering.address
                     );
-                    self.remove_assoc(core, k);
+                    self.remove_assoc(driver, k);
                     return;
                 }
                 if catch_unwind(AssertUnwindSafe(|| a.assoc.handle_timeout(now))).is_err() {
-                    self.stack_failed(core, k, "on a timer");
+                    self.stack_failed(driver, k, "on a timer");
                     return;
                 }
-                self.drive(core, k);
+                self.drive(driver, k);
             }
             TIMER_HANDSHAKE
                 if self.assocs.get(k).is_some_and(|a| {
                     a.peering.generation == generation && a.peering.handshaking()
                 }) =>
             {
-                self.fail(core, k, &"handshake timeout");
+                self.fail(driver, k, &"handshake timeout");
             }
-            TIMER_RECONNECT if self.connecters.is_due(k, generation) => self.attempt(core, k),
+            TIMER_RECONNECT if self.connecters.is_due(k, generation) => self.attempt(driver, k),
             _ => {}
         }
     }
 
-    fn close(&mut self, core: &mut Core, conn: ConnId, reason: &DownReason) {
+    fn close(&mut self, driver: &mut Driver, conn: ConnId, reason: &DownReason) {
         let Some((key, a)) = self.live(conn) else {
             return;
         };
         a.peering.closed_by_vocket(reason);
         match reason {
             // A silent peer will not answer a SHUTDOWN.
-            DownReason::HeartbeatTimeout => self.remove_assoc(core, key),
-            _ => self.shutdown(core, key),
+            DownReason::HeartbeatTimeout => self.remove_assoc(driver, key),
+            _ => self.shutdown(driver, key),
         }
     }
 
-    fn resume(&mut self, core: &mut Core, conn: ConnId) {
+    fn resume(&mut self, driver: &mut Driver, conn: ConnId) {
         let Some((key, a)) = self.live(conn) else {
             return;
         };
         a.peering.paused = false;
-        self.on_readable(core, key);
-        self.drive(core, key);
+        self.on_readable(driver, key);
+        self.drive(driver, key);
     }
 
-    fn flush(&mut self, core: &mut Core, conn: ConnId) {
+    fn flush(&mut self, driver: &mut Driver, conn: ConnId) {
         // Transmits go out when the association is driven.
         if let Some((key, _)) = self.live(conn) {
-            self.drive(core, key);
+            self.drive(driver, key);
         }
     }
 

@@ -16,7 +16,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use vtx_emul::endpoint::{Host as EpHost, format_addr};
 use vtx_emul::pattern::{ConnId, DownReason, Flow, Input, PeerId, PeerInfo, Refusal};
-use vtx_emul::runtime::{Core, SocketId, Transport};
+use vtx_emul::runtime::{Driver, SocketId, Transport};
 use vtx_emul::{Endpoint, Error, Result, SocketOptions, SocketType};
 
 use crate::host::{self, Host};
@@ -132,22 +132,22 @@ impl UdpTransport {
         self
     }
 
-    fn owner(core: &Core, sock: SocketId) -> Option<Owner> {
+    fn owner(driver: &Driver, sock: SocketId) -> Option<Owner> {
         Some(Owner {
             sock: sock.0,
-            socket_type: core.socket_type(sock)?,
-            identity: core.options(sock)?.identity.clone().unwrap_or_default(),
+            socket_type: driver.socket_type(sock)?,
+            identity: driver.options(sock)?.identity.clone().unwrap_or_default(),
         })
     }
 
     fn open(
         &mut self,
-        core: &mut Core,
+        driver: &mut Driver,
         sock: SocketId,
         addr: SocketAddr,
         kind: Kind,
     ) -> Result<(usize, String)> {
-        let owner = Self::owner(core, sock).ok_or(Error::NotAttached)?;
+        let owner = Self::owner(driver, sock).ok_or(Error::NotAttached)?;
         let what = match &kind {
             Kind::Bound { asked, .. } => asked.clone(),
             Kind::Client => "udp client socket".into(),
@@ -184,7 +184,8 @@ impl UdpTransport {
         let local = engine.add_local(owner, matches!(kind, Kind::Bound { .. }));
         let key = self.udp.vacant_key();
         let mut socket = socket;
-        core.registry()
+        driver
+            .registry()
             .register(
                 &mut socket,
                 mio::Token(key),
@@ -198,7 +199,7 @@ impl UdpTransport {
         let kind = match kind {
             Kind::Bound { asked, .. } => Kind::Bound {
                 asked,
-                bound: format!("{}://{shown}", core.scheme()),
+                bound: format!("{}://{shown}", driver.scheme()),
             },
             k => k,
         };
@@ -212,10 +213,10 @@ impl UdpTransport {
         });
         self.by_local.insert(local, key);
         self.links.entry(sock).or_default().udp.push(key);
-        Ok((key, format!("{}://{shown}", core.scheme())))
+        Ok((key, format!("{}://{shown}", driver.scheme())))
     }
 
-    fn client_socket(&mut self, core: &mut Core, sock: SocketId, v6: bool) -> Result<usize> {
+    fn client_socket(&mut self, driver: &mut Driver, sock: SocketId, v6: bool) -> Result<usize> {
         let links = self.links.entry(sock).or_default();
         if let Some(k) = if v6 { links.client_v6 } else { links.client_v4 } {
             return Ok(k);
@@ -225,7 +226,7 @@ impl UdpTransport {
         } else {
             Ipv4Addr::UNSPECIFIED.into()
         };
-        let (k, _) = self.open(core, sock, SocketAddr::new(any, 0), Kind::Client)?;
+        let (k, _) = self.open(driver, sock, SocketAddr::new(any, 0), Kind::Client)?;
         let links = self.links.entry(sock).or_default();
         if v6 {
             links.client_v6 = Some(k);
@@ -236,13 +237,13 @@ impl UdpTransport {
     }
 
     /// Engine events to Vockets, datagrams to the network, the engine's timer armed.
-    fn settle(&mut self, core: &mut Core) {
-        let now = core.now();
-        let scheme = core.scheme().to_owned();
+    fn settle(&mut self, driver: &mut Driver) {
+        let now = driver.now();
+        let scheme = driver.scheme().to_owned();
         let mut writable = Vec::new();
         if let Some(engine) = self.engine.as_mut() {
             let mut h = CoreHost {
-                core,
+                driver,
                 writable: Vec::new(),
                 paused: Vec::new(),
             };
@@ -254,19 +255,19 @@ impl UdpTransport {
         }
         // Windows that opened: what their Vockets hold can go now.
         for conn in writable {
-            self.pull(core, conn);
+            self.pull(driver, conn);
         }
-        self.send_out(core);
+        self.send_out(driver);
         let Some(at) = self.engine.as_ref().and_then(Engine::poll_timeout) else {
             return;
         };
         if self.timer_at.is_none_or(|t| at < t || t <= now) {
             self.timer_at = Some(at);
-            core.set_timer(at, TIMER_ENGINE);
+            driver.set_timer(at, TIMER_ENGINE);
         }
     }
 
-    fn send_out(&mut self, core: &mut Core) {
+    fn send_out(&mut self, driver: &mut Driver) {
         let Some(engine) = self.engine.as_mut() else {
             return;
         };
@@ -308,19 +309,19 @@ impl UdpTransport {
         if !self.starved.is_empty() {
             let starved: Vec<ConnId> = self.starved.drain().collect();
             for conn in starved {
-                self.pull(core, conn);
+                self.pull(driver, conn);
             }
         }
     }
 
-    fn pull(&mut self, core: &mut Core, conn: ConnId) {
+    fn pull(&mut self, driver: &mut Driver, conn: ConnId) {
         let Some(engine) = self.engine.as_mut() else {
             return;
         };
         let Some((sock, peer)) = engine.peer_of(conn) else {
             return;
         };
-        let now = core.now();
+        let now = driver.now();
         loop {
             if engine.queued_batches() >= OUT_LIMIT {
                 self.starved.insert(conn);
@@ -331,7 +332,7 @@ impl UdpTransport {
                 engine.blocked(conn, now);
                 break;
             }
-            match core.transmit(SocketId(sock), peer) {
+            match driver.transmit(SocketId(sock), peer) {
                 Some(t) => {
                     engine.send(conn, t, now);
                 }
@@ -341,7 +342,7 @@ impl UdpTransport {
         engine.flush(conn);
     }
 
-    fn read(&mut self, core: &mut Core, key: usize) {
+    fn read(&mut self, driver: &mut Driver, key: usize) {
         if self.recv.is_empty() {
             self.recv = vec![0; RECV_SLOT * BATCH_SIZE];
         }
@@ -369,7 +370,7 @@ impl UdpTransport {
                     }
                 }
             };
-            let now = core.now();
+            let now = driver.now();
             let Some(engine) = self.engine.as_mut() else {
                 return;
             };
@@ -389,11 +390,11 @@ impl UdpTransport {
                     );
                 }
             }
-            self.settle(core);
+            self.settle(driver);
         }
         // Budget spent with data still waiting: come back on the next loop turn (the
         // edge-triggered poller will not tell us again).
-        core.set_timer(core.now(), TIMER_READ_MORE | key as u64);
+        driver.set_timer(driver.now(), TIMER_READ_MORE | key as u64);
     }
 }
 
@@ -436,7 +437,7 @@ fn is_broadcast(ip: IpAddr) -> bool {
 }
 
 struct CoreHost<'a> {
-    core: &'a mut Core,
+    driver: &'a mut Driver,
     writable: Vec<ConnId>,
     /// Sockets whose application pipe filled up.
     paused: Vec<u64>,
@@ -444,11 +445,11 @@ struct CoreHost<'a> {
 
 impl Host for CoreHost<'_> {
     fn peer_up(&mut self, sock: u64, info: PeerInfo) -> std::result::Result<PeerId, Refusal> {
-        self.core.peer_up(SocketId(sock), info)
+        self.driver.peer_up(SocketId(sock), info)
     }
 
     fn input(&mut self, sock: u64, peer: PeerId, input: Input) -> Flow {
-        let flow = self.core.input(SocketId(sock), peer, input);
+        let flow = self.driver.input(SocketId(sock), peer, input);
         if flow == Flow::Pause && !self.paused.contains(&sock) {
             self.paused.push(sock);
         }
@@ -460,19 +461,19 @@ impl Host for CoreHost<'_> {
     }
 
     fn peer_down(&mut self, sock: u64, peer: PeerId) {
-        self.core.peer_down(SocketId(sock), peer);
+        self.driver.peer_down(SocketId(sock), peer);
     }
 
     fn failure(&mut self, sock: u64, addr: SocketAddr, what: Failure) {
-        self.core
+        self.driver
             .hostile_input(SocketId(sock), |scheme| host::address(scheme, addr), &what);
     }
 }
 
 impl Transport for UdpTransport {
-    fn start(&mut self, core: &mut Core) -> Result<()> {
-        let seed = core.rng().random();
-        self.engine = Some(Engine::new(self.cfg.clone(), seed, core.now()));
+    fn start(&mut self, driver: &mut Driver) -> Result<()> {
+        let seed = driver.rng().random();
+        self.engine = Some(Engine::new(self.cfg.clone(), seed, driver.now()));
         Ok(())
     }
 
@@ -489,7 +490,7 @@ impl Transport for UdpTransport {
         true
     }
 
-    fn bind(&mut self, core: &mut Core, sock: SocketId, endpoint: &Endpoint) -> Result<String> {
+    fn bind(&mut self, driver: &mut Driver, sock: SocketId, endpoint: &Endpoint) -> Result<String> {
         // `udp://*:port` is IPv4 (broadcast discovery is IPv4); `[::]` is dual stack.
         let addr = *endpoint
             .addrs(false)?
@@ -502,12 +503,12 @@ impl Transport for UdpTransport {
             asked: endpoint.to_string(),
             bound: String::new(),
         };
-        let (_, bound) = self.open(core, sock, addr, kind)?;
+        let (_, bound) = self.open(driver, sock, addr, kind)?;
         log::debug!("{sock} listening on {bound}");
         Ok(bound)
     }
 
-    fn connect(&mut self, core: &mut Core, sock: SocketId, endpoint: &Endpoint) -> Result<()> {
+    fn connect(&mut self, driver: &mut Driver, sock: SocketId, endpoint: &Endpoint) -> Result<()> {
         let hp = endpoint.host_port()?;
         if hp.host == EpHost::Any || hp.port == 0 {
             return Err(Error::bad_endpoint(
@@ -523,13 +524,13 @@ impl Transport for UdpTransport {
                     endpoint: endpoint.to_string(),
                     reason: "no address".into(),
                 })?;
-        let key = self.client_socket(core, sock, target.is_ipv6())?;
+        let key = self.client_socket(driver, sock, target.is_ipv6())?;
         let local = self.udp[key].local;
-        let reconnect = core
+        let reconnect = driver
             .options(sock)
             .and_then(|o| o.reconnect_ivl)
             .unwrap_or(Duration::from_millis(100));
-        let now = core.now();
+        let now = driver.now();
         let engine = self.engine.as_mut().ok_or(Error::NotAttached)?;
         let c = engine.connect(local, target, is_broadcast(target.ip()), reconnect, now);
         self.links
@@ -537,11 +538,11 @@ impl Transport for UdpTransport {
             .or_default()
             .connecters
             .push((c, endpoint.to_string()));
-        self.settle(core);
+        self.settle(driver);
         Ok(())
     }
 
-    fn unbind(&mut self, core: &mut Core, sock: SocketId, endpoint: &str) -> Result<()> {
+    fn unbind(&mut self, driver: &mut Driver, sock: SocketId, endpoint: &str) -> Result<()> {
         let links = self.links.entry(sock).or_default();
         let udp = &self.udp;
         let pos = links.udp.iter().position(|&k| {
@@ -553,12 +554,12 @@ impl Transport for UdpTransport {
             });
         };
         let key = links.udp.swap_remove(pos);
-        self.close_udp(core, key);
-        self.settle(core);
+        self.close_udp(driver, key);
+        self.settle(driver);
         Ok(())
     }
 
-    fn disconnect(&mut self, core: &mut Core, sock: SocketId, endpoint: &str) -> Result<()> {
+    fn disconnect(&mut self, driver: &mut Driver, sock: SocketId, endpoint: &str) -> Result<()> {
         let links = self.links.entry(sock).or_default();
         let Some(pos) = links.connecters.iter().position(|(_, e)| e == endpoint) else {
             return Err(Error::UnknownEndpoint {
@@ -566,15 +567,15 @@ impl Transport for UdpTransport {
             });
         };
         let (c, _) = links.connecters.swap_remove(pos);
-        let now = core.now();
+        let now = driver.now();
         if let Some(engine) = self.engine.as_mut() {
             engine.disconnect(c, now);
         }
-        self.settle(core);
+        self.settle(driver);
         Ok(())
     }
 
-    fn close_socket(&mut self, core: &mut Core, sock: SocketId) {
+    fn close_socket(&mut self, driver: &mut Driver, sock: SocketId) {
         let Some(links) = self.links.get_mut(&sock) else {
             return;
         };
@@ -593,7 +594,7 @@ impl Transport for UdpTransport {
                 engine.stop_accepting(l);
             }
         }
-        self.settle(core);
+        self.settle(driver);
     }
 
     fn has_pending(&self, sock: SocketId) -> bool {
@@ -607,7 +608,7 @@ impl Transport for UdpTransport {
             .any(|u| engine.has_output(u.local))
     }
 
-    fn destroy_socket(&mut self, core: &mut Core, sock: SocketId) {
+    fn destroy_socket(&mut self, driver: &mut Driver, sock: SocketId) {
         let Some(links) = self.links.get(&sock) else {
             return;
         };
@@ -618,53 +619,53 @@ impl Transport for UdpTransport {
             }
         }
         for k in udp {
-            self.close_udp(core, k); // goodbyes first, then the socket
+            self.close_udp(driver, k); // goodbyes first, then the socket
         }
         self.links.remove(&sock);
     }
 
-    fn ready(&mut self, core: &mut Core, token: mio::Token, event: &mio::event::Event) {
+    fn ready(&mut self, driver: &mut Driver, token: mio::Token, event: &mio::event::Event) {
         let key = token.0;
         if !self.udp.contains(key) {
             return;
         }
         if event.is_readable() {
-            self.read(core, key);
+            self.read(driver, key);
         }
         if event.is_writable() {
-            self.send_out(core);
+            self.send_out(driver);
         }
-        self.settle(core);
+        self.settle(driver);
     }
 
-    fn timer(&mut self, core: &mut Core, key: u64) {
+    fn timer(&mut self, driver: &mut Driver, key: u64) {
         if key & TIMER_READ_MORE != 0 {
-            self.read(core, (key & !TIMER_READ_MORE) as usize);
+            self.read(driver, (key & !TIMER_READ_MORE) as usize);
         } else {
             self.timer_at = None;
-            let now = core.now();
+            let now = driver.now();
             if let Some(e) = self.engine.as_mut() {
                 e.handle_timeout(now);
             }
         }
-        self.settle(core);
+        self.settle(driver);
     }
 
-    fn flush(&mut self, core: &mut Core, conn: ConnId) {
-        self.pull(core, conn);
-        self.settle(core);
+    fn flush(&mut self, driver: &mut Driver, conn: ConnId) {
+        self.pull(driver, conn);
+        self.settle(driver);
     }
 
-    fn close(&mut self, core: &mut Core, conn: ConnId, reason: &DownReason) {
+    fn close(&mut self, driver: &mut Driver, conn: ConnId, reason: &DownReason) {
         log::debug!("udp peering {conn:#x} closed: {reason}");
-        let now = core.now();
+        let now = driver.now();
         if let Some(e) = self.engine.as_mut() {
             e.close(conn, now);
         }
-        self.settle(core);
+        self.settle(driver);
     }
 
-    fn resume(&mut self, core: &mut Core, conn: ConnId) {
+    fn resume(&mut self, driver: &mut Driver, conn: ConnId) {
         // The application pipe has room: acknowledge again, so the sender goes on, and
         // read what the kernel buffered meanwhile.
         let owner = self
@@ -677,10 +678,10 @@ impl Transport for UdpTransport {
         }
         if let Some(sock) = owner {
             for key in self.set_paused(sock, false) {
-                core.set_timer(core.now(), TIMER_READ_MORE | key as u64);
+                driver.set_timer(driver.now(), TIMER_READ_MORE | key as u64);
             }
         }
-        self.settle(core);
+        self.settle(driver);
     }
 }
 
@@ -704,8 +705,8 @@ impl UdpTransport {
             .collect()
     }
 
-    fn close_udp(&mut self, core: &mut Core, key: usize) {
-        let now = core.now();
+    fn close_udp(&mut self, driver: &mut Driver, key: usize) {
+        let now = driver.now();
         let Some(local) = self.udp.get(key).map(|u| u.local) else {
             return;
         };
@@ -713,12 +714,12 @@ impl UdpTransport {
             e.remove_local(local, now); // says goodbye to each peering
         }
         // Goodbyes go out before the socket closes (best effort).
-        self.settle(core);
+        self.settle(driver);
         let Some(mut u) = self.udp.try_remove(key) else {
             return;
         };
         self.by_local.remove(&u.local);
-        let _ = core.registry().deregister(&mut u.socket);
+        let _ = driver.registry().deregister(&mut u.socket);
         if let Some(l) = self.links.get_mut(&u.owner) {
             l.udp.retain(|&k| k != key);
             if l.client_v4 == Some(key) {

@@ -1,4 +1,4 @@
-//! How engine events reach Vockets: shared by the driver (through the runtime's `Core`)
+//! How engine events reach Vockets: shared by the driver (through the runtime's `Driver`)
 //! and by the sans-IO test harness (Vockets in memory), so both run the same glue.
 
 use std::net::SocketAddr;

@@ -410,7 +410,7 @@ struct Panicker;
 impl vtx::Transport for Panicker {
     fn bind(
         &mut self,
-        _: &mut vtx_emul::runtime::Core,
+        _: &mut vtx_emul::runtime::Driver,
         _: vtx_emul::runtime::SocketId,
         _: &vtx::Endpoint,
     ) -> vtx::Result<String> {
@@ -418,7 +418,7 @@ impl vtx::Transport for Panicker {
     }
     fn connect(
         &mut self,
-        _: &mut vtx_emul::runtime::Core,
+        _: &mut vtx_emul::runtime::Driver,
         _: vtx_emul::runtime::SocketId,
         _: &vtx::Endpoint,
     ) -> vtx::Result<()> {
@@ -426,7 +426,7 @@ impl vtx::Transport for Panicker {
     }
     fn unbind(
         &mut self,
-        _: &mut vtx_emul::runtime::Core,
+        _: &mut vtx_emul::runtime::Driver,
         _: vtx_emul::runtime::SocketId,
         _: &str,
     ) -> vtx::Result<()> {
@@ -434,25 +434,30 @@ impl vtx::Transport for Panicker {
     }
     fn disconnect(
         &mut self,
-        _: &mut vtx_emul::runtime::Core,
+        _: &mut vtx_emul::runtime::Driver,
         _: vtx_emul::runtime::SocketId,
         _: &str,
     ) -> vtx::Result<()> {
         Ok(())
     }
-    fn close_socket(&mut self, _: &mut vtx_emul::runtime::Core, _: vtx_emul::runtime::SocketId) {}
-    fn destroy_socket(&mut self, _: &mut vtx_emul::runtime::Core, _: vtx_emul::runtime::SocketId) {}
-    fn ready(&mut self, _: &mut vtx_emul::runtime::Core, _: mio::Token, _: &mio::event::Event) {}
-    fn timer(&mut self, _: &mut vtx_emul::runtime::Core, _: u64) {}
-    fn flush(&mut self, _: &mut vtx_emul::runtime::Core, _: u64) {}
+    fn close_socket(&mut self, _: &mut vtx_emul::runtime::Driver, _: vtx_emul::runtime::SocketId) {}
+    fn destroy_socket(
+        &mut self,
+        _: &mut vtx_emul::runtime::Driver,
+        _: vtx_emul::runtime::SocketId,
+    ) {
+    }
+    fn ready(&mut self, _: &mut vtx_emul::runtime::Driver, _: mio::Token, _: &mio::event::Event) {}
+    fn timer(&mut self, _: &mut vtx_emul::runtime::Driver, _: u64) {}
+    fn flush(&mut self, _: &mut vtx_emul::runtime::Driver, _: u64) {}
     fn close(
         &mut self,
-        _: &mut vtx_emul::runtime::Core,
+        _: &mut vtx_emul::runtime::Driver,
         _: u64,
         _: &vtx::emul::pattern::DownReason,
     ) {
     }
-    fn resume(&mut self, _: &mut vtx_emul::runtime::Core, _: u64) {}
+    fn resume(&mut self, _: &mut vtx_emul::runtime::Driver, _: u64) {}
 }
 
 #[test]

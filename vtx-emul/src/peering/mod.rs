@@ -32,7 +32,7 @@ pub use self::ids::{Generations, conn_id, split_conn_id, split_timer_key, timer_
 pub use self::reconnect::{Connecter, Connecters, reconnect_wait};
 pub use self::table::{BoundAs, SocketLinks};
 use crate::pattern::{ConnId, DownReason, Flow, PeerId, PeerInfo};
-use crate::runtime::{Core, SocketId};
+use crate::runtime::{Driver, SocketId};
 use crate::session::{Local, OutBuf, Role, Session, SessionEvent};
 
 /// Where a peering is in its life.
@@ -136,13 +136,13 @@ impl<S: Session> Peering<S> {
     /// the socket is gone. `phase` is [`Phase::Connecting`] while the link itself is
     /// not ready, else [`Phase::Handshaking`] (then call [`Peering::start`]).
     pub fn new(
-        core: &Core,
+        driver: &Driver,
         sock: SocketId,
         generation: u32,
         address: String,
         origin: Origin,
     ) -> Option<Self> {
-        let local = Local::new(core.socket_type(sock)?, core.options(sock)?);
+        let local = Local::new(driver.socket_type(sock)?, driver.options(sock)?);
         Some(Peering {
             generation,
             sock,
@@ -160,10 +160,10 @@ impl<S: Session> Peering<S> {
 
     /// Arms the socket's HANDSHAKE_IVL for this peering, as a transport timer of
     /// `kind` for slab entry `key`.
-    pub fn arm_handshake_timer(&self, core: &mut Core, kind: u64, key: usize) {
-        if let Some(ivl) = core.options(self.sock).and_then(|o| o.handshake_ivl) {
-            let at = core.now() + ivl;
-            core.set_timer(at, timer_key(kind, self.generation, key));
+    pub fn arm_handshake_timer(&self, driver: &mut Driver, kind: u64, key: usize) {
+        if let Some(ivl) = driver.options(self.sock).and_then(|o| o.handshake_ivl) {
+            let at = driver.now() + ivl;
+            driver.set_timer(at, timer_key(kind, self.generation, key));
         }
     }
 
@@ -187,7 +187,7 @@ impl<S: Session> Peering<S> {
     /// READY or bytes that break the protocol are counted and end the link.
     pub fn decode<T>(
         &mut self,
-        core: &mut Core,
+        driver: &mut Driver,
         key: usize,
         budget: &mut usize,
         connecters: &mut Connecters<T>,
@@ -197,7 +197,7 @@ impl<S: Session> Peering<S> {
             return Decode::Paused;
         }
         if let Some(peer) = self.peer
-            && core.admit(self.sock, peer) == Flow::Pause
+            && driver.admit(self.sock, peer) == Flow::Pause
         {
             self.paused = true;
             return Decode::Paused;
@@ -210,12 +210,12 @@ impl<S: Session> Peering<S> {
                 Ok(Some(ev)) => ev,
                 Ok(None) => return Decode::Drained,
                 Err(e) => {
-                    core.link_failed(self.sock, self.peer.is_some(), &self.address, &e);
+                    driver.link_failed(self.sock, self.peer.is_some(), &self.address, &e);
                     return Decode::End(End::Failed);
                 }
             };
             *budget = budget.saturating_sub(EVENT_COST);
-            if let Some(stop) = self.on_event(core, key, connecters, &vouched, ev) {
+            if let Some(stop) = self.on_event(driver, key, connecters, &vouched, ev) {
                 return stop;
             }
         }
@@ -224,7 +224,7 @@ impl<S: Session> Peering<S> {
     /// Hands one decoded event to the Vocket; what decoding stops on, if it must.
     fn on_event<T>(
         &mut self,
-        core: &mut Core,
+        driver: &mut Driver,
         key: usize,
         connecters: &mut Connecters<T>,
         vouched: &impl Fn() -> Option<Bytes>,
@@ -239,13 +239,13 @@ impl<S: Session> Peering<S> {
                 let info = PeerInfo::new(socket_type, &self.address, self.conn_id(key))
                     .with_identity(vouched().or(identity))
                     .with_properties(properties);
-                match core.peer_up(self.sock, info) {
+                match driver.peer_up(self.sock, info) {
                     Ok(peer) => {
                         self.peer = Some(peer);
                         self.was_up = true;
                         self.phase = Phase::Up;
                         if let Origin::Connected(ck) = self.origin {
-                            connecters.up(core, ck);
+                            connecters.up(driver, ck);
                         }
                         None
                     }
@@ -256,12 +256,12 @@ impl<S: Session> Peering<S> {
                 }
             }
             SessionEvent::Input(input) => match self.peer {
-                Some(peer) => (core.input(self.sock, peer, input) == Flow::Pause).then(|| {
+                Some(peer) => (driver.input(self.sock, peer, input) == Flow::Pause).then(|| {
                     self.paused = true;
                     Decode::Paused
                 }),
                 None => {
-                    core.handshake_failed(
+                    driver.handshake_failed(
                         self.sock,
                         &self.address,
                         &"traffic before the handshake completed",
@@ -271,7 +271,7 @@ impl<S: Session> Peering<S> {
             },
             SessionEvent::PeerError(reason) => {
                 let reason = format!("peer reported an error: {reason}");
-                core.link_failed(self.sock, self.peer.is_some(), &self.address, &reason);
+                driver.link_failed(self.sock, self.peer.is_some(), &self.address, &reason);
                 Some(Decode::End(End::Failed))
             }
         }
@@ -280,13 +280,13 @@ impl<S: Session> Peering<S> {
     /// Encodes transmits the Vocket has for this peering into [`Peering::out`] while
     /// it holds less than `limit` bytes; returns the bytes encoded. Nothing before the
     /// peering is up.
-    pub fn fill(&mut self, core: &mut Core, limit: usize) -> usize {
+    pub fn fill(&mut self, driver: &mut Driver, limit: usize) -> usize {
         let (Some(peer), Phase::Up) = (self.peer, self.phase) else {
             return 0;
         };
         let before = self.out.len();
         while self.out.len() < limit {
-            match core.transmit(self.sock, peer) {
+            match driver.transmit(self.sock, peer) {
                 Some(t) => self.session.encode(t, &mut self.out),
                 None => break,
             }

@@ -11,7 +11,7 @@ use slab::Slab;
 use super::SocketLinks;
 use super::ids::{Generations, timer_key};
 use crate::Result;
-use crate::runtime::{Core, SocketId};
+use crate::runtime::{Driver, SocketId};
 
 /// The RECONNECT_IVL used for the first wait when a socket has reconnection off.
 const DEFAULT_IVL: Duration = Duration::from_millis(100);
@@ -59,13 +59,13 @@ impl<T> Connecters<T> {
     /// lists it in `sockets`; the caller makes its first attempt.
     pub fn connect(
         &mut self,
-        core: &Core,
+        driver: &Driver,
         sockets: &mut SocketLinks,
         sock: SocketId,
         endpoint: &crate::Endpoint,
         target: T,
     ) -> usize {
-        let ivl = core
+        let ivl = driver
             .options(sock)
             .and_then(|o| o.reconnect_ivl)
             .unwrap_or(DEFAULT_IVL);
@@ -138,24 +138,24 @@ impl<T> Connecters<T> {
     }
 
     /// The link of `ck` came up: the next wait starts again from RECONNECT_IVL.
-    pub fn up(&mut self, core: &Core, ck: usize) {
+    pub fn up(&mut self, driver: &Driver, ck: usize) {
         if let Some(c) = self.slab.get_mut(ck)
-            && let Some(base) = core.options(c.sock).and_then(|o| o.reconnect_ivl)
+            && let Some(base) = driver.options(c.sock).and_then(|o| o.reconnect_ivl)
         {
             c.ivl = base;
         }
     }
 
     /// An attempt of `ck` failed before it made a link: wait, then try again.
-    pub fn attempt_failed(&mut self, core: &mut Core, ck: usize) {
+    pub fn attempt_failed(&mut self, driver: &mut Driver, ck: usize) {
         self.linked(ck, FAILED_ATTEMPT);
-        self.link_ended(core, ck, FAILED_ATTEMPT, false);
+        self.link_ended(driver, ck, FAILED_ATTEMPT, false);
     }
 
     /// The link `link` of `ck` ended (`was_up`: its session had come up): arms the
     /// reconnect timer, unless `ck` holds another link by now or the socket does not
     /// reconnect (RECONNECT_IVL -1).
-    pub fn link_ended(&mut self, core: &mut Core, ck: usize, link: usize, was_up: bool) {
+    pub fn link_ended(&mut self, driver: &mut Driver, ck: usize, link: usize, was_up: bool) {
         let generation = self.generations.advance();
         let Some(c) = self.slab.get_mut(ck) else {
             return;
@@ -164,7 +164,7 @@ impl<T> Connecters<T> {
             return;
         }
         c.link = None;
-        let Some(opts) = core.options(c.sock) else {
+        let Some(opts) = driver.options(c.sock) else {
             return;
         };
         let Some(base) = opts.reconnect_ivl else {
@@ -174,10 +174,10 @@ impl<T> Connecters<T> {
         if was_up {
             c.ivl = base;
         }
-        let wait = reconnect_wait(&mut c.ivl, base, max, core.rng());
+        let wait = reconnect_wait(&mut c.ivl, base, max, driver.rng());
         c.generation = generation;
-        let at = core.now() + wait;
-        core.set_timer(at, timer_key(self.timer_kind, generation, ck));
+        let at = driver.now() + wait;
+        driver.set_timer(at, timer_key(self.timer_kind, generation, ck));
     }
 
     /// Whether a reconnect timer of `generation` for `ck` is the one armed last.

@@ -1,506 +1,303 @@
-//! The driver thread: poll, dispatch, fire timers, service dirty sockets, repeat.
+//! What a transport sees of the runtime: the poller's registry, the clock, timers, and
+//! the Vockets of the sockets it serves.
 
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
+use std::fmt;
 use std::time::Instant;
 
-use mio::{Events, Poll, Token};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rustc_hash::FxHashMap;
 
-use super::core::{Core, SockState, TimerEntry};
-use super::handle::Command;
-use super::pipe::{Pipe, Serviced};
-use super::{RESERVED_TOKENS, SocketId, Transport, sleep_until};
-use crate::options::SHUTDOWN_LINGER;
-use crate::pattern::{Action, DownReason, Event, Output, Vocket};
-use crate::{Error, Result};
+use super::pipe::Pipe;
+use crate::pattern::{Flow, Input, PeerId, PeerInfo, Refusal, Transmit, Vocket};
+use crate::timer::TimerHeap;
+use crate::{SocketOptions, SocketType};
 
-pub(crate) const WAKER: Token = Token(usize::MAX);
+/// Names one vtx socket within a driver (assigned by the manager, unique per `Vtx`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SocketId(pub u64);
 
-fn pipe_token(sock: SocketId) -> Token {
-    Token(RESERVED_TOKENS + sock.0 as usize)
+impl fmt::Display for SocketId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
 }
 
-pub(crate) struct Driver<T> {
-    poll: Poll,
-    core: Core,
-    transport: T,
-    ctx: zmq::Context,
-    commands: Receiver<Command>,
-    monitors: std::collections::HashMap<SocketId, zmq::Socket>,
-    shutting_down: bool,
-    /// The timers one turn fires (kept to reuse its allocation).
-    due: Vec<(Instant, TimerEntry)>,
+/// What an entry in the runtime's timer heap is for. Nothing is cancelled: a socket's
+/// entry, stale or not, costs one service pass (its Vocket's `handle_timeout` fires
+/// only what is due; `SockState::timer_at` keeps a later deadline from being armed
+/// while an earlier one is), and a transport keeps a generation in its key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum TimerEntry {
+    Socket(SocketId),
+    Transport(u64),
 }
 
-impl<T: Transport> Driver<T> {
-    pub(crate) fn new(
-        scheme: &str,
-        ctx: zmq::Context,
-        poll: Poll,
-        commands: Receiver<Command>,
-        transport: T,
-    ) -> Result<Driver<T>> {
-        let registry = poll
-            .registry()
-            .try_clone()
-            .map_err(|e| Error::io("clone registry", e))?;
-        Ok(Driver {
-            poll,
-            core: Core::new(registry, scheme),
-            transport,
-            ctx,
-            commands,
-            monitors: Default::default(),
-            shutting_down: false,
-            due: Vec::new(),
-        })
-    }
+/// One vtx socket inside the driver.
+#[derive(Debug)]
+pub(crate) struct SockState {
+    pub(crate) vocket: Vocket,
+    /// The inproc pipe to the application; `None` once the application closed it.
+    pub(crate) pipe: Option<Pipe>,
+    /// The Vocket deadline armed in the runtime's heap.
+    pub(crate) timer_at: Option<Instant>,
+    /// Set while lingering after close: destroyed once flushed, or at the instant it
+    /// holds at the latest (`None` inside: LINGER -1, until flushed).
+    pub(crate) linger_until: Option<Option<Instant>>,
+    pub(crate) dirty: bool,
+    /// What the application's thread sees of the peerings.
+    pub(crate) shared: std::sync::Arc<super::SocketShared>,
+}
 
-    pub(crate) fn run(mut self, started: SyncSender<Result<()>>) {
-        let start = self.transport.start(&mut self.core);
-        let ok = start.is_ok();
-        let _ = started.send(start);
-        if !ok {
-            return;
-        }
-        let mut events = Events::with_capacity(1024);
-        loop {
-            self.core.now = Instant::now();
-            let timeout = if self.core.dirty.is_empty() {
-                sleep_until(self.core.timers.next_deadline(), self.core.now)
-            } else {
-                Some(std::time::Duration::ZERO)
-            };
-            if let Err(e) = self.poll.poll(&mut events, timeout) {
-                if e.kind() == std::io::ErrorKind::Interrupted {
-                    continue;
-                }
-                log::error!("driver `{}`: poll failed: {e}", self.core.scheme());
-                break;
-            }
-            self.core.now = Instant::now();
-            for event in events.iter() {
-                match event.token() {
-                    WAKER => self.commands(),
-                    Token(t) if t >= RESERVED_TOKENS => {
-                        self.core.mark_dirty(SocketId((t - RESERVED_TOKENS) as u64));
-                    }
-                    token => self.transport.ready(&mut self.core, token, event),
-                }
-            }
-            self.fire_timers();
-            self.service_dirty();
-            if self.shutting_down && self.core.sockets.is_empty() {
-                break;
-            }
-        }
-        // Anything left (poll failure): close what remains without lingering.
-        let socks: Vec<SocketId> = self.core.sockets.keys().copied().collect();
-        for sock in socks {
-            self.destroy(sock);
-        }
-        log::debug!("driver `{}` exits", self.core.scheme());
+impl SockState {
+    /// Tells the application's thread what changed among the peerings.
+    pub(crate) fn publish_peers(&mut self) {
+        let peers = self.vocket.peer_count();
+        let v = &mut self.vocket;
+        self.shared
+            .update(peers, std::iter::from_fn(|| v.poll_route()));
     }
+}
 
-    fn commands(&mut self) {
-        loop {
-            match self.commands.try_recv() {
-                Ok(cmd) => self.command(cmd),
-                Err(TryRecvError::Empty) => return,
-                Err(TryRecvError::Disconnected) => {
-                    self.command(Command::Shutdown);
-                    return;
-                }
-            }
+/// How many bad inputs a second [`Driver::hostile_input`] logs and reports per driver.
+pub const HOSTILE_LOG_RATE: u32 = 20;
+
+/// The driver as its [`super::Transport`] sees it: the poller's registry, the clock,
+/// timers, randomness, and the Vocket of every socket the driver serves. Every
+/// transport call gets it (`driver: &mut Driver`); what a transport learns from the
+/// network it reports here (`peer_up`, `input`, `peer_down`, `link_failed`), and what
+/// it sends it takes from here (`transmit`).
+pub struct Driver {
+    registry: mio::Registry,
+    scheme: String,
+    pub(crate) now: Instant,
+    rng: StdRng,
+    /// By socket id (our own ids, not peer input: a fast hash is safe here).
+    pub(crate) sockets: FxHashMap<SocketId, SockState>,
+    /// Sockets' deadlines (their Vocket's, linger, a pipe retry) and the transport's.
+    pub(crate) timers: TimerHeap<TimerEntry>,
+    pub(crate) dirty: Vec<SocketId>,
+    /// [`Driver::hostile_input`]'s rate: the second it counts from, and how many so far.
+    hostile_logged: (Instant, u32),
+}
+
+impl fmt::Debug for Driver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Driver")
+            .field("scheme", &self.scheme)
+            .field("sockets", &self.sockets.len())
+            .finish()
+    }
+}
+
+impl Driver {
+    pub(crate) fn new(registry: mio::Registry, scheme: &str) -> Driver {
+        Driver {
+            registry,
+            scheme: scheme.to_owned(),
+            now: Instant::now(),
+            rng: StdRng::from_os_rng(),
+            sockets: FxHashMap::default(),
+            timers: TimerHeap::new(),
+            dirty: Vec::new(),
+            hostile_logged: (Instant::now(), 0),
         }
     }
 
-    fn command(&mut self, cmd: Command) {
-        match cmd {
-            Command::Open {
-                sock,
-                ty,
-                mut opts,
-                shared,
-                reply,
-            } => {
-                let r = if !self.transport.supports(ty) {
-                    Err(Error::UnsupportedSocketType {
-                        driver: self.core.scheme().to_owned(),
-                        socket_type: ty,
-                    })
-                } else if self.shutting_down {
-                    Err(Error::DriverGone {
-                        driver: self.core.scheme().to_owned(),
-                    })
-                } else {
-                    self.transport.adjust_options(&mut opts);
-                    let endpoint = format!(
-                        "inproc://vtx-{}-{}-{:x}",
-                        self.core.scheme(),
-                        sock.0,
-                        rand::random::<u32>()
-                    );
-                    Pipe::open(
-                        &self.ctx,
-                        ty,
-                        &endpoint,
-                        self.core.registry(),
-                        pipe_token(sock),
-                    )
-                    .map(|pipe| {
-                        let state = SockState {
-                            vocket: Vocket::new(ty, opts),
-                            pipe: Some(pipe),
-                            timer_at: None,
-                            linger_until: None,
-                            dirty: false,
-                            shared,
-                        };
-                        self.core.sockets.insert(sock, state);
-                        endpoint
-                    })
-                };
-                let _ = reply.send(r);
-            }
-            Command::SetOptions {
-                sock,
-                mut opts,
-                reply,
-            } => {
-                self.transport.adjust_options(&mut opts);
-                let r = match self.core.sockets.get_mut(&sock) {
-                    Some(s) => {
-                        s.vocket.set_options(opts);
-                        Ok(())
-                    }
-                    None => Err(Error::NotAttached),
-                };
-                let _ = reply.send(r);
-            }
-            Command::Bind {
-                sock,
-                endpoint,
-                reply,
-            } => {
-                let r = self
-                    .open_socket(sock)
-                    .and_then(|()| self.transport.bind(&mut self.core, sock, &endpoint));
-                let _ = reply.send(r);
-            }
-            Command::Connect {
-                sock,
-                endpoint,
-                reply,
-            } => {
-                let r = self
-                    .open_socket(sock)
-                    .and_then(|()| self.transport.connect(&mut self.core, sock, &endpoint));
-                let _ = reply.send(r);
-            }
-            Command::Unbind {
-                sock,
-                endpoint,
-                reply,
-            } => {
-                let r = self
-                    .open_socket(sock)
-                    .and_then(|()| self.transport.unbind(&mut self.core, sock, &endpoint));
-                let _ = reply.send(r);
-            }
-            Command::Disconnect {
-                sock,
-                endpoint,
-                reply,
-            } => {
-                let r = self
-                    .open_socket(sock)
-                    .and_then(|()| self.transport.disconnect(&mut self.core, sock, &endpoint));
-                let _ = reply.send(r);
-            }
-            Command::Close { sock, reply } => {
-                self.close(sock);
-                let _ = reply.send(Ok(()));
-            }
-            Command::Meta { sock, key, reply } => {
-                let _ = reply.send(self.open_socket(sock).map(|()| self.meta(sock, &key)));
-            }
-            Command::Properties {
-                sock,
-                message,
-                reply,
-            } => {
-                let r = self.open_socket(sock).map(|()| {
-                    let v = &self.core.sockets[&sock].vocket;
-                    match message {
-                        Some(n) => v.message_properties(n),
-                        None => v.last_message_properties(),
-                    }
-                    .cloned()
-                });
-                let _ = reply.send(r);
-            }
-            Command::Stats { sock, reply } => {
-                let r = self
-                    .open_socket(sock)
-                    .map(|()| self.core.sockets[&sock].vocket.stats().clone());
-                let _ = reply.send(r);
-            }
-            Command::Monitor {
-                sock,
-                endpoint,
-                reply,
-            } => {
-                let r = self.open_socket(sock).and_then(|()| {
-                    let m = self.ctx.socket(zmq::PAIR)?;
-                    m.set_linger(0)?;
-                    m.connect(&endpoint)?;
-                    self.monitors.insert(sock, m);
-                    Ok(())
-                });
-                let _ = reply.send(r);
-            }
-            Command::Shutdown => {
-                if !self.shutting_down {
-                    self.shutting_down = true;
-                    let socks: Vec<SocketId> = self.core.sockets.keys().copied().collect();
-                    for sock in socks {
-                        self.close(sock);
-                        self.cap_linger(sock);
-                    }
-                }
-            }
-        }
+    /// The poller's registry, to register the transport's OS sockets (tokens below
+    /// [`super::RESERVED_TOKENS`]).
+    pub fn registry(&self) -> &mio::Registry {
+        &self.registry
     }
 
-    /// The socket exists and the application has not closed it.
-    fn open_socket(&self, sock: SocketId) -> Result<()> {
-        match self.core.sockets.get(&sock) {
-            Some(s) if s.pipe.is_some() => Ok(()),
-            _ => Err(Error::NotAttached),
-        }
+    /// The scheme this driver instance is registered under (`udp`, `udp1`, `tcp6`...).
+    pub fn scheme(&self) -> &str {
+        &self.scheme
     }
 
-    fn meta(&self, sock: SocketId, key: &str) -> Option<String> {
-        let s = self.core.sockets.get(&sock)?;
-        let v = &s.vocket;
-        let stats = v.stats();
-        let n = |x: u64| Some(x.to_string());
-        match key {
-            "peers" => n(v.peer_count() as u64),
-            "last-peer" => v.last_sender().map(str::to_owned),
-            "socket-type" => Some(v.socket_type().to_string()),
-            "msgs-in" => n(stats.msgs_in),
-            "msgs-out" => n(stats.msgs_out),
-            "peers-up" => n(stats.peers_up),
-            "refused" => n(stats.refused),
-            "heartbeat-timeouts" => n(stats.heartbeat_timeouts),
-            "handshake-failures" => n(stats.handshake_failures),
-            "over-limit" => n(stats.over_limit),
-            "subscriptions" => n(v.subscription_count() as u64),
-            "protocol-errors" => n(stats.protocol_errors),
-            "dropped-hwm" => n(stats.dropped_hwm),
-            "dropped-app-full" => n(stats.dropped_app_full),
-            "dropped-unroutable" => n(stats.dropped_unroutable),
-            "dropped-invalid" => n(stats.dropped_invalid),
-            "dropped-duplicate" => n(stats.dropped_duplicate),
-            "dropped-peer-gone" => n(stats.dropped_peer_gone),
-            "dropped" => n(stats.dropped_hwm
-                + stats.dropped_app_full
-                + stats.dropped_unroutable
-                + stats.dropped_invalid
-                + stats.dropped_duplicate
-                + stats.dropped_peer_gone),
-            _ => {
-                // "last-peer.<key>": transport metadata of the last sender.
-                let Some(sub) = key.strip_prefix("last-peer.") else {
-                    return self.transport.socket_meta(sock, key);
-                };
-                let conn = v
-                    .last_sender_id()
-                    .and_then(|p| v.peer_info(p))
-                    .map(|i| i.conn)?;
-                self.transport.peer_meta(conn, sub)
-            }
-        }
+    /// The time of the current event-loop turn.
+    pub fn now(&self) -> Instant {
+        self.now
     }
 
-    /// The application closed the socket: take what it sent, stop listening, linger.
-    fn close(&mut self, sock: SocketId) {
-        let now = self.core.now;
-        let Some(s) = self.core.sockets.get_mut(&sock) else {
-            return;
+    /// The driver's random source (reconnect jitter, cookies, sequence starts).
+    pub fn rng(&mut self) -> &mut StdRng {
+        &mut self.rng
+    }
+
+    /// Calls [`super::Transport::timer`] with `key` at `at`. Timers cannot be cancelled:
+    /// a transport ignores keys it no longer expects (keep a generation in the key).
+    pub fn set_timer(&mut self, at: Instant, key: u64) {
+        self.timers.arm(at, TimerEntry::Transport(key));
+    }
+
+    /// The type of an open socket.
+    pub fn socket_type(&self, sock: SocketId) -> Option<SocketType> {
+        self.sockets.get(&sock).map(|s| s.vocket.socket_type())
+    }
+
+    /// The options of a socket.
+    pub fn options(&self, sock: SocketId) -> Option<&SocketOptions> {
+        self.sockets.get(&sock).map(|s| s.vocket.options())
+    }
+
+    /// A peering completed its handshake on `sock`. On refusal the transport sends its
+    /// reject (ZMTP ERROR, NOM-2 ROTFL) and closes the link.
+    pub fn peer_up(&mut self, sock: SocketId, info: PeerInfo) -> Result<PeerId, Refusal> {
+        let now = self.now;
+        let Some(s) = self.sockets.get_mut(&sock) else {
+            return Err(Refusal::Closing);
         };
-        let Some(mut pipe) = s.pipe.take() else {
-            return;
+        let address = info.address.clone();
+        let r = s.vocket.handle_peer_up(info, now);
+        match &r {
+            Ok(_) => log::debug!("{sock} peer up: {address}"),
+            Err(reason) => log::warn!("{sock} refused {address}: {reason}"),
+        }
+        self.mark_dirty(sock);
+        r
+    }
+
+    /// A peering is gone (the transport closed it or lost it).
+    pub fn peer_down(&mut self, sock: SocketId, peer: PeerId) {
+        let now = self.now;
+        if let Some(s) = self.sockets.get_mut(&sock) {
+            s.vocket.handle_peer_down(peer, now);
+            self.mark_dirty(sock);
+        }
+    }
+
+    /// A peering sent something. [`Flow::Pause`]: stop reading it until
+    /// [`super::Transport::resume`].
+    pub fn input(&mut self, sock: SocketId, peer: PeerId, input: Input) -> Flow {
+        let now = self.now;
+        let Some(s) = self.sockets.get_mut(&sock) else {
+            return Flow::Continue;
         };
-        pipe.drain(&mut s.vocket, now);
-        s.vocket.close();
-        let linger = s.vocket.options().linger;
-        // Shutting down must not hang on a peer that never drains.
-        let linger = if self.shutting_down {
-            Some(linger.map_or(SHUTDOWN_LINGER, |l| l.min(SHUTDOWN_LINGER)))
+        let flow = s.vocket.handle_input(peer, input, now);
+        self.mark_dirty(sock);
+        flow
+    }
+
+    /// Whether a peering may be read now ([`Vocket::admit`]); on [`Flow::Pause`] the
+    /// transport stops reading it until [`super::Transport::resume`].
+    pub fn admit(&mut self, sock: SocketId, peer: PeerId) -> Flow {
+        match self.sockets.get_mut(&sock) {
+            Some(s) => s.vocket.admit(peer),
+            None => Flow::Continue,
+        }
+    }
+
+    /// Messages from a peering waiting for the application pipe (its inbox).
+    pub fn inbox_len(&self, sock: SocketId, peer: PeerId) -> usize {
+        self.sockets
+            .get(&sock)
+            .map_or(0, |s| s.vocket.inbox_len(peer))
+    }
+
+    /// The next thing to send to a peering, if any.
+    pub fn transmit(&mut self, sock: SocketId, peer: PeerId) -> Option<Transmit> {
+        let s = self.sockets.get_mut(&sock)?;
+        let t = s.vocket.poll_transmit(peer);
+        if t.is_some() && !s.dirty {
+            // Taking a message may make room: the pipe may be readable again.
+            self.mark_dirty(sock);
+        }
+        t
+    }
+
+    /// A link failed its handshake (a bad greeting, a timeout, a peer that reported an
+    /// error before READY): logged, counted in `handshake-failures`, reported as
+    /// `handshake-failed`; the transport closes that link.
+    pub fn handshake_failed(&mut self, sock: SocketId, address: &str, reason: &dyn fmt::Display) {
+        log::warn!("{sock} handshake with {address} failed: {reason}");
+        if let Some(s) = self.sockets.get_mut(&sock) {
+            s.vocket
+                .note_handshake_failure(address, &reason.to_string());
+            self.mark_dirty(sock);
+        }
+    }
+
+    /// A peer broke the protocol after its handshake (an oversize frame, a bad command),
+    /// or a stranger sent bad input: logged, counted in `protocol-errors`, reported as
+    /// `protocol-error`; the transport closes that link if there is one.
+    pub fn protocol_error(&mut self, sock: SocketId, address: &str, reason: &dyn fmt::Display) {
+        log::warn!("{sock} dropping {address}: {reason}");
+        if let Some(s) = self.sockets.get_mut(&sock) {
+            s.vocket.note_protocol_error(address, &reason.to_string());
+            self.mark_dirty(sock);
+        }
+    }
+
+    /// A link broke: a protocol error when its peering was `up`, else a failed handshake.
+    pub fn link_failed(
+        &mut self,
+        sock: SocketId,
+        up: bool,
+        address: &str,
+        reason: &dyn fmt::Display,
+    ) {
+        if up {
+            self.protocol_error(sock, address, reason);
         } else {
-            linger
-        };
-        let until = linger.and_then(|l| now.checked_add(l));
-        s.linger_until = Some(until);
-        pipe.close(self.core.registry());
-        if let Some(until) = until {
-            self.core.timers.arm(until, TimerEntry::Socket(sock));
+            self.handshake_failed(sock, address, reason);
         }
-        self.monitors.remove(&sock);
-        self.transport.close_socket(&mut self.core, sock);
-        self.core.mark_dirty(sock);
     }
 
-    /// A socket closed before shutdown lingers [`SHUTDOWN_LINGER`] more at most.
-    fn cap_linger(&mut self, sock: SocketId) {
-        let cap = self.core.now + SHUTDOWN_LINGER;
-        let Some(s) = self.core.sockets.get_mut(&sock) else {
-            return;
-        };
-        if let Some(until) = &mut s.linger_until
-            && until.is_none_or(|u| u > cap)
+    /// Bad input from a source that can send it at any rate (a datagram, a packet from
+    /// a stranger): counted always, but logged and reported like
+    /// [`Driver::protocol_error`] at most [`HOSTILE_LOG_RATE`] times a second per driver,
+    /// so a flood costs a counter each, not a log line or an allocation. `address`
+    /// (given the driver's scheme) is only called when the error is logged.
+    pub fn hostile_input(
+        &mut self,
+        sock: SocketId,
+        address: impl FnOnce(&str) -> String,
+        reason: &dyn fmt::Display,
+    ) {
+        let now = self.now;
+        let (since, n) = &mut self.hostile_logged;
+        if now.duration_since(*since) >= std::time::Duration::from_secs(1) {
+            if *n > HOSTILE_LOG_RATE {
+                log::warn!(
+                    "driver `{}`: {} more bad inputs not logged",
+                    self.scheme,
+                    *n - HOSTILE_LOG_RATE
+                );
+            }
+            (*since, *n) = (now, 0);
+        }
+        *n += 1;
+        if *n <= HOSTILE_LOG_RATE {
+            let address = address(&self.scheme);
+            self.protocol_error(sock, &address, reason);
+        } else if let Some(s) = self.sockets.get_mut(&sock) {
+            s.vocket.count_protocol_error();
+        }
+    }
+
+    pub(crate) fn mark_dirty(&mut self, sock: SocketId) {
+        if let Some(s) = self.sockets.get_mut(&sock)
+            && !s.dirty
         {
-            *until = Some(cap);
-            self.core.timers.arm(cap, TimerEntry::Socket(sock));
+            s.dirty = true;
+            self.dirty.push(sock);
         }
     }
 
-    fn destroy(&mut self, sock: SocketId) {
-        self.transport.destroy_socket(&mut self.core, sock);
-        if let Some(s) = self.core.sockets.remove(&sock)
-            && let Some(pipe) = s.pipe
-        {
-            pipe.close(self.core.registry());
-        }
-        self.monitors.remove(&sock);
-    }
-
-    /// Fires the timers due at the start of this turn. A timer set while they run, even
-    /// for now (a link that stopped on its read budget), waits for the next turn, after
-    /// the poller has had its say: otherwise it would fire again and again in this one.
-    fn fire_timers(&mut self) {
-        let now = self.core.now;
-        let mut due = std::mem::take(&mut self.due);
-        due.extend(self.core.timers.expired(now));
-        for &(at, entry) in &due {
-            match entry {
-                TimerEntry::Transport(key) => self.transport.timer(&mut self.core, key),
-                TimerEntry::Socket(sock) => {
-                    let Some(s) = self.core.sockets.get_mut(&sock) else {
-                        continue;
-                    };
-                    if s.timer_at == Some(at) {
-                        s.timer_at = None;
-                    }
-                    s.vocket.handle_timeout(now);
-                    self.core.mark_dirty(sock);
-                }
-            }
-        }
-        due.clear();
-        self.due = due;
-    }
-
-    fn service_dirty(&mut self) {
-        let dirty = std::mem::take(&mut self.core.dirty);
-        for sock in dirty {
-            if let Some(s) = self.core.sockets.get_mut(&sock) {
-                s.dirty = false;
-            }
-            self.service(sock);
-        }
-    }
-
-    /// Moves everything that is ready for one socket: pipe <-> Vocket <-> transport.
-    fn service(&mut self, sock: SocketId) {
-        let now = self.core.now;
-        let Some(s) = self.core.sockets.get_mut(&sock) else {
+    /// Arms the runtime heap for a socket's Vocket deadline if it is sooner than the
+    /// one already armed (a later one is picked up when the earlier fires).
+    pub(crate) fn arm_socket_timer(&mut self, sock: SocketId) {
+        let Some(s) = self.sockets.get_mut(&sock) else {
             return;
         };
-        // Before the application can see a message from a new peering, it can send to it.
-        s.publish_peers();
-        if let Some(pipe) = s.pipe.as_mut() {
-            match pipe.service(&mut s.vocket, now) {
-                Ok(Serviced::Budget) => self.core.mark_dirty(sock),
-                Ok(Serviced::RetrySoon) => {
-                    let at = now + std::time::Duration::from_millis(1);
-                    self.core.timers.arm(at, TimerEntry::Socket(sock));
-                }
-                Ok(Serviced::Idle) => {}
-                Err(e) => log::error!("{sock}: application pipe failed: {e}"),
-            }
-        }
-        // The Vocket's outputs, in the order `poll_output` gives them; what the transport
-        // does with one may queue more, which the next call returns in its place.
-        loop {
-            let Some(s) = self.core.sockets.get_mut(&sock) else {
-                return;
-            };
-            match s.vocket.poll_output() {
-                Some(Output::Ready { conn, .. }) => self.transport.flush(&mut self.core, conn),
-                Some(Output::Action(Action::Close { conn, reason })) => {
-                    self.transport.close(&mut self.core, conn, &reason)
-                }
-                Some(Output::Action(Action::Resume { conn })) => {
-                    self.transport.resume(&mut self.core, conn)
-                }
-                Some(Output::Event(event)) => self.report(sock, &event),
-                None => break,
-            }
-        }
-        // Anything the transport did to the Vocket above marked the socket dirty again,
-        // so new messages for the application get a pipe pass on the next turn.
-        let Some(s) = self.core.sockets.get_mut(&sock) else {
+        let Some(at) = s.vocket.poll_timeout() else {
             return;
         };
-        s.publish_peers();
-        if let Some(until) = s.linger_until {
-            let flushed = s.vocket.is_flushed() && !self.transport.has_pending(sock);
-            if flushed || until.is_some_and(|until| now >= until) {
-                self.destroy(sock);
-                return;
-            }
-        }
-        self.core.arm_socket_timer(sock);
-    }
-
-    fn report(&mut self, sock: SocketId, event: &Event) {
-        log::debug!("{sock}: {event:?}");
-        let Some(m) = self.monitors.get(&sock) else {
+        if s.timer_at.is_some_and(|t| t <= at) {
             return;
-        };
-        let (name, address, detail) = match event {
-            Event::PeerUp { address } => ("peer-up", address.as_str(), String::new()),
-            Event::PeerDown {
-                address,
-                reason: DownReason::HeartbeatTimeout,
-            } => (
-                "heartbeat-timeout",
-                address.as_str(),
-                DownReason::HeartbeatTimeout.to_string(),
-            ),
-            Event::PeerDown { address, reason } => {
-                ("peer-down", address.as_str(), reason.to_string())
-            }
-            Event::Refused { address, reason } => ("refused", address.as_str(), reason.to_string()),
-            Event::HandshakeFailed { address, reason } => {
-                ("handshake-failed", address.as_str(), reason.clone())
-            }
-            Event::ProtocolError { address, reason } => {
-                ("protocol-error", address.as_str(), reason.clone())
-            }
-            // Aggregated: "hwm 12" is twelve drops at SNDHWM since the last report.
-            Event::Dropped { reason, count } => (
-                "dropped",
-                "",
-                format!("{} {count}", format!("{reason:?}").to_lowercase()),
-            ),
-        };
-        let frames = [name.as_bytes(), address.as_bytes(), detail.as_bytes()];
-        if m.send_multipart(frames, zmq::DONTWAIT).is_err() {
-            log::debug!("{sock}: monitor full, event lost");
         }
+        s.timer_at = Some(at);
+        self.timers.arm(at, TimerEntry::Socket(sock));
     }
 }

@@ -10,7 +10,7 @@ use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use super::driver::Driver;
+use super::event_loop::EventLoop;
 use super::{SocketId, SocketShared, Transport};
 use crate::pattern::{PeerProperties, Stats};
 use crate::{Endpoint, Error, Result, SocketOptions, SocketType};
@@ -104,15 +104,15 @@ impl DriverHandle {
     ) -> Result<DriverHandle> {
         let poll = mio::Poll::new().map_err(|e| Error::io("create poller", e))?;
         let waker = Arc::new(
-            mio::Waker::new(poll.registry(), super::driver::WAKER)
+            mio::Waker::new(poll.registry(), super::event_loop::WAKER)
                 .map_err(|e| Error::io("create waker", e))?,
         );
         let (tx, rx): (Sender<Command>, Receiver<Command>) = mpsc::channel();
         let (started_tx, started_rx) = mpsc::sync_channel(1);
-        let driver = Driver::new(scheme, ctx.clone(), poll, rx, transport)?;
+        let event_loop = EventLoop::new(scheme, ctx.clone(), poll, rx, transport)?;
         let thread = std::thread::Builder::new()
             .name(format!("vtx-{scheme}"))
-            .spawn(move || driver.run(started_tx))
+            .spawn(move || event_loop.run(started_tx))
             .map_err(|e| Error::io("spawn driver thread", e))?;
         let gone = || Error::DriverGone {
             driver: scheme.to_owned(),

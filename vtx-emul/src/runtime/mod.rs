@@ -5,20 +5,20 @@
 //! heap driven by the Vockets' and the transport's deadlines; and one
 //! [`Vocket`](crate::pattern::Vocket) per vtx socket. A transport implements
 //! [`Transport`] (bind, connect, I/O readiness, framing) and reaches the rest through
-//! [`Core`]. Every event costs O(1) in the number of peerings.
+//! [`Driver`]. Every event costs O(1) in the number of peerings.
 //!
 //! The manager side is [`DriverHandle`]: typed commands over a channel, each answered
 //! by the driver; a driver that died answers [`crate::Error::DriverGone`].
 
-mod core;
 mod driver;
+mod event_loop;
 mod handle;
 mod pipe;
 mod shared;
 
 use std::time::Instant;
 
-pub use self::core::{Core, HOSTILE_LOG_RATE, SocketId};
+pub use self::driver::{Driver, HOSTILE_LOG_RATE, SocketId};
 pub use self::handle::DriverHandle;
 pub use self::pipe::{app_socket, app_socket_type, from_zmq, pipe_socket_type, to_zmq};
 pub use self::shared::SocketShared;
@@ -35,8 +35,8 @@ pub const RESERVED_TOKENS: usize = 1 << 62;
 /// lost connection) is handled here, logged and counted, never returned.
 pub trait Transport: Send + 'static {
     /// Called once on the driver thread before any other method.
-    fn start(&mut self, core: &mut Core) -> Result<()> {
-        let _ = core;
+    fn start(&mut self, driver: &mut Driver) -> Result<()> {
+        let _ = driver;
         Ok(())
     }
 
@@ -53,20 +53,20 @@ pub trait Transport: Send + 'static {
 
     /// Binds `sock` to a local endpoint; returns the endpoint actually bound (port 0
     /// resolved, like libzmq's `ZMQ_LAST_ENDPOINT`).
-    fn bind(&mut self, core: &mut Core, sock: SocketId, endpoint: &Endpoint) -> Result<String>;
+    fn bind(&mut self, driver: &mut Driver, sock: SocketId, endpoint: &Endpoint) -> Result<String>;
 
     /// Starts connecting `sock` to a remote endpoint; peerings come up asynchronously.
-    fn connect(&mut self, core: &mut Core, sock: SocketId, endpoint: &Endpoint) -> Result<()>;
+    fn connect(&mut self, driver: &mut Driver, sock: SocketId, endpoint: &Endpoint) -> Result<()>;
 
     /// Stops listening on an endpoint `bind` returned or was given.
-    fn unbind(&mut self, core: &mut Core, sock: SocketId, endpoint: &str) -> Result<()>;
+    fn unbind(&mut self, driver: &mut Driver, sock: SocketId, endpoint: &str) -> Result<()>;
 
     /// Stops connecting to an endpoint and closes the peerings it made.
-    fn disconnect(&mut self, core: &mut Core, sock: SocketId, endpoint: &str) -> Result<()>;
+    fn disconnect(&mut self, driver: &mut Driver, sock: SocketId, endpoint: &str) -> Result<()>;
 
     /// The socket is closing: stop listening and reconnecting. Live peerings stay
     /// until [`Transport::destroy_socket`] so queued messages can still be flushed.
-    fn close_socket(&mut self, core: &mut Core, sock: SocketId);
+    fn close_socket(&mut self, driver: &mut Driver, sock: SocketId);
 
     /// Whether the transport still holds unsent bytes for the socket (linger).
     fn has_pending(&self, sock: SocketId) -> bool {
@@ -75,23 +75,23 @@ pub trait Transport: Send + 'static {
     }
 
     /// Drops everything the socket still has.
-    fn destroy_socket(&mut self, core: &mut Core, sock: SocketId);
+    fn destroy_socket(&mut self, driver: &mut Driver, sock: SocketId);
 
     /// An OS socket the transport registered is ready.
-    fn ready(&mut self, core: &mut Core, token: mio::Token, event: &mio::event::Event);
+    fn ready(&mut self, driver: &mut Driver, token: mio::Token, event: &mio::event::Event);
 
-    /// A timer the transport set with [`Core::set_timer`] fired.
-    fn timer(&mut self, core: &mut Core, key: u64);
+    /// A timer the transport set with [`Driver::set_timer`] fired.
+    fn timer(&mut self, driver: &mut Driver, key: u64);
 
-    /// The Vocket has messages for a peering: pull them with [`Core::transmit`] as far
+    /// The Vocket has messages for a peering: pull them with [`Driver::transmit`] as far
     /// as the transport's buffers allow, and resume when the link is writable again.
-    fn flush(&mut self, core: &mut Core, conn: ConnId);
+    fn flush(&mut self, driver: &mut Driver, conn: ConnId);
 
     /// The Vocket dropped a peering (heartbeat timeout, handover): close it.
-    fn close(&mut self, core: &mut Core, conn: ConnId, reason: &DownReason);
+    fn close(&mut self, driver: &mut Driver, conn: ConnId, reason: &DownReason);
 
     /// The application pipe has room again: read this peering.
-    fn resume(&mut self, core: &mut Core, conn: ConnId);
+    fn resume(&mut self, driver: &mut Driver, conn: ConnId);
 
     /// Transport-specific metadata of a peering (`"peer-cert-subject"`, ...).
     fn peer_meta(&self, conn: ConnId, key: &str) -> Option<String> {

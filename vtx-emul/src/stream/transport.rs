@@ -13,7 +13,7 @@ use crate::peering::{
     BoundAs, Connecters, Decode, End, Generations, Origin, Peering, Phase, SocketLinks,
     split_conn_id, split_timer_key, timer_key,
 };
-use crate::runtime::{Core, SocketId, Transport};
+use crate::runtime::{Driver, SocketId, Transport};
 use crate::session::Session;
 use crate::{Endpoint, Error, Result, SocketType};
 
@@ -94,87 +94,88 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
     /// Takes a new link into the table, registers it and starts its session.
     fn add_conn(
         &mut self,
-        core: &mut Core,
+        driver: &mut Driver,
         sock: SocketId,
         mut link: N::Link,
         peer: String,
         origin: Origin,
     ) {
         let generation = self.generations.advance();
-        let address = format!("{}://{peer}", core.scheme());
-        let Some(peering) = Peering::new(core, sock, generation, address, origin) else {
+        let address = format!("{}://{peer}", driver.scheme());
+        let Some(peering) = Peering::new(driver, sock, generation, address, origin) else {
             return;
         };
         let entry = self.conns.vacant_entry();
         let key = entry.key();
         let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
-        if let Err(e) = core
+        if let Err(e) = driver
             .registry()
             .register(&mut link, mio::Token(key), interest)
         {
             log::warn!("{sock}: cannot register link to {peer}: {e}");
             return;
         }
-        peering.arm_handshake_timer(core, TIMER_HANDSHAKE, key);
+        peering.arm_handshake_timer(driver, TIMER_HANDSHAKE, key);
         entry.insert(Conn::new(link, peering));
         self.sockets.of(sock).links.insert(key);
         match origin {
             Origin::Connected(ck) => self.connecters.linked(ck, key),
-            Origin::Accepted => self.start_session(core, key),
+            Origin::Accepted => self.start_session(driver, key),
         }
     }
 
-    fn start_session(&mut self, core: &mut Core, key: usize) {
+    fn start_session(&mut self, driver: &mut Driver, key: usize) {
         let Some(c) = self.conns.get_mut(key) else {
             return;
         };
         c.peering.start();
-        self.write(core, key);
+        self.write(driver, key);
     }
 
     /// Closes a link. `notify`: tell the Vocket (it does not know yet).
-    fn close_conn(&mut self, core: &mut Core, key: usize, notify: bool) {
+    fn close_conn(&mut self, driver: &mut Driver, key: usize, notify: bool) {
         if !self.conns.contains(key) {
             return;
         }
         let mut c = self.conns.remove(key);
-        let _ = core.registry().deregister(&mut c.link);
+        let _ = driver.registry().deregister(&mut c.link);
         let p = &c.peering;
         self.sockets.remove_link(p.sock, key);
         if notify && let Some(peer) = p.peer {
-            core.peer_down(p.sock, peer);
+            driver.peer_down(p.sock, peer);
         }
         if let Origin::Connected(ck) = p.origin {
-            self.connecters.link_ended(core, ck, key, p.peer.is_some());
+            self.connecters
+                .link_ended(driver, ck, key, p.peer.is_some());
         }
     }
 
-    fn fail(&mut self, core: &mut Core, key: usize, reason: &dyn fmt::Display) {
+    fn fail(&mut self, driver: &mut Driver, key: usize, reason: &dyn fmt::Display) {
         if let Some(c) = self.conns.get(key) {
             let p = &c.peering;
-            core.link_failed(p.sock, p.peer.is_some(), &p.address, reason);
+            driver.link_failed(p.sock, p.peer.is_some(), &p.address, reason);
         }
-        self.close_conn(core, key, true);
+        self.close_conn(driver, key, true);
     }
 
-    fn attempt(&mut self, core: &mut Core, ck: usize) {
+    fn attempt(&mut self, driver: &mut Driver, ck: usize) {
         let Some(c) = self.connecters.idle(ck) else {
             return;
         };
         let sock = c.sock;
-        let Some(opts) = core.options(sock) else {
+        let Some(opts) = driver.options(sock) else {
             return;
         };
         match self.net.connect(&c.target, opts) {
-            Ok((link, peer)) => self.add_conn(core, sock, link, peer, Origin::Connected(ck)),
+            Ok((link, peer)) => self.add_conn(driver, sock, link, peer, Origin::Connected(ck)),
             Err(e) => {
                 log::debug!("{sock}: connect to {:?} failed: {e}", c.target);
-                self.connecters.attempt_failed(core, ck);
+                self.connecters.attempt_failed(driver, ck);
             }
         }
     }
 
-    fn on_readable(&mut self, core: &mut Core, key: usize) {
+    fn on_readable(&mut self, driver: &mut Driver, key: usize) {
         let mut budget = READ_BUDGET;
         loop {
             let Some(c) = self.conns.get_mut(key) else {
@@ -183,7 +184,7 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
             let link = &c.link;
             let decoded = c
                 .peering
-                .decode(core, key, &mut budget, &mut self.connecters, || {
+                .decode(driver, key, &mut budget, &mut self.connecters, || {
                     link.peer_identity()
                 });
             match decoded {
@@ -191,26 +192,26 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
                 Decode::OutOfBudget => {
                     // Edge-triggered: no new readiness will come for what is left, so
                     // the next turn's timer reads on.
-                    let at = core.now();
-                    core.set_timer(at, timer_key(TIMER_READ, c.peering.generation, key));
+                    let at = driver.now();
+                    driver.set_timer(at, timer_key(TIMER_READ, c.peering.generation, key));
                     break;
                 }
                 Decode::Paused => break,
                 Decode::End(End::Refused) => {
                     c.peering.phase = Phase::Closing;
-                    self.write(core, key);
-                    self.close_conn(core, key, false);
+                    self.write(driver, key);
+                    self.close_conn(driver, key, false);
                     return;
                 }
                 Decode::End(End::Failed) => {
-                    self.close_conn(core, key, true);
+                    self.close_conn(driver, key, true);
                     return;
                 }
             }
             match c.read() {
                 Ok(0) => {
                     log::debug!("{}: {} closed the link", c.peering.sock, c.peering.address);
-                    self.close_conn(core, key, true);
+                    self.close_conn(driver, key, true);
                     return;
                 }
                 Ok(n) => budget = budget.saturating_sub(n),
@@ -221,23 +222,23 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::InvalidData => {
                     // The link layer refused the peer (a TLS handshake or record error).
-                    self.fail(core, key, &e);
+                    self.fail(driver, key, &e);
                     return;
                 }
                 Err(e) => {
                     let p = &c.peering;
                     log::debug!("{}: read from {} failed: {e}", p.sock, p.address);
-                    self.close_conn(core, key, true);
+                    self.close_conn(driver, key, true);
                     return;
                 }
             }
         }
         // Handshake replies the decoder queued.
-        self.write(core, key);
+        self.write(driver, key);
     }
 
     /// Writes what is queued; on a hard error the link is closed.
-    fn write(&mut self, core: &mut Core, key: usize) {
+    fn write(&mut self, driver: &mut Driver, key: usize) {
         let Some(c) = self.conns.get_mut(key) else {
             return;
         };
@@ -247,17 +248,17 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
         if let Err(e) = c.write() {
             let p = &c.peering;
             log::debug!("{}: write to {} failed: {e}", p.sock, p.address);
-            self.close_conn(core, key, true);
+            self.close_conn(driver, key, true);
         }
     }
 
     /// Pulls transmits from the Vocket into the link while it has room.
-    fn pull(&mut self, core: &mut Core, key: usize) {
+    fn pull(&mut self, driver: &mut Driver, key: usize) {
         loop {
             let Some(c) = self.conns.get_mut(key) else {
                 return;
             };
-            c.peering.fill(core, OUT_HIGH);
+            c.peering.fill(driver, OUT_HIGH);
             if c.peering.out.is_empty() {
                 return;
             }
@@ -267,24 +268,24 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
                 Err(e) => {
                     let p = &c.peering;
                     log::debug!("{}: write to {} failed: {e}", p.sock, p.address);
-                    self.close_conn(core, key, true);
+                    self.close_conn(driver, key, true);
                     return;
                 }
             }
         }
     }
 
-    fn on_connected(&mut self, core: &mut Core, key: usize) {
+    fn on_connected(&mut self, driver: &mut Driver, key: usize) {
         let Some(c) = self.conns.get_mut(key) else {
             return;
         };
         match c.link.connected() {
-            Ok(true) => self.start_session(core, key),
+            Ok(true) => self.start_session(driver, key),
             Ok(false) => {}
             Err(e) => {
                 let p = &c.peering;
                 log::debug!("{}: connect to {} failed: {e}", p.sock, p.address);
-                self.close_conn(core, key, true);
+                self.close_conn(driver, key, true);
             }
         }
     }
@@ -304,11 +305,12 @@ impl<N: Network, S: Session> Transport for StreamTransport<N, S> {
         (self.supports)(socket_type)
     }
 
-    fn bind(&mut self, core: &mut Core, sock: SocketId, endpoint: &Endpoint) -> Result<String> {
-        let opts = core.options(sock).ok_or(Error::NotAttached)?;
+    fn bind(&mut self, driver: &mut Driver, sock: SocketId, endpoint: &Endpoint) -> Result<String> {
+        let opts = driver.options(sock).ok_or(Error::NotAttached)?;
         let (mut listener, bound) = self.net.listen(endpoint, opts)?;
         let key = self.listeners.vacant_key();
-        core.registry()
+        driver
+            .registry()
             .register(
                 &mut listener,
                 mio::Token(LISTENER_BIT | key),
@@ -329,47 +331,47 @@ impl<N: Network, S: Session> Transport for StreamTransport<N, S> {
         Ok(bound)
     }
 
-    fn connect(&mut self, core: &mut Core, sock: SocketId, endpoint: &Endpoint) -> Result<()> {
-        if let Some(opts) = core.options(sock) {
+    fn connect(&mut self, driver: &mut Driver, sock: SocketId, endpoint: &Endpoint) -> Result<()> {
+        if let Some(opts) = driver.options(sock) {
             self.net.check_connect(opts)?;
         }
         let target = self.net.resolve(endpoint)?;
         let ck = self
             .connecters
-            .connect(core, &mut self.sockets, sock, endpoint, target);
-        self.attempt(core, ck);
+            .connect(driver, &mut self.sockets, sock, endpoint, target);
+        self.attempt(driver, ck);
         Ok(())
     }
 
-    fn unbind(&mut self, core: &mut Core, sock: SocketId, endpoint: &str) -> Result<()> {
+    fn unbind(&mut self, driver: &mut Driver, sock: SocketId, endpoint: &str) -> Result<()> {
         let listeners = &self.listeners;
         let key = self.sockets.take_listener(sock, endpoint, |k| {
             listeners.get(k).is_some_and(|l| l.name.is(endpoint))
         })?;
         let mut l = self.listeners.remove(key);
-        let _ = core.registry().deregister(&mut l.listener);
+        let _ = driver.registry().deregister(&mut l.listener);
         Ok(())
     }
 
-    fn disconnect(&mut self, core: &mut Core, sock: SocketId, endpoint: &str) -> Result<()> {
+    fn disconnect(&mut self, driver: &mut Driver, sock: SocketId, endpoint: &str) -> Result<()> {
         let link = self
             .connecters
             .disconnect(&mut self.sockets, sock, endpoint)?;
         if let Some((key, c)) = link.and_then(|k| Some((k, self.conns.get_mut(k)?))) {
             // Detach first so closing does not schedule a reconnect.
             c.peering.origin = Origin::Accepted;
-            self.close_conn(core, key, true);
+            self.close_conn(driver, key, true);
         }
         Ok(())
     }
 
-    fn close_socket(&mut self, core: &mut Core, sock: SocketId) {
+    fn close_socket(&mut self, driver: &mut Driver, sock: SocketId) {
         let Some((listeners, links)) = self.connecters.close_socket(&mut self.sockets, sock) else {
             return;
         };
         for key in listeners {
             let mut l = self.listeners.remove(key);
-            let _ = core.registry().deregister(&mut l.listener);
+            let _ = driver.registry().deregister(&mut l.listener);
         }
         for k in links {
             if let Some(c) = self.conns.get_mut(k) {
@@ -386,16 +388,16 @@ impl<N: Network, S: Session> Transport for StreamTransport<N, S> {
         })
     }
 
-    fn destroy_socket(&mut self, core: &mut Core, sock: SocketId) {
-        self.close_socket(core, sock);
+    fn destroy_socket(&mut self, driver: &mut Driver, sock: SocketId) {
+        self.close_socket(driver, sock);
         if let Some(entries) = self.sockets.remove(sock) {
             for key in entries.links {
-                self.close_conn(core, key, false);
+                self.close_conn(driver, key, false);
             }
         }
     }
 
-    fn ready(&mut self, core: &mut Core, token: mio::Token, event: &mio::event::Event) {
+    fn ready(&mut self, driver: &mut Driver, token: mio::Token, event: &mio::event::Event) {
         let t = token.0;
         if t & LISTENER_BIT != 0 {
             let key = t & !LISTENER_BIT;
@@ -405,7 +407,7 @@ impl<N: Network, S: Session> Transport for StreamTransport<N, S> {
                 };
                 let sock = l.sock;
                 match self.net.accept(&l.listener) {
-                    Ok((link, peer)) => self.add_conn(core, sock, link, peer, Origin::Accepted),
+                    Ok((link, peer)) => self.add_conn(driver, sock, link, peer, Origin::Accepted),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => {
@@ -419,20 +421,20 @@ impl<N: Network, S: Session> Transport for StreamTransport<N, S> {
         let Some(c) = self.conns.get(key) else { return };
         if c.peering.phase == Phase::Connecting {
             if event.is_writable() || event.is_error() || event.is_write_closed() {
-                self.on_connected(core, key);
+                self.on_connected(driver, key);
             }
             return;
         }
         if event.is_writable() {
-            self.write(core, key);
-            self.pull(core, key);
+            self.write(driver, key);
+            self.pull(driver, key);
         }
         if event.is_readable() || event.is_read_closed() || event.is_error() {
-            self.on_readable(core, key);
+            self.on_readable(driver, key);
         }
     }
 
-    fn timer(&mut self, core: &mut Core, key: u64) {
+    fn timer(&mut self, driver: &mut Driver, key: u64) {
         let (kind, generation, k) = split_timer_key(key);
         let peering = self
             .conns
@@ -441,37 +443,37 @@ impl<N: Network, S: Session> Transport for StreamTransport<N, S> {
             .filter(|p| p.generation == generation);
         match kind {
             TIMER_HANDSHAKE if peering.is_some_and(Peering::handshaking) => {
-                self.fail(core, k, &"handshake timeout");
+                self.fail(driver, k, &"handshake timeout");
             }
-            TIMER_RECONNECT if self.connecters.is_due(k, generation) => self.attempt(core, k),
+            TIMER_RECONNECT if self.connecters.is_due(k, generation) => self.attempt(driver, k),
             TIMER_READ if peering.is_some_and(|p| p.phase != Phase::Connecting) => {
-                self.on_readable(core, k);
+                self.on_readable(driver, k);
             }
             _ => {}
         }
     }
 
-    fn flush(&mut self, core: &mut Core, conn: ConnId) {
+    fn flush(&mut self, driver: &mut Driver, conn: ConnId) {
         if let Some((key, _)) = self.live(conn) {
-            self.pull(core, key);
+            self.pull(driver, key);
         }
     }
 
-    fn close(&mut self, core: &mut Core, conn: ConnId, reason: &DownReason) {
+    fn close(&mut self, driver: &mut Driver, conn: ConnId, reason: &DownReason) {
         let Some((key, c)) = self.live(conn) else {
             return;
         };
         c.peering.closed_by_vocket(reason);
-        self.close_conn(core, key, false);
+        self.close_conn(driver, key, false);
     }
 
-    fn resume(&mut self, core: &mut Core, conn: ConnId) {
+    fn resume(&mut self, driver: &mut Driver, conn: ConnId) {
         let Some((key, c)) = self.live(conn) else {
             return;
         };
         c.peering.paused = false;
         // Edge-triggered: bytes may be waiting with no new edge coming.
-        self.on_readable(core, key);
+        self.on_readable(driver, key);
     }
 
     fn peer_meta(&self, conn: ConnId, key: &str) -> Option<String> {
