@@ -15,9 +15,14 @@
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use vtx::Vtx;
 use vtx_emul::SocketType;
+use vtx_emul::testing::addr::socket_addr_of;
 use vtx_udp::nom2::wire::{self, Cmd, Datagram, Hello};
+
+vtx_emul::vtx_harness! {
+    bind: "udp://127.0.0.1:0",
+    limit: Duration::from_secs(10),
+}
 
 /// CPU time of the driver thread named `name`, in nanoseconds.
 fn thread_cpu_ns(name: &str) -> u64 {
@@ -84,22 +89,15 @@ fn handshake(s: &UdpSocket, to: SocketAddr) -> u32 {
 }
 
 fn fragment_flood() {
-    let ctx = zmq::Context::new();
-    let vtx = Vtx::new(&ctx);
-    vtx.register("udp", vtx_udp::UdpTransport::default())
-        .unwrap();
-    let pull = vtx.socket(zmq::PULL).unwrap();
-    pull.set_rcvtimeo(10_000).unwrap();
-    let ep = pull.bind("udp://127.0.0.1:0").unwrap();
-    let to: SocketAddr = ep.trim_start_matches("udp://").parse().unwrap();
+    let (_ctx, vtx) = manager("udp", vtx_udp::UdpTransport::default());
+    let (pull, ep) = bind(&vtx, zmq::PULL);
+    let to = socket_addr_of(&ep);
     let attacker = UdpSocket::bind("127.0.0.1:0").unwrap();
     let peering = handshake(&attacker, to);
     // An honest peer, up before the flood.
-    let push = vtx.socket(zmq::PUSH).unwrap();
+    let push = sock(&vtx, zmq::PUSH);
     push.connect(&ep).unwrap();
-    while pull.peer_count() < 2 {
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_peers(&pull, 2);
     let before = settle("vtx-udp");
     let datagrams = 2_000;
     let mut sent = 0usize;
@@ -158,13 +156,9 @@ fn answered(s: &UdpSocket, to: SocketAddr, d: &[u8], wait: Duration) -> usize {
 }
 
 fn amplification() {
-    let ctx = zmq::Context::new();
-    let vtx = Vtx::new(&ctx);
-    vtx.register("udp", vtx_udp::UdpTransport::default())
-        .unwrap();
-    let pull = vtx.socket(zmq::PULL).unwrap();
-    let ep = pull.bind("udp://127.0.0.1:0").unwrap();
-    let to: SocketAddr = ep.trim_start_matches("udp://").parse().unwrap();
+    let (_ctx, vtx) = manager("udp", vtx_udp::UdpTransport::default());
+    let (_pull, ep) = bind(&vtx, zmq::PULL);
+    let to = socket_addr_of(&ep);
     // The "spoofed" source: a socket that answers nothing, so each answer counts once.
     let victim = UdpSocket::bind("127.0.0.1:0").unwrap();
     let cases: [(&str, Vec<u8>, Duration); 3] = [

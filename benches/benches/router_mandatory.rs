@@ -16,23 +16,20 @@
 
 use std::time::{Duration, Instant};
 
-use vtx::Vtx;
+use vtx_emul::testing::measure::{open_fds, rss_kib};
 
 const MESSAGES: usize = 200_000;
 const RUNS: usize = 5;
 const PIPES: usize = 1000;
 
-fn setup() -> (zmq::Context, Vtx) {
-    let ctx = zmq::Context::new();
-    let vtx = Vtx::new(&ctx);
-    vtx.register("tcp6", vtx::ipv6::Tcp6Transport::default())
-        .unwrap();
-    (ctx, vtx)
+vtx_emul::vtx_harness! {
+    bind: "tcp6://[::1]:0",
+    limit: Duration::from_secs(10),
 }
 
 /// One run: msgs/s from the first send to the last receive.
 fn run(mandatory: bool) -> f64 {
-    let (_ctx, vtx) = setup();
+    let (_ctx, vtx) = manager("tcp6", vtx::ipv6::Tcp6Transport::default());
     let router = vtx.socket(zmq::ROUTER).unwrap();
     router.set_router_mandatory(mandatory).unwrap();
     router.set_sndhwm(0).unwrap();
@@ -63,16 +60,6 @@ fn run(mandatory: bool) -> f64 {
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
-}
-
-fn rss_kib() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
-    let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
-    pages * 4
-}
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
 
 /// What 1,000 inproc pipes to one ROUTER cost: (KiB of RSS, descriptors) per pipe.

@@ -7,13 +7,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use vtx::Vtx;
-use vtx_emul::testing::raise_fd_limit;
+use vtx_emul::testing::addr::{port_of, socket_addr_of};
+use vtx_emul::testing::process::ChildGuard;
+use vtx_emul::testing::scale::raise_fd_limit;
 use vtx_emul::testing::swarm::ZmtpSwarm;
+use vtx_emul::testing::wait_for_count;
 use vtx_emul::{SocketOptions, SocketType};
 use vtx_udp::swarm::UdpSwarm;
 
@@ -104,51 +107,39 @@ fn peerings(scheme: &str, n: usize, m: usize) -> f64 {
     let pull = server.socket(zmq::PULL).expect("socket");
     pull.set_rcvtimeo(30_000).expect("opt");
     let ep = pull.bind(&format!("{scheme}://127.0.0.1:0")).expect("bind");
-    let addr = ep.split("://").nth(1).expect("address").to_owned();
+    let addr = socket_addr_of(&ep);
     let idle = n - 1;
-    let mut child = None;
-    let _udp = if scheme == "udp" {
-        Some(
-            UdpSwarm::spawn(
-                addr.parse().expect("addr"),
-                idle,
-                SocketType::Push,
-                SocketOptions::default(),
-                |_| vec![],
-            )
-            .expect("swarm"),
+    // The idle peers: in this process for udp (a socket each, on the server's side
+    // none), else in a child that holds its connections until its stdin closes.
+    let (_udp, _child) = if scheme == "udp" {
+        let swarm = UdpSwarm::spawn(
+            addr,
+            idle,
+            SocketType::Push,
+            SocketOptions::default(),
+            |_| vec![],
         )
+        .expect("swarm");
+        (Some(swarm), None)
     } else {
-        let mut c = Command::new(std::env::current_exe().expect("exe"))
-            .env("VTX_BENCH_SWARM", format!("{addr} {idle}"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("child");
-        let mut lines = BufReader::new(c.stdout.take().expect("stdout")).lines();
-        assert!(
-            lines.next().is_some_and(|l| l.is_ok_and(|l| l == "up")),
-            "swarm child failed"
+        let mut c = ChildGuard::spawn(
+            Command::new(std::env::current_exe().expect("exe"))
+                .env("VTX_BENCH_SWARM", format!("{addr} {idle}"))
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped()),
         );
-        child = Some(c);
-        None
+        assert_eq!(c.line().as_deref(), Some("up"), "swarm child failed");
+        (None, Some(c))
     };
-    let end = Instant::now() + Duration::from_secs(120);
-    while pull.peer_count() < idle {
-        assert!(Instant::now() < end, "idle peers never came up");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_count("idle peers", Duration::from_secs(120), idle, || {
+        pull.peer_count()
+    });
     let client_ctx = zmq::Context::new();
     let client = Vtx::new(&client_ctx);
     register(&client, scheme, 1);
     let push = client.socket(zmq::PUSH).expect("socket");
     push.connect(&ep).expect("connect");
-    let rate = pump(&push, pull, m);
-    if let Some(mut c) = child {
-        let _ = c.kill();
-        let _ = c.wait();
-    }
-    rate
+    pump(&push, pull, m)
 }
 
 fn instances(scheme: &str, k: usize, m: usize) -> f64 {
@@ -171,7 +162,7 @@ fn instances(scheme: &str, k: usize, m: usize) -> f64 {
             .bind(&format!("{}://127.0.0.1:0", name(i)))
             .expect("bind");
         let push = a.socket(zmq::PUSH).expect("socket");
-        let port = ep.rsplit(':').next().expect("port");
+        let port = port_of(&ep);
         push.connect(&format!("{}://127.0.0.1:{port}", name(i)))
             .expect("connect");
         pairs.push((push, pull));

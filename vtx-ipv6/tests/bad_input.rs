@@ -10,6 +10,8 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::*;
+use vtx_emul::round_trip;
+use vtx_emul::testing::addr::{port_of, with_scheme};
 use vtx_emul::testing::wait_until;
 
 fn greeting(major: u8, mechanism: &[u8]) -> Vec<u8> {
@@ -35,7 +37,7 @@ fn ready(socket_type: &str) -> Vec<u8> {
 }
 
 /// Writes `bytes` from a raw TCP client; true if vtx then closed the connection.
-fn closed_after(port: &str, bytes: &[u8]) -> bool {
+fn closed_after(port: u16, bytes: &[u8]) -> bool {
     let mut s = TcpStream::connect(format!("[::1]:{port}")).unwrap();
     s.set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
@@ -61,8 +63,8 @@ fn hostile_peers_are_dropped_and_counted_while_others_work() {
     let rep = t.vtx_sock(zmq::REP);
     rep.set_handshake_ivl(300).unwrap();
     let bound = rep.bind("tcp6://[::1]:0").unwrap();
-    let port = bound.rsplit(':').next().unwrap().to_owned();
-    let req = t.native_connect(zmq::REQ, &bound.replacen("tcp6://", "tcp://", 1));
+    let port = port_of(&bound);
+    let req = t.native_connect(zmq::REQ, &with_scheme(&bound, "tcp"));
 
     let mut oversize = greeting(3, b"NULL");
     oversize.extend(ready("REQ"));
@@ -99,22 +101,11 @@ fn hostile_peers_are_dropped_and_counted_while_others_work() {
         ("silent peer", Vec::new()),
     ];
     for (i, (name, bytes)) in cases.iter().enumerate() {
-        assert!(closed_after(&port, bytes), "{name}: not disconnected");
+        assert!(closed_after(port, bytes), "{name}: not disconnected");
         // The driver and the good peering go on.
-        req.send(format!("after {name}").as_bytes(), 0).unwrap();
-        assert_eq!(
-            rep.recv_bytes(0).unwrap(),
-            format!("after {name}").as_bytes()
-        );
-        rep.send("ok", 0).unwrap();
-        assert_eq!(req.recv_bytes(0).unwrap(), b"ok");
-        let failures: u64 = rep
-            .meta("handshake-failures")
-            .unwrap()
-            .unwrap()
-            .parse()
-            .unwrap();
-        let refused: u64 = rep.meta("refused").unwrap().unwrap().parse().unwrap();
+        round_trip!(req, rep, i);
+        let failures = meta(&rep, "handshake-failures");
+        let refused = meta(&rep, "refused");
         // After the handshake a bad frame is a protocol error, not a failed handshake.
         let errors = meta(&rep, "protocol-errors");
         assert_eq!(
@@ -137,8 +128,8 @@ fn garbage_flood_does_not_disturb_a_working_pair() {
     let t = Setup::new();
     let rep = t.vtx_sock(zmq::REP);
     let bound = rep.bind("tcp6://[::1]:0").unwrap();
-    let port = bound.rsplit(':').next().unwrap().to_owned();
-    let req = t.native_connect(zmq::REQ, &bound.replacen("tcp6://", "tcp://", 1));
+    let port = port_of(&bound);
+    let req = t.native_connect(zmq::REQ, &with_scheme(&bound, "tcp"));
     let flood = std::thread::spawn(move || {
         let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
         for _ in 0..200 {
@@ -157,10 +148,7 @@ fn garbage_flood_does_not_disturb_a_working_pair() {
         }
     });
     for i in 0..200 {
-        req.send(format!("{i}").as_bytes(), 0).unwrap();
-        assert_eq!(rep.recv_bytes(0).unwrap(), format!("{i}").as_bytes());
-        rep.send("ok", 0).unwrap();
-        assert_eq!(req.recv_bytes(0).unwrap(), b"ok");
+        round_trip!(req, rep, i);
     }
     flood.join().unwrap();
 }
@@ -175,13 +163,11 @@ fn a_flood_with_no_rcvhwm_does_not_starve_the_driver() {
     let pull = t.vtx_sock(zmq::PULL);
     pull.set_rcvhwm(0).unwrap();
     let ep = pull.bind("tcp6://[::1]:0").unwrap();
-    let port = ep.rsplit(':').next().unwrap().to_owned();
+    let port = port_of(&ep);
     let mut s = TcpStream::connect(format!("[::1]:{port}")).unwrap();
     s.write_all(&greeting(3, b"NULL")).unwrap();
     s.write_all(&ready("PUSH")).unwrap();
-    wait_until("the flooding peer", Duration::from_secs(5), || {
-        pull.peer_count() == 1
-    });
+    wait_until("the flooding peer", LIMIT, || pull.peer_count() == 1);
     // 256 KiB of 14-byte messages per write, for three seconds.
     let mut block = Vec::new();
     while block.len() < 256 * 1024 {

@@ -8,10 +8,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::net::UdpSocket;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use common::Setup;
+use vtx_emul::round_trip;
 use vtx_emul::testing::process::{Isolation, isolate, sh};
 use vtx_emul::testing::wait_until;
 
@@ -32,10 +36,7 @@ fn a_slow_resolver_does_not_stall_the_driver() {
     sh(&format!("mount --bind {} /etc/resolv.conf", conf.display()));
     let dns = UdpSocket::bind("127.0.0.1:53").unwrap();
 
-    let ctx = zmq::Context::new();
-    let vtx = vtx::Vtx::new(&ctx);
-    vtx.register("tcp6", vtx_ipv6::Tcp6Transport::default())
-        .unwrap();
+    let Setup { ctx: _ctx, vtx } = Setup::new();
     let rep = vtx.socket(zmq::REP).unwrap();
     rep.set_rcvtimeo(10_000).unwrap();
     let ep = rep.bind("tcp6://[::1]:0").unwrap();
@@ -57,10 +58,7 @@ fn a_slow_resolver_does_not_stall_the_driver() {
     let query = buf[..n].to_vec();
     // While the name server holds the query, the driver serves the REQ and the REP.
     for i in 0..20 {
-        req.send(format!("{i}").as_bytes(), 0).unwrap();
-        assert_eq!(rep.recv_bytes(0).unwrap(), format!("{i}").as_bytes());
-        rep.send("ok", 0).unwrap();
-        assert_eq!(req.recv_bytes(0).unwrap(), b"ok");
+        round_trip!(req, rep, i);
     }
     assert!(
         done_rx.try_recv().is_err(),

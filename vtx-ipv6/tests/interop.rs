@@ -8,7 +8,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
+use vtx_emul::testing::addr::{port_of, with_scheme};
 use vtx_emul::testing::wait_until;
+use vtx_emul::{req_rep, round_trip, unsubscribe_holds};
 
 #[test]
 fn req_rep_both_ways() {
@@ -18,26 +20,12 @@ fn req_rep_both_ways() {
     let req = t.vtx_sock(zmq::REQ);
     req.connect(&ep).unwrap();
     for i in 0..20 {
-        req.send(format!("q{i}").as_bytes(), 0).unwrap();
-        assert_eq!(rep.recv_bytes(0).unwrap(), format!("q{i}").as_bytes());
-        rep.send(format!("a{i}").as_bytes(), 0).unwrap();
-        assert_eq!(req.recv_bytes(0).unwrap(), format!("a{i}").as_bytes());
+        round_trip!(req, rep, i);
     }
     // native REQ -> vtx REP
     let (rep, ep) = t.vtx_bind(zmq::REP);
     let req = t.native_connect(zmq::REQ, &ep);
-    for i in 0..20 {
-        req.send(format!("q{i}").as_bytes(), 0).unwrap();
-        assert_eq!(rep.recv_bytes(0).unwrap(), format!("q{i}").as_bytes());
-        rep.send(format!("a{i}").as_bytes(), 0).unwrap();
-        assert_eq!(req.recv_bytes(0).unwrap(), format!("a{i}").as_bytes());
-    }
-    assert!(
-        rep.last_peer()
-            .unwrap()
-            .unwrap()
-            .starts_with("tcp6://[::1]:")
-    );
+    req_rep!(req, rep, 20, "tcp6://[::1]:");
 }
 
 #[test]
@@ -141,24 +129,7 @@ fn pub_sub_vtx_publisher_native_subscribers() {
         before + 1,
         "non-matching messages never left the driver"
     );
-    // Cancel, with a second subscription as the sentinel: once the publisher holds only
-    // that one, a cancelled topic published before it must not arrive before it.
-    sub.set_subscribe(b"sentinel").unwrap();
-    wait_until("two subscriptions", Duration::from_secs(5), || {
-        meta(&publisher, "subscriptions") == 2
-    });
-    sub.set_unsubscribe(b"weather").unwrap();
-    wait_until("the cancel applied", Duration::from_secs(5), || {
-        meta(&publisher, "subscriptions") == 1
-    });
-    drain(&sub);
-    publisher.send("weather: rain", 0).unwrap();
-    publisher.send("sentinel", 0).unwrap();
-    assert_eq!(
-        sub.recv_bytes(0).unwrap(),
-        b"sentinel",
-        "a cancelled subscription still delivers"
-    );
+    unsubscribe_holds!(publisher, sub, b"weather", LIMIT);
     // Late joiner gets what is published after it subscribes.
     let late = t.native_connect_with(zmq::SUB, &ep, |s| s.set_subscribe(b"").unwrap());
     t.wait_peers(&publisher, 2);
@@ -297,24 +268,9 @@ fn incompatible_pair_is_refused_on_both_ends() {
     let (_native_pub, ep) = t.native_bind(zmq::PUB);
     let req = t.vtx_sock(zmq::REQ);
     req.connect(&ep).unwrap();
-    let end = Instant::now() + Duration::from_secs(5);
-    loop {
-        let refused: u64 = req.meta("refused").unwrap().unwrap().parse().unwrap();
-        let failed: u64 = req
-            .meta("handshake-failures")
-            .unwrap()
-            .unwrap()
-            .parse()
-            .unwrap();
-        if refused + failed > 0 {
-            break;
-        }
-        assert!(
-            Instant::now() < end,
-            "vtx never noticed the incompatible peer"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until("vtx noticed the incompatible peer", LIMIT, || {
+        meta(&req, "refused") + meta(&req, "handshake-failures") > 0
+    });
     assert_eq!(req.peer_count(), 0);
 }
 
@@ -346,7 +302,7 @@ fn native_heartbeat_detects_a_dead_vtx_peer() {
     let t = Setup::new();
     let (router, ep) = t.vtx_bind(zmq::ROUTER);
     let proxy = Blackhole::start(&ep);
-    let native_ep = proxy.endpoint().replacen("tcp6://", "tcp://", 1);
+    let native_ep = with_scheme(&proxy.endpoint(), "tcp");
     let dealer = t.native_connect_with(zmq::DEALER, &native_ep, |s| {
         s.set_heartbeat_ivl(100).unwrap();
         s.set_heartbeat_timeout(300).unwrap();
@@ -396,20 +352,13 @@ fn vtx_heartbeat_detects_a_dead_native_peer() {
 fn reconnects_when_the_native_peer_comes_back() {
     let t = Setup::new();
     let (rep, ep) = t.native_bind(zmq::REP);
-    let ep_native = ep.replacen("tcp6://", "tcp://", 1);
+    let ep_native = with_scheme(&ep, "tcp");
     let req = t.vtx_sock(zmq::REQ);
     req.set_reconnect_ivl(50).unwrap();
     req.connect(&ep).unwrap();
-    req.send("one", 0).unwrap();
-    assert_eq!(rep.recv_bytes(0).unwrap(), b"one");
-    rep.send("1", 0).unwrap();
-    assert_eq!(req.recv_bytes(0).unwrap(), b"1");
+    round_trip!(req, rep, 1);
     drop(rep);
-    let end = Instant::now() + Duration::from_secs(5);
-    while req.peer_count() != 0 {
-        assert!(Instant::now() < end);
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until("the peering down", LIMIT, || req.peer_count() == 0);
     // Sent while the peer is away; delivered when it is back.
     req.send("two", 0).unwrap();
     let rep = t.native_bind_at(zmq::REP, &ep_native);
@@ -424,7 +373,7 @@ fn dual_stack_bind_takes_ipv4_peers() {
     let rep = t.vtx_sock(zmq::REP);
     let bound = rep.bind("tcp6://*:0").unwrap();
     assert!(bound.starts_with("tcp6://[::]:"), "{bound}");
-    let port = bound.rsplit(':').next().unwrap();
+    let port = port_of(&bound);
     let req = t.ctx.socket(zmq::REQ).unwrap();
     req.set_rcvtimeo(5000).unwrap();
     req.connect(&format!("tcp://127.0.0.1:{port}")).unwrap();

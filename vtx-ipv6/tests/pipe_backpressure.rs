@@ -4,31 +4,26 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::Duration;
 
+use common::Setup;
 use vtx_emul::SocketType;
+use vtx_emul::testing::addr::socket_addr_of;
 use vtx_emul::testing::swarm::ZmtpSwarm;
 
 #[test]
 fn a_full_pipe_always_resumes() {
-    let ctx = zmq::Context::new();
-    let server = vtx::Vtx::new(&ctx);
-    server
-        .register("tcp6", vtx_ipv6::Tcp6Transport::default())
-        .unwrap();
-    let pull = server.socket(zmq::PULL).unwrap();
+    let server = Setup::new();
+    let pull = server.vtx.socket(zmq::PULL).unwrap();
     pull.set_rcvhwm(100).unwrap();
     pull.set_rcvtimeo(5000).unwrap();
     let ep = pull.bind("tcp6://127.0.0.1:0").unwrap();
     // Idle peerings beside the busy one, as a server has.
-    let _idle =
-        ZmtpSwarm::connect(ep[7..].parse().unwrap(), 9, SocketType::Push, |_| None).unwrap();
-    let cctx = zmq::Context::new();
-    let client = vtx::Vtx::new(&cctx);
-    client
-        .register("tcp6", vtx_ipv6::Tcp6Transport::default())
-        .unwrap();
-    let push = client.socket(zmq::PUSH).unwrap();
+    let _idle = ZmtpSwarm::connect(socket_addr_of(&ep), 9, SocketType::Push, |_| None).unwrap();
+    let client = Setup::new();
+    let push = client.vtx.socket(zmq::PUSH).unwrap();
     push.set_sndtimeo(5000).unwrap();
     push.connect(&ep).unwrap();
     let n = 100_000u32;

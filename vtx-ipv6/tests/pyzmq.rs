@@ -7,7 +7,7 @@ mod common;
 use std::process::Command;
 
 use common::*;
-use vtx_emul::testing::process::python_with_zmq;
+use vtx_emul::testing::process::{ChildGuard, python_with_zmq};
 
 #[test]
 fn pyzmq_req_talks_to_vtx_rep() {
@@ -15,16 +15,13 @@ fn pyzmq_req_talks_to_vtx_rep() {
     let t = Setup::new();
     let (rep, ep) = t.vtx_bind(zmq::REP);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pyzmq_peer.py");
-    let mut child = Command::new(python)
-        .args([script, &ep, "50"])
-        .spawn()
-        .unwrap();
+    let mut child = ChildGuard::spawn(Command::new(python).args([script, &ep, "50"]));
     for _ in 0..50 {
         let req = rep.recv_multipart(0).unwrap();
         assert_eq!(req[0], b"py");
         rep.send_multipart([b"ack".to_vec(), req[1].clone()], 0)
             .unwrap();
     }
-    let status = child.wait().unwrap();
+    let status = child.wait();
     assert!(status.success(), "pyzmq peer failed: {status}");
 }

@@ -4,15 +4,20 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, ChildStdout, Command, Stdio};
+mod common;
+
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use vtx::{Vtx, VtxSocket};
+use common::{Setup, meta};
+use vtx_emul::answer_all;
 use vtx_emul::pattern::Transmit;
+use vtx_emul::testing::addr::{socket_addr_of, with_scheme};
+use vtx_emul::testing::measure::CountingAlloc;
+use vtx_emul::testing::process::{ChildGuard, say_and_idle, spawn_test};
+use vtx_emul::testing::scale::{many_peers, raise_fd_limit};
 use vtx_emul::testing::swarm::ZmtpSwarm;
-use vtx_emul::testing::{CountingAlloc, raise_fd_limit};
+use vtx_emul::testing::{wait_for_count, wait_until};
 use vtx_emul::{Msg, SocketType};
 
 #[global_allocator]
@@ -20,73 +25,16 @@ static HEAP: CountingAlloc = CountingAlloc::new();
 
 const N: usize = 10_000;
 
-/// One 10,000-peer test at a time: two at once would pass the open-file limit.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// Descriptors for `N` peerings, with room to spare.
+const FDS: u64 = N as u64 + 2000;
 
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn setup() -> (zmq::Context, Vtx) {
-    // Callers hold `serial()`.
-    assert!(
-        raise_fd_limit(N as u64 + 2000) >= N as u64 + 1000,
-        "cannot raise the open-file limit for {N} peers"
-    );
-    let ctx = zmq::Context::new();
-    let vtx = Vtx::new(&ctx);
-    vtx.register("tcp6", vtx_ipv6::Tcp6Transport::default())
-        .unwrap();
-    (ctx, vtx)
-}
-
-fn wait_peers(s: &VtxSocket, n: usize, limit: Duration) {
-    let end = Instant::now() + limit;
-    while s.peer_count() < n {
-        assert!(
-            Instant::now() < end,
-            "only {} of {n} peerings came up",
-            s.peer_count()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-struct ChildSwarm {
-    child: Child,
-    lines: std::io::Lines<BufReader<ChildStdout>>,
-}
-
-impl ChildSwarm {
-    fn spawn(mode: &str, target: &str) -> ChildSwarm {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "swarm_child", "--nocapture"])
-            .env("VTX_SWARM_MODE", mode)
-            .env("VTX_SWARM_TARGET", target)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        ChildSwarm { child, lines }
-    }
-
-    /// Waits for a line starting with `ok` or `fail` (or `up`).
-    fn expect(&mut self, what: &str) -> String {
-        for line in self.lines.by_ref() {
-            let line = line.unwrap();
-            if line.starts_with(what) || line.starts_with("fail") {
-                return line;
-            }
-        }
-        panic!("swarm child exited before `{what}`");
-    }
-}
-
-impl Drop for ChildSwarm {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The clients, in a child process: `swarm_child` in `mode` against `target`.
+fn swarm(mode: &str, target: &str) -> ChildGuard {
+    let target = socket_addr_of(target).to_string();
+    spawn_test(
+        "swarm_child",
+        &[("VTX_SWARM_MODE", mode), ("VTX_SWARM_TARGET", &target)],
+    )
 }
 
 /// The client side, in its own process.
@@ -98,7 +46,7 @@ fn swarm_child() {
     ) else {
         return;
     };
-    raise_fd_limit(N as u64 + 2000);
+    raise_fd_limit(FDS);
     let addr = target.parse().unwrap();
     let ty = if mode == "subs" {
         SocketType::Sub
@@ -146,57 +94,43 @@ fn swarm_child() {
             println!("ok");
         }
         _ => {
-            println!("up");
-            std::thread::sleep(Duration::from_secs(600));
+            say_and_idle("up");
         }
     }
 }
 
 #[test]
 fn router_answers_ten_thousand_dealers() {
-    let _serial = serial();
-    let (_ctx, vtx) = setup();
+    let _turn = many_peers(N, FDS);
+    let Setup { ctx: _ctx, vtx } = Setup::new();
     let router = vtx.socket(zmq::ROUTER).unwrap();
     router.set_rcvtimeo(10_000).unwrap();
     let ep = router.bind("tcp6://[::1]:0").unwrap();
     let t0 = Instant::now();
-    let mut swarm = ChildSwarm::spawn("dealers", &ep[7..]);
-    wait_peers(&router, N, Duration::from_secs(120));
+    let mut swarm = swarm("dealers", &ep);
+    wait_for_count("peerings", Duration::from_secs(120), N, || {
+        router.peer_count()
+    });
     eprintln!(
         "{N} ZMTP peerings up in {:.1} s",
         t0.elapsed().as_secs_f64()
     );
-    let mut ids = std::collections::HashSet::new();
-    for k in 0..N {
-        let m = router.recv_multipart(0).unwrap_or_else(|e| {
-            let meta = |key| router.meta(key).unwrap().unwrap_or_default();
-            panic!(
-                "after {k}: {e}; msgs-in {} dropped {} peers {} protocol-errors {}",
-                meta("msgs-in"),
-                meta("dropped"),
-                meta("peers"),
-                meta("protocol-errors")
-            )
-        });
-        assert_eq!(m[1], b"hello");
-        ids.insert(m[0].clone());
-        router
-            .send_multipart([m[0].clone(), b"ack".to_vec()], 0)
-            .unwrap();
-    }
+    let ids = answer_all!(router, N);
     assert_eq!(ids.len(), N);
-    assert_eq!(swarm.expect("ok"), "ok");
+    swarm.expect("ok");
 }
 
 #[test]
 fn pub_reaches_exactly_the_matching_subscribers() {
-    let _serial = serial();
-    let (_ctx, vtx) = setup();
+    let _turn = many_peers(N, FDS);
+    let Setup { ctx: _ctx, vtx } = Setup::new();
     let publisher = vtx.socket(zmq::PUB).unwrap();
     let ep = publisher.bind("tcp6://[::1]:0").unwrap();
-    let mut swarm = ChildSwarm::spawn("subs", &ep[7..]);
-    wait_peers(&publisher, N, Duration::from_secs(120));
-    assert_eq!(swarm.expect("up"), "up");
+    let mut swarm = swarm("subs", &ep);
+    wait_for_count("peerings", Duration::from_secs(120), N, || {
+        publisher.peer_count()
+    });
+    swarm.expect("up");
     // Subscriptions arrive asynchronously: publish until the child has checked.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let s = stop.clone();
@@ -207,22 +141,23 @@ fn pub_reaches_exactly_the_matching_subscribers() {
         }
         publisher
     });
-    let verdict = swarm.expect("ok");
+    swarm.expect("ok");
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     drop(pump.join().unwrap());
-    assert_eq!(verdict, "ok");
 }
 
 #[test]
 fn idle_memory_per_peering() {
-    let _serial = serial();
-    let (_ctx, vtx) = setup();
+    let _turn = many_peers(N, FDS);
+    let Setup { ctx: _ctx, vtx } = Setup::new();
     let router = vtx.socket(zmq::ROUTER).unwrap();
     let ep = router.bind("tcp6://[::1]:0").unwrap();
     let before = HEAP.settled();
-    let mut swarm = ChildSwarm::spawn("idle", &ep[7..]);
-    wait_peers(&router, N, Duration::from_secs(120));
-    assert_eq!(swarm.expect("up"), "up");
+    let mut swarm = swarm("idle", &ep);
+    wait_for_count("peerings", Duration::from_secs(120), N, || {
+        router.peer_count()
+    });
+    swarm.expect("up");
     let per = (HEAP.settled() - before) as f64 / N as f64;
     eprintln!("idle TCP peering: {per:.0} bytes of driver heap each ({N} peerings)");
     assert!(
@@ -233,14 +168,11 @@ fn idle_memory_per_peering() {
 
 #[test]
 fn the_peering_past_the_maximum_gets_a_zmtp_error() {
-    let _serial = serial();
-    let (ctx, vtx) = setup();
+    let _turn = many_peers(N, FDS);
+    let Setup { ctx, vtx } = Setup::new();
     let router = vtx.socket(zmq::ROUTER).unwrap();
     router.set_max_peers(3).unwrap();
-    let ep = router
-        .bind("tcp6://[::1]:0")
-        .unwrap()
-        .replacen("tcp6://", "tcp://", 1);
+    let ep = with_scheme(&router.bind("tcp6://[::1]:0").unwrap(), "tcp");
     let dealers: Vec<zmq::Socket> = (0..5)
         .map(|_| {
             let d = ctx.socket(zmq::DEALER).unwrap();
@@ -250,18 +182,8 @@ fn the_peering_past_the_maximum_gets_a_zmtp_error() {
             d
         })
         .collect();
-    let end = Instant::now() + Duration::from_secs(5);
-    loop {
-        let refused: u64 = router.meta("refused").unwrap().unwrap().parse().unwrap();
-        if router.peer_count() == 3 && refused >= 2 {
-            break;
-        }
-        assert!(
-            Instant::now() < end,
-            "peers {} refused {refused}",
-            router.peer_count()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until("3 peerings and 2 refused", Duration::from_secs(5), || {
+        router.peer_count() == 3 && meta(&router, "refused") >= 2
+    });
     drop(dealers);
 }

@@ -14,8 +14,10 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 mod common;
 
-use common::{setup, sock, wait_until};
+use common::{meta, setup, sock, wait_until};
 use vtx::{Vtx, VtxSocket};
+use vtx_emul::round_trip;
+use vtx_emul::testing::addr::socket_addr_of;
 use vtx_sctp::SctpConfig;
 use vtx_sctp::sctp_proto::{
     Association, ClientConfig, DatagramEvent, Endpoint, EndpointConfig, Event, Payload,
@@ -27,25 +29,18 @@ const CRC32C: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
 fn rep(vtx: &Vtx) -> (VtxSocket, SocketAddr) {
     let s = sock(vtx, zmq::REP);
     let ep = s.bind("sctp://127.0.0.1:0").unwrap();
-    let addr = ep.trim_start_matches("sctp://").parse().unwrap();
-    (s, addr)
+    (s, socket_addr_of(&ep))
 }
 
 /// An honest REQ still gets its answer.
 fn still_serves(vtx: &Vtx, rep: &VtxSocket, addr: SocketAddr) {
-    let req = vtx.socket(zmq::REQ).unwrap();
-    req.set_rcvtimeo(10_000).unwrap();
+    let req = sock(vtx, zmq::REQ);
     req.connect(&format!("sctp://{addr}")).unwrap();
-    req.send("still there?", 0).unwrap();
-    assert_eq!(rep.recv_bytes(0).unwrap(), b"still there?");
-    rep.send("yes", 0).unwrap();
-    assert_eq!(req.recv_bytes(0).unwrap(), b"yes");
+    round_trip!(req, rep, 0);
 }
 
 fn protocol_errors(s: &VtxSocket) -> u64 {
-    s.meta("protocol-errors")
-        .unwrap()
-        .map_or(0, |v| v.parse().unwrap())
+    meta(s, "protocol-errors")
 }
 
 fn with_checksum(mut p: Vec<u8>) -> Vec<u8> {
@@ -70,10 +65,6 @@ fn init(tag: u32, port: u16) -> Vec<u8> {
     b.put_u16(1);
     b.put_u32(tag);
     with_checksum(b.to_vec())
-}
-
-fn meta(s: &VtxSocket, key: &str) -> u64 {
-    s.meta(key).unwrap().map_or(0, |v| v.parse().unwrap())
 }
 
 /// Random datagrams, half with a right checksum so they reach the chunk parsers: every
@@ -216,14 +207,10 @@ impl RawPeer {
             local_port,
             server,
         };
-        let end = Instant::now() + Duration::from_secs(10);
-        loop {
+        wait_until("an association", || {
             p.pump();
-            if matches!(p.assoc.poll(), Some(Event::Connected)) {
-                break;
-            }
-            assert!(Instant::now() < end, "no association");
-        }
+            matches!(p.assoc.poll(), Some(Event::Connected))
+        });
         if p.assoc.stream(0).is_err() {
             p.assoc
                 .open_stream(0, PayloadProtocolIdentifier::Binary)
@@ -277,11 +264,10 @@ impl RawPeer {
     fn up(server: SocketAddr, rep: &VtxSocket) -> RawPeer {
         let mut peer = RawPeer::connect(server);
         peer.handshake();
-        let end = Instant::now() + Duration::from_secs(10);
-        while rep.peer_count() == 0 {
+        wait_until("the raw peer up", || {
             peer.pump();
-            assert!(Instant::now() < end, "the raw peer never came up");
-        }
+            rep.peer_count() > 0
+        });
         peer
     }
 
@@ -327,11 +313,10 @@ fn a_lying_frame_header_drops_the_peering() {
     frame.extend_from_slice(&(1u64 << 60).to_be_bytes());
     frame.extend_from_slice(b"not that much");
     peer.send(&frame);
-    let end = Instant::now() + Duration::from_secs(10);
-    while rep.peer_count() > 0 || protocol_errors(&rep) == 0 {
+    wait_until("the lying peer dropped", || {
         peer.pump();
-        assert!(Instant::now() < end, "the lying peer was not dropped");
-    }
+        rep.peer_count() == 0 && protocol_errors(&rep) > 0
+    });
     still_serves(&vtx, &rep, addr);
 }
 
@@ -346,11 +331,7 @@ fn an_abort_mid_message_drops_only_that_peering() {
     frame.extend_from_slice(&[0u8; 50 * 1024]);
     peer.send(&frame);
     peer.abort();
-    let end = Instant::now() + Duration::from_secs(10);
-    while rep.peer_count() > 0 {
-        assert!(Instant::now() < end, "the aborted peering stayed up");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_until("the aborted peering down", || rep.peer_count() == 0);
     still_serves(&vtx, &rep, addr);
     // The half message never reached the application.
     assert!(rep.recv_bytes(zmq::DONTWAIT).is_err());

@@ -11,15 +11,19 @@
 #![cfg(feature = "kernel")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod common;
 
 use common::sock;
 use vtx::Vtx;
+use vtx_emul::testing::addr::port_of;
 use vtx_emul::testing::process::socat_listening;
+use vtx_emul::testing::wait_until;
+use vtx_emul::{req_rep, round_trip, send_in_order};
 
 fn setup() -> (zmq::Context, Vtx) {
+    common::logging();
     common::manager(
         "sctp+kernel",
         vtx_sctp::kernel::KernelSctpTransport::default(),
@@ -35,17 +39,7 @@ fn req_rep_over_kernel_sctp() {
     assert!(ep.starts_with("sctp+kernel://127.0.0.1:"), "{ep}");
     let req = sock(&vtx, zmq::REQ);
     req.connect(&ep).unwrap();
-    for i in 0..100 {
-        req.send(format!("ping {i}").as_bytes(), 0).unwrap();
-        assert_eq!(rep.recv_bytes(0).unwrap(), format!("ping {i}").as_bytes());
-        rep.send_multipart(["pong", "two"], 0).unwrap();
-        assert_eq!(
-            req.recv_multipart(0).unwrap(),
-            [b"pong".to_vec(), b"two".to_vec()]
-        );
-    }
-    let peer = rep.last_peer().unwrap().unwrap();
-    assert!(peer.starts_with("sctp+kernel://127.0.0.1:"), "{peer}");
+    req_rep!(req, rep, 100, "sctp+kernel://127.0.0.1:");
 }
 
 #[test]
@@ -62,20 +56,7 @@ fn push_pull_over_kernel_sctp() {
         pull.recv_bytes(0).unwrap() == big,
         "1 MiB message corrupted"
     );
-    let n = 20_000u32;
-    let sender = std::thread::spawn(move || {
-        for i in 0..n {
-            push.send(&i.to_be_bytes()[..], 0).unwrap();
-        }
-        push
-    });
-    for i in 0..n {
-        assert_eq!(
-            u32::from_be_bytes(pull.recv_bytes(0).unwrap().try_into().unwrap()),
-            i
-        );
-    }
-    drop(sender.join().unwrap());
+    drop(send_in_order!(push, pull, 20_000));
 }
 
 #[test]
@@ -86,16 +67,11 @@ fn graceful_close_and_reconnect_over_kernel_sctp() {
     let ep = rep.bind("sctp+kernel://127.0.0.1:0").unwrap();
     let req = sock(&vtx, zmq::REQ);
     req.connect(&ep).unwrap();
-    req.send("one", 0).unwrap();
-    assert_eq!(rep.recv_bytes(0).unwrap(), b"one");
-    rep.send("two", 0).unwrap();
-    assert_eq!(req.recv_bytes(0).unwrap(), b"two");
+    round_trip!(req, rep, 1);
     drop(rep);
-    let end = Instant::now() + Duration::from_secs(5);
-    while req.peer_count() > 0 {
-        assert!(Instant::now() < end, "the close went unnoticed");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until("the close noticed", Duration::from_secs(5), || {
+        req.peer_count() == 0
+    });
     let rep = sock(&vtx, zmq::REP);
     rep.bind(&ep).unwrap();
     req.send("three", 0).unwrap();
@@ -111,7 +87,7 @@ fn vtx_req_reaches_native_rep_through_a_plain_sctp_socket() {
     rep.set_rcvtimeo(10_000).unwrap();
     rep.bind("tcp://127.0.0.1:*").unwrap();
     let native = rep.get_last_endpoint().unwrap().unwrap();
-    let tcp = native.rsplit(':').next().unwrap();
+    let tcp = port_of(&native);
     let (_relay, sctp) = socat_listening(&[
         "SCTP-LISTEN:0,bind=127.0.0.1,reuseaddr,fork".into(),
         format!("TCP:127.0.0.1:{tcp}"),
@@ -138,7 +114,7 @@ fn native_req_reaches_vtx_rep_through_a_plain_sctp_socket() {
     let (ctx, vtx) = setup();
     let rep = sock(&vtx, zmq::REP);
     let ep = rep.bind("sctp+kernel://127.0.0.1:0").unwrap();
-    let sctp = ep.rsplit(':').next().unwrap().to_owned();
+    let sctp = port_of(&ep);
     let (_relay, tcp) = socat_listening(&[
         "TCP-LISTEN:0,bind=127.0.0.1,reuseaddr,fork".into(),
         format!("SCTP:127.0.0.1:{sctp}"),

@@ -7,81 +7,20 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{setup, sock, wait_until};
-use vtx::{Vtx, VtxSocket};
-
-fn bind(vtx: &Vtx, ty: zmq::SocketType) -> (VtxSocket, String) {
-    let s = sock(vtx, ty);
-    let ep = s.bind("sctp://127.0.0.1:0").unwrap();
-    (s, ep)
-}
-
-fn wait_peers(s: &VtxSocket, n: usize) {
-    wait_until("peers", || s.peer_count() >= n);
-}
+use common::{LIMIT, bind, pair, setup, sock, wait_until};
+use vtx_emul::{every_pair, req_rep, round_trip, send_in_order};
 
 #[test]
 fn req_rep() {
     let (_ctx, vtx) = setup();
-    let (rep, ep) = bind(&vtx, zmq::REP);
-    assert!(ep.starts_with("sctp://127.0.0.1:"), "{ep}");
-    let req = sock(&vtx, zmq::REQ);
-    req.connect(&ep).unwrap();
-    for i in 0..200 {
-        req.send(format!("hello? {i}").as_bytes(), 0).unwrap();
-        assert_eq!(rep.recv_bytes(0).unwrap(), format!("hello? {i}").as_bytes());
-        rep.send("ack", 0).unwrap();
-        assert_eq!(req.recv_bytes(0).unwrap(), b"ack");
-    }
-    let last = rep.last_peer().unwrap().unwrap();
-    assert!(last.starts_with("sctp://127.0.0.1:"), "{last}");
+    let (req, rep) = pair(&vtx, zmq::REQ, zmq::REP);
+    req_rep!(req, rep, 200, "sctp://127.0.0.1:");
 }
 
 #[test]
 fn all_socket_pairs() {
     let (_ctx, vtx) = setup();
-    let pairs = [
-        (zmq::DEALER, zmq::ROUTER),
-        (zmq::DEALER, zmq::DEALER),
-        (zmq::PUSH, zmq::PULL),
-        (zmq::PAIR, zmq::PAIR),
-        (zmq::REQ, zmq::ROUTER),
-        (zmq::DEALER, zmq::REP),
-        (zmq::ROUTER, zmq::DEALER),
-        (zmq::PULL, zmq::PUSH),
-    ];
-    for (a, b) in pairs {
-        let (server, ep) = bind(&vtx, b);
-        let client = sock(&vtx, a);
-        client.connect(&ep).unwrap();
-        wait_peers(&client, 1);
-        let body = format!("{a:?}->{b:?}");
-        let (sender, receiver) = match a {
-            zmq::ROUTER | zmq::PULL => (&server, &client),
-            _ => (&client, &server),
-        };
-        let mut out: Vec<Vec<u8>> = vec![body.clone().into_bytes(), b"part two".to_vec()];
-        if a == zmq::DEALER && b == zmq::REP {
-            out.insert(0, vec![]);
-        }
-        if a == zmq::ROUTER {
-            // The dealer says hello first so the router learns its identity.
-            server.send("hi", 0).unwrap();
-            let hi = client.recv_multipart(0).unwrap();
-            out.insert(0, hi[0].clone());
-        }
-        sender.send_multipart(&out, 0).unwrap();
-        let got = receiver.recv_multipart(0).unwrap();
-        assert_eq!(got.last().unwrap(), b"part two", "{a:?} -> {b:?}");
-        assert_eq!(got[got.len() - 2], body.as_bytes(), "{a:?} -> {b:?}");
-        if b == zmq::ROUTER {
-            server
-                .send_multipart([got[0].clone(), b"".to_vec(), b"back".to_vec()], 0)
-                .unwrap();
-            let reply = client.recv_multipart(0).unwrap();
-            assert_eq!(reply.last().unwrap(), b"back");
-        }
-    }
+    every_pair!(|a, b| pair(&vtx, a, b), LIMIT);
 }
 
 #[test]
@@ -119,9 +58,7 @@ fn pub_sub_and_xpub_xsub_filter_by_prefix() {
 #[test]
 fn large_messages_cross_in_pieces() {
     let (_ctx, vtx) = setup();
-    let (pull, ep) = bind(&vtx, zmq::PULL);
-    let push = sock(&vtx, zmq::PUSH);
-    push.connect(&ep).unwrap();
+    let (push, pull) = pair(&vtx, zmq::PUSH, zmq::PULL);
     for size in [0usize, 1, 65_535, 65_536, 65_537, 1 << 20, 5 << 20] {
         let body: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
         push.send(&body, 0).unwrap();
@@ -134,24 +71,8 @@ fn large_messages_cross_in_pieces() {
 #[test]
 fn push_pull_delivers_everything_in_order() {
     let (_ctx, vtx) = setup();
-    let (pull, ep) = bind(&vtx, zmq::PULL);
-    let push = sock(&vtx, zmq::PUSH);
-    push.connect(&ep).unwrap();
-    wait_peers(&push, 1);
-    let n = 100_000u32;
-    let sender = std::thread::spawn(move || {
-        for i in 0..n {
-            push.send(&i.to_be_bytes()[..], 0).unwrap();
-        }
-        push
-    });
-    for i in 0..n {
-        let m = pull
-            .recv_bytes(0)
-            .unwrap_or_else(|e| panic!("message {i}: {e}"));
-        assert_eq!(u32::from_be_bytes(m.try_into().unwrap()), i);
-    }
-    drop(sender.join().unwrap());
+    let (push, pull) = pair(&vtx, zmq::PUSH, zmq::PULL);
+    drop(send_in_order!(push, pull, 100_000));
 }
 
 /// Closing a socket shuts its associations down gracefully: queued messages arrive
@@ -163,10 +84,7 @@ fn graceful_close_and_reconnect() {
     let (rep, ep) = bind(&vtx, zmq::REP);
     let req = sock(&vtx, zmq::REQ);
     req.connect(&ep).unwrap();
-    req.send("one", 0).unwrap();
-    assert_eq!(rep.recv_bytes(0).unwrap(), b"one");
-    rep.send("two", 0).unwrap();
-    assert_eq!(req.recv_bytes(0).unwrap(), b"two");
+    round_trip!(req, rep, 1);
     let t = Instant::now();
     drop(rep);
     wait_until("peer down", || req.peer_count() == 0);
@@ -178,10 +96,7 @@ fn graceful_close_and_reconnect() {
     // Back on the same port (free once the association has shut down).
     let rep = sock(&vtx, zmq::REP);
     wait_until("rebind", || rep.bind(&ep).is_ok());
-    req.send("three", 0).unwrap();
-    assert_eq!(rep.recv_bytes(0).unwrap(), b"three");
-    rep.send("four", 0).unwrap();
-    assert_eq!(req.recv_bytes(0).unwrap(), b"four");
+    round_trip!(req, rep, 2);
 }
 
 #[test]
@@ -209,10 +124,7 @@ fn ipv6_and_unbind() {
     assert!(ep.starts_with("sctp://[::1]:"), "{ep}");
     let req = sock(&vtx, zmq::REQ);
     req.connect(&ep).unwrap();
-    req.send("v6?", 0).unwrap();
-    assert_eq!(rep.recv_bytes(0).unwrap(), b"v6?");
-    rep.send("yes", 0).unwrap();
-    assert_eq!(req.recv_bytes(0).unwrap(), b"yes");
+    round_trip!(req, rep, 0);
     rep.unbind(&ep).unwrap();
     wait_until("peer down", || req.peer_count() == 0);
 }

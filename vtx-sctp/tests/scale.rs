@@ -5,73 +5,23 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, ChildStdout, Command, Stdio};
+mod common;
+
 use std::time::{Duration, Instant};
 
-use vtx::Vtx;
-use vtx_emul::testing::{CountingAlloc, raise_fd_limit};
+use common::setup;
+use vtx_emul::answer_all;
+use vtx_emul::testing::measure::CountingAlloc;
+use vtx_emul::testing::process::{say_and_idle, spawn_test};
+use vtx_emul::testing::scale::many_peers;
 
 #[global_allocator]
 static HEAP: CountingAlloc = CountingAlloc::new();
 
 const N: usize = 10_000;
 
-fn setup() -> (zmq::Context, Vtx) {
-    raise_fd_limit(4 * N as u64 + 1000);
-    let ctx = zmq::Context::new();
-    let vtx = Vtx::new(&ctx);
-    vtx.register("sctp", vtx_sctp::SctpTransport::default())
-        .unwrap();
-    (ctx, vtx)
-}
-
-/// The dealers, in a child process so their heap is not counted.
-struct Dealers {
-    child: Child,
-    out: BufReader<ChildStdout>,
-}
-
-impl Dealers {
-    fn spawn(endpoint: &str) -> Dealers {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "dealers_child",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env("VTX_SCTP_DEALERS", endpoint)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let out = BufReader::new(child.stdout.take().unwrap());
-        Dealers { child, out }
-    }
-
-    fn expect(&mut self, word: &str) {
-        // The harness prints "test dealers_child ... " on the same line.
-        let mut line = String::new();
-        loop {
-            line.clear();
-            assert!(
-                self.out.read_line(&mut line).unwrap() > 0,
-                "child ended early"
-            );
-            if line.trim().ends_with(word) {
-                return;
-            }
-            assert!(!line.contains("fail:"), "{line}");
-        }
-    }
-}
-
-impl Drop for Dealers {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+/// Descriptors for `N` associations, with room to spare.
+const FDS: u64 = 4 * N as u64 + 1000;
 
 /// Runs only as the child of `router_answers_ten_thousand_associations`.
 #[test]
@@ -79,6 +29,7 @@ fn dealers_child() {
     let Ok(endpoint) = std::env::var("VTX_SCTP_DEALERS") else {
         return;
     };
+    let _turn = many_peers(N, FDS);
     let (_ctx, vtx) = setup();
     // One DEALER connected N times: N associations, and round-robin sends one
     // message down each.
@@ -107,31 +58,21 @@ fn dealers_child() {
             }
         }
     }
-    println!("answered");
-    // Stay up, idle, until the parent has measured.
-    let mut line = String::new();
-    let _ = std::io::stdin().read_line(&mut line);
-    std::thread::sleep(Duration::from_secs(60));
+    say_and_idle("answered");
 }
 
 #[test]
 fn router_answers_ten_thousand_associations() {
+    let _turn = many_peers(N, FDS);
     let (_ctx, vtx) = setup();
     let router = vtx.socket(zmq::ROUTER).unwrap();
     router.set_rcvtimeo(60_000).unwrap();
     let ep = router.bind("sctp://127.0.0.1:0").unwrap();
     let before = HEAP.settled();
-    let mut dealers = Dealers::spawn(&ep);
+    // The dealers, in a child process so their heap is not counted.
+    let mut dealers = spawn_test("dealers_child", &[("VTX_SCTP_DEALERS", &ep)]);
     let start = Instant::now();
-    let mut identities = std::collections::HashSet::new();
-    for _ in 0..N {
-        let m = router.recv_multipart(0).unwrap();
-        assert_eq!(m[1], b"hello");
-        identities.insert(m[0].clone());
-        router
-            .send_multipart([m[0].clone(), b"ack".to_vec()], 0)
-            .unwrap();
-    }
+    let identities = answer_all!(router, N);
     assert_eq!(identities.len(), N, "one hello per association");
     dealers.expect("answered");
     let elapsed = start.elapsed();

@@ -7,10 +7,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
-use std::net::UdpSocket;
 use std::path::PathBuf;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -18,7 +16,8 @@ mod common;
 
 use common::{setup, sock, wait_until};
 use vtx::VtxSocket;
-use vtx_emul::testing::process::{Isolation, isolate};
+use vtx_emul::testing::addr::{free_udp_port, port_of};
+use vtx_emul::testing::process::{ChildGuard, Isolation, isolate};
 
 fn echo_binary() -> &'static PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
@@ -45,71 +44,24 @@ fn echo_binary() -> &'static PathBuf {
     })
 }
 
-/// A UDP port free now. usrsctp takes its UDP port as a number, so each test runs in a
-/// network namespace of its own, where nothing else can take the port meanwhile.
-fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Peer {
-    child: Child,
-    out: BufReader<ChildStdout>,
-}
-
-impl Peer {
-    fn spawn(args: &[String]) -> Peer {
-        let mut child = Command::new(echo_binary())
+/// The usrsctp peer, its stdout piped. usrsctp takes its UDP port as a number, so each
+/// test runs in a network namespace of its own, where nothing else can take a port
+/// found free meanwhile.
+fn peer(args: &[String]) -> ChildGuard {
+    ChildGuard::spawn(
+        Command::new(echo_binary())
             .args(args)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let out = BufReader::new(child.stdout.take().unwrap());
-        Peer { child, out }
-    }
-
-    fn expect_line(&mut self, prefix: &str) -> String {
-        let mut line = String::new();
-        self.out.read_line(&mut line).unwrap();
-        assert!(
-            line.starts_with(prefix),
-            "usrsctp peer said {line:?}, expected {prefix}"
-        );
-        line
-    }
-
-    /// Waits for a clean exit (status 0) within the bound.
-    fn finish(mut self, within: Duration) -> Vec<String> {
-        let end = Instant::now() + within;
-        let mut lines = Vec::new();
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                let mut line = String::new();
-                while self.out.read_line(&mut line).unwrap() > 0 {
-                    lines.push(line.trim_end().to_owned());
-                    line.clear();
-                }
-                assert!(status.success(), "usrsctp peer failed: {status} {lines:?}");
-                return lines;
-            }
-            if Instant::now() > end {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!("usrsctp peer did not exit");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
+            .stdout(Stdio::piped()),
+    )
 }
 
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Reads the peer's next line, which must start with `prefix`.
+fn expect_line(peer: &mut ChildGuard, prefix: &str) {
+    let line = peer.line().unwrap_or_default();
+    assert!(
+        line.starts_with(prefix),
+        "usrsctp peer said {line:?}, expected {prefix}"
+    );
 }
 
 /// Messages both ways: single, multipart, empty, 1 MiB.
@@ -136,12 +88,12 @@ fn vtx_connects_to_usrsctp() {
         return;
     }
     let (_ctx, vtx) = setup();
-    let port = free_port();
-    let mut peer = Peer::spawn(&["listen".into(), port.to_string(), port.to_string()]);
-    peer.expect_line("listening");
+    let port = free_udp_port();
+    let mut peer = peer(&["listen".into(), port.to_string(), port.to_string()]);
+    expect_line(&mut peer, "listening");
     let s = sock(&vtx, zmq::PAIR);
     s.connect(&format!("sctp://127.0.0.1:{port}")).unwrap();
-    peer.expect_line("ready");
+    expect_line(&mut peer, "ready");
     exchange(&s);
     // Closing the socket shuts the association down; usrsctp sees a clean end.
     drop(s);
@@ -157,16 +109,16 @@ fn usrsctp_connects_to_vtx() {
     let (_ctx, vtx) = setup();
     let s = sock(&vtx, zmq::PAIR);
     let ep = s.bind("sctp://127.0.0.1:0").unwrap();
-    let port: u16 = ep.rsplit(':').next().unwrap().parse().unwrap();
-    let own = free_port();
-    let mut peer = Peer::spawn(&[
+    let port = port_of(&ep);
+    let own = free_udp_port();
+    let mut peer = peer(&[
         "connect".into(),
         own.to_string(),
         own.to_string(),
         port.to_string(),
         port.to_string(),
     ]);
-    peer.expect_line("ready");
+    expect_line(&mut peer, "ready");
     wait_until("peer up", || s.peer_count() == 1);
     exchange(&s);
     // usrsctp shuts the association down; vtx learns at once, not by a heartbeat.

@@ -28,7 +28,7 @@ fn exchange(req: &impl vtx::Socket, rep: &impl vtx::Socket) {
 fn vtx_tls_client_through_socat_to_native_rep() {
     let pki = Pki::new("socat-server");
     let (sc, sk) = pki.server();
-    let (ctx, vtx) = manager(config(&pki));
+    let (ctx, vtx) = tls(config(&pki));
     let rep = ctx.socket(zmq::REP).unwrap();
     rep.set_rcvtimeo(10_000).unwrap();
     rep.set_linger(0).unwrap();
@@ -52,7 +52,7 @@ fn vtx_tls_client_through_socat_to_native_rep() {
 #[test]
 fn native_req_through_socat_to_vtx_tls_rep() {
     let pki = Pki::new("socat-client");
-    let (ctx, vtx) = manager(config(&pki));
+    let (ctx, vtx) = tls(config(&pki));
     let rep = sock(&vtx, zmq::REP);
     rep.set_rcvtimeo(10_000).unwrap();
     let ep = rep.bind("tls://127.0.0.1:0").unwrap();

@@ -10,12 +10,13 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::*;
+use vtx_emul::{every_pair, publish_until};
 use vtx_tls::TlsConfig;
 
 #[test]
 fn req_rep_with_the_right_ca_over_v4_v6_and_names() {
     let pki = Pki::new("ok");
-    let (_ctx, vtx) = manager(config(&pki));
+    let (_ctx, vtx) = tls(config(&pki));
     for (bind, connect) in [
         ("tls://127.0.0.1:0", "127.0.0.1"),
         ("tls://[::1]:0", "[::1]"),
@@ -44,47 +45,13 @@ fn req_rep_with_the_right_ca_over_v4_v6_and_names() {
 #[test]
 fn every_socket_pair() {
     let pki = Pki::new("pairs");
-    let (_ctx, vtx) = manager(config(&pki));
-    let pairs = [
-        (zmq::DEALER, zmq::ROUTER),
-        (zmq::PUSH, zmq::PULL),
-        (zmq::PAIR, zmq::PAIR),
-        (zmq::DEALER, zmq::DEALER),
-        (zmq::REQ, zmq::ROUTER),
-        (zmq::XSUB, zmq::XPUB),
-    ];
-    for (a, b) in pairs {
-        let server = sock(&vtx, b);
-        let ep = server.bind("tls://127.0.0.1:0").unwrap();
-        let client = sock(&vtx, a);
-        client.connect(&ep.replace("0.0.0.0", "127.0.0.1")).unwrap();
-        let out: Vec<Vec<u8>> = match a {
-            zmq::REQ => vec![b"x".to_vec()],
-            zmq::XSUB => vec![b"\x01".to_vec()],
-            _ => vec![b"a".to_vec(), b"b".to_vec()],
-        };
-        client.send_multipart(&out, 0).unwrap();
-        let got = server.recv_multipart(0).unwrap();
-        assert_eq!(got.last(), out.last(), "{a:?} -> {b:?}");
-    }
+    let (_ctx, vtx) = tls(config(&pki));
+    every_pair!(|a, b| pair(&vtx, a, b), LIMIT);
     // PUB/SUB with a subscription.
-    let publisher = sock(&vtx, zmq::PUB);
-    let ep = publisher.bind("tls://127.0.0.1:0").unwrap();
-    let sub = sock(&vtx, zmq::SUB);
-    sub.set_subscribe(b"t").unwrap();
-    sub.connect(&ep).unwrap();
-    wait_peers(&publisher, 1);
-    sub.set_rcvtimeo(50).unwrap();
-    let end = Instant::now() + Duration::from_secs(5);
-    loop {
-        publisher.send("x-no", 0).unwrap();
-        publisher.send("t-yes", 0).unwrap();
-        if let Ok(m) = sub.recv_bytes(0) {
-            assert_eq!(m, b"t-yes");
-            break;
-        }
-        assert!(Instant::now() < end);
-    }
+    let (publisher, ep) = bind(&vtx, zmq::PUB);
+    let sub = subscriber(&vtx, b"t", &publisher, &ep);
+    let m = publish_until!(publisher, sub, &[b"x-no", b"t-yes"], LIMIT);
+    assert_eq!(m, b"t-yes");
 }
 
 /// Certificate identities need verified client certificates: a server that names peers
@@ -133,9 +100,8 @@ fn mutual_tls_with_certificate_metadata_and_identity() {
         .unwrap()
         .build()
         .unwrap();
-    let (_ctx, vtx) = manager(server_cfg);
-    let router = sock(&vtx, zmq::ROUTER);
-    let ep = router.bind("tls://127.0.0.1:0").unwrap();
+    let (_ctx, vtx) = tls(server_cfg);
+    let (router, ep) = bind(&vtx, zmq::ROUTER);
     let dealer = sock(&vtx, zmq::DEALER);
     dealer.set_transport_config(client_cfg).unwrap();
     dealer.connect(&ep).unwrap();
@@ -229,9 +195,8 @@ fn refusals_never_fall_back_to_plaintext() {
         ),
     ];
     for (name, server_cfg, client_cfg, refuses) in servers {
-        let (_ctx, vtx) = manager(server_cfg.clone());
-        let rep = sock(&vtx, zmq::REP);
-        let ep = rep.bind("tls://127.0.0.1:0").unwrap();
+        let (_ctx, vtx) = tls(server_cfg.clone());
+        let (rep, ep) = bind(&vtx, zmq::REP);
         let req = sock(&vtx, zmq::REQ);
         req.set_transport_config(client_cfg).unwrap();
         req.set_reconnect_ivl(50).unwrap();
@@ -265,9 +230,8 @@ fn refusals_never_fall_back_to_plaintext() {
 #[test]
 fn plaintext_zmtp_client_is_refused() {
     let pki = Pki::new("plain");
-    let (ctx, vtx) = manager(config(&pki));
-    let rep = sock(&vtx, zmq::REP);
-    let ep = rep.bind("tls://127.0.0.1:0").unwrap();
+    let (ctx, vtx) = tls(config(&pki));
+    let (rep, ep) = bind(&vtx, zmq::REP);
     let native = ctx.socket(zmq::REQ).unwrap();
     native.set_linger(0).unwrap();
     native
@@ -284,7 +248,7 @@ fn plaintext_zmtp_client_is_refused() {
 #[test]
 fn hostile_bytes_and_stalls() {
     let pki = Pki::new("hostile");
-    let (_ctx, vtx) = manager(config(&pki));
+    let (_ctx, vtx) = tls(config(&pki));
     let rep = sock(&vtx, zmq::REP);
     rep.set_handshake_ivl(300).unwrap();
     let ep = rep.bind("tls://127.0.0.1:0").unwrap();
@@ -359,7 +323,7 @@ fn configuration_errors_name_the_file() {
         .unwrap_err();
     assert!(e.to_string().contains("empty.pem"), "{e}");
     // Missing pieces are errors at bind/connect, not at the first message.
-    let (_ctx, vtx) = manager(TlsConfig::builder().build().unwrap());
+    let (_ctx, vtx) = tls(TlsConfig::builder().build().unwrap());
     let s = sock(&vtx, zmq::REP);
     let e = s.bind("tls://127.0.0.1:0").unwrap_err();
     assert!(
@@ -375,7 +339,7 @@ fn configuration_errors_name_the_file() {
 fn per_socket_configuration_overrides_the_driver() {
     let a = Pki::new("driver");
     let b = Pki::new("socket");
-    let (_ctx, vtx) = manager(config(&a));
+    let (_ctx, vtx) = tls(config(&a));
     let rep = sock(&vtx, zmq::REP);
     rep.set_transport_config(config(&b)).unwrap();
     let ep = rep.bind("tls://127.0.0.1:0").unwrap();

@@ -3,24 +3,24 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod setup;
+
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
-use vtx::Vtx;
+use setup::{meta, setup, sock};
+use vtx_emul::round_trip;
+use vtx_emul::testing::addr::port_of;
+use vtx_emul::testing::wait_for_count;
 use vtx_udp::nom2::wire;
 
 #[test]
 fn random_datagrams_do_not_disturb_a_working_pair() {
-    let ctx = zmq::Context::new();
-    let vtx = Vtx::new(&ctx);
-    vtx.register("udp", vtx_udp::UdpTransport::default())
-        .unwrap();
-    let rep = vtx.socket(zmq::REP).unwrap();
-    rep.set_rcvtimeo(5000).unwrap();
+    let (_ctx, vtx) = setup();
+    let rep = sock(&vtx, zmq::REP);
     let ep = rep.bind("udp://127.0.0.1:0").unwrap();
-    let port: u16 = ep.rsplit(':').next().unwrap().parse().unwrap();
-    let req = vtx.socket(zmq::REQ).unwrap();
-    req.set_rcvtimeo(5000).unwrap();
+    let port = port_of(&ep);
+    let req = sock(&vtx, zmq::REQ);
     req.connect(&ep).unwrap();
 
     let flood = std::thread::spawn(move || {
@@ -51,25 +51,14 @@ fn random_datagrams_do_not_disturb_a_working_pair() {
     let t0 = Instant::now();
     let mut rounds = 0;
     while !flood.is_finished() || rounds < 100 {
-        req.send(format!("{rounds}").as_bytes(), 0).unwrap();
-        assert_eq!(rep.recv_bytes(0).unwrap(), format!("{rounds}").as_bytes());
-        rep.send("ok", 0).unwrap();
-        assert_eq!(req.recv_bytes(0).unwrap(), b"ok");
+        round_trip!(req, rep, rounds);
         rounds += 1;
         assert!(t0.elapsed() < Duration::from_secs(60));
     }
     flood.join().unwrap();
-    let errors = || -> u64 {
-        rep.meta("protocol-errors")
-            .unwrap()
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
-    vtx_emul::testing::wait_until("garbage counted", Duration::from_secs(10), || {
-        errors() > 10_000
+    let errors = wait_for_count("garbage counted", Duration::from_secs(10), 10_001, || {
+        meta(&rep, "protocol-errors")
     });
-    let errors = errors();
     // Random bytes that happen to form an OHAI get a COOKIE and make no peering
     // (docs/nom-2.md §4.1); the real peering survived throughout.
     assert_eq!(req.peer_count(), 1, "the real peering survived");

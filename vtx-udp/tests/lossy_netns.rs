@@ -8,27 +8,23 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod setup;
+
 use std::time::{Duration, Instant};
 
-use vtx_emul::testing::process::{Isolation, isolate, require_command, sh};
+use setup::{meta, setup};
+use vtx_emul::testing::process::{Isolation, isolate, nft_counters, require_command, sh};
 
 const PORT: u16 = 47_123;
 const ROUND_TRIPS: usize = 10_000;
 
 /// The packet counts of the `vtxloss` rules: (seen, dropped).
 fn counters() -> (u64, u64) {
-    let text = sh("nft list chain inet vtxloss input");
-    let counts: Vec<(bool, u64)> = text
-        .lines()
-        .filter_map(|l| {
-            let rest = l.split("counter packets ").nth(1)?;
-            let n = rest.split_whitespace().next()?.parse().ok()?;
-            Some((l.contains("drop"), n))
-        })
-        .collect();
-    let seen = counts.iter().filter(|c| !c.0).map(|c| c.1).sum();
-    let dropped = counts.iter().filter(|c| c.0).map(|c| c.1).sum();
-    (seen, dropped)
+    let (dropped, seen): (Vec<_>, Vec<_>) = nft_counters("inet vtxloss input")
+        .into_iter()
+        .partition(|(rule, _)| rule.contains("drop"));
+    let sum = |rules: Vec<(String, u64)>| rules.iter().map(|r| r.1).sum();
+    (sum(seen), sum(dropped))
 }
 
 #[test]
@@ -59,10 +55,7 @@ table inet vtxloss {{
 }}
 EOF"
     ));
-    let ctx = zmq::Context::new();
-    let vtx = vtx::Vtx::new(&ctx);
-    vtx.register("udp", vtx_udp::UdpTransport::default())
-        .unwrap();
+    let (_ctx, vtx) = setup();
     let rep = vtx.socket(zmq::REP).unwrap();
     rep.set_rcvtimeo(10_000).unwrap();
     rep.bind(&format!("udp://127.0.0.1:{PORT}")).unwrap();
@@ -95,12 +88,7 @@ EOF"
         assert_eq!(a, i.to_string().as_bytes());
     }
     let rep = server.join().unwrap();
-    let dup: u64 = rep
-        .meta("dropped-duplicate")
-        .unwrap()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let dup = meta(&rep, "dropped-duplicate");
     let (seen, dropped) = counters();
     let share = dropped as f64 / seen as f64;
     eprintln!(

@@ -5,13 +5,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+mod setup;
+
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use vtx::Vtx;
-use vtx_emul::testing::{CountingAlloc, raise_fd_limit};
+use setup::setup;
+use vtx_emul::answer_all;
+use vtx_emul::testing::addr::socket_addr_of;
+use vtx_emul::testing::measure::CountingAlloc;
+use vtx_emul::testing::process::{say_and_idle, spawn_test};
+use vtx_emul::testing::scale::{many_peers, raise_fd_limit};
+use vtx_emul::testing::wait_for_count;
 use vtx_emul::{Msg, SocketOptions, SocketType};
 use vtx_udp::swarm::UdpSwarm;
 
@@ -20,55 +25,28 @@ static HEAP: CountingAlloc = CountingAlloc::new();
 
 const N: usize = 10_000;
 
-/// One 10,000-peer test at a time: two at once would pass the open-file limit.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn setup() -> (zmq::Context, Vtx) {
-    // Callers hold `serial()`.
-    assert!(
-        raise_fd_limit(4 * N as u64) >= N as u64 + 1000,
-        "cannot raise the open-file limit for {N} peers"
-    );
-    let ctx = zmq::Context::new();
-    let vtx = Vtx::new(&ctx);
-    vtx.register("udp", vtx_udp::UdpTransport::default())
-        .unwrap();
-    (ctx, vtx)
-}
-
-fn wait_peers(s: &vtx::VtxSocket, n: usize, limit: Duration) {
-    let end = Instant::now() + limit;
-    while s.peer_count() < n {
-        assert!(
-            Instant::now() < end,
-            "only {} of {n} peerings came up",
-            s.peer_count()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+/// Descriptors for `N` peerings, with room to spare.
+const FDS: u64 = 4 * N as u64;
 
 #[test]
 fn router_answers_ten_thousand_dealers() {
-    let _serial = serial();
+    let _turn = many_peers(N, FDS);
     let (_ctx, vtx) = setup();
     let router = vtx.socket(zmq::ROUTER).unwrap();
     router.set_rcvtimeo(10_000).unwrap();
     let ep = router.bind("udp://127.0.0.1:0").unwrap();
     let t0 = Instant::now();
     let swarm = UdpSwarm::spawn(
-        ep[6..].parse().unwrap(),
+        socket_addr_of(&ep),
         N,
         SocketType::Dealer,
         SocketOptions::default(),
         |_| vec![],
     )
     .unwrap();
-    wait_peers(&router, N, Duration::from_secs(90));
+    wait_for_count("peerings", Duration::from_secs(90), N, || {
+        router.peer_count()
+    });
     assert!(swarm.wait_up(N, Duration::from_secs(30)));
     eprintln!(
         "{N} NOM-2 peerings up in {:.1} s",
@@ -82,35 +60,11 @@ fn router_answers_ten_thousand_dealers() {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
-    let mut ids = std::collections::HashSet::new();
-    for k in 0..N {
-        let m = router.recv_multipart(0).unwrap_or_else(|e| {
-            let meta = |key| router.meta(key).unwrap().unwrap_or_default();
-            panic!(
-                "after {k} messages: {e}; msgs-in {}, dropped {} (app-full {}), protocol-errors {}, peers {}",
-                meta("msgs-in"),
-                meta("dropped"),
-                meta("dropped-app-full"),
-                meta("protocol-errors"),
-                meta("peers")
-            )
-        });
-        assert_eq!(m[1], b"hello");
-        ids.insert(m[0].clone());
-        router
-            .send_multipart([m[0].clone(), b"ack".to_vec()], 0)
-            .unwrap();
-    }
+    let ids = answer_all!(router, N);
     assert_eq!(ids.len(), N, "every dealer is its own identity");
-    let end = Instant::now() + Duration::from_secs(60);
-    while swarm.total_received() < N {
-        assert!(
-            Instant::now() < end,
-            "{} of {N} replies arrived",
-            swarm.total_received()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_count("replies", Duration::from_secs(60), N, || {
+        swarm.total_received()
+    });
     assert!(
         (0..N).all(|i| swarm.received(i).0 == 1),
         "each dealer got exactly its reply"
@@ -119,7 +73,7 @@ fn router_answers_ten_thousand_dealers() {
 
 #[test]
 fn pub_reaches_exactly_the_matching_subscribers() {
-    let _serial = serial();
+    let _turn = many_peers(N, FDS);
     let (_ctx, vtx) = setup();
     let publisher = vtx.socket(zmq::PUB).unwrap();
     let ep = publisher.bind("udp://127.0.0.1:0").unwrap();
@@ -131,34 +85,29 @@ fn pub_reaches_exactly_the_matching_subscribers() {
         }))]
     };
     let swarm = UdpSwarm::spawn(
-        ep[6..].parse().unwrap(),
+        socket_addr_of(&ep),
         N,
         SocketType::Sub,
         SocketOptions::default(),
         sub,
     )
     .unwrap();
-    wait_peers(&publisher, N, Duration::from_secs(90));
+    wait_for_count("peerings", Duration::from_secs(90), N, || {
+        publisher.peer_count()
+    });
     // Subscriptions travel reliably but asynchronously: publish until every even
     // subscriber has its message, then one for the odd ones, which must have it first.
     let publish_until = |msg: &str, first: usize| {
-        let end = Instant::now() + Duration::from_secs(60);
-        loop {
+        let what = format!("subscribers reached by {msg:?}");
+        wait_for_count(&what, Duration::from_secs(60), N / 2, || {
             publisher.send(msg, 0).unwrap();
+            // A fleet's worth of datagrams per publish: give them time to land.
             std::thread::sleep(Duration::from_millis(200));
-            let got = (first..N)
+            (first..N)
                 .step_by(2)
                 .filter(|&i| swarm.received(i).0 > 0)
-                .count();
-            if got == N / 2 {
-                return;
-            }
-            assert!(
-                Instant::now() < end,
-                "{got} of {} reached by {msg:?}",
-                N / 2
-            );
-        }
+                .count()
+        });
     };
     publish_until("even: news", 0);
     publish_until("odd: last", 1);
@@ -178,7 +127,7 @@ fn idle_swarm_child() {
     let Ok(addr) = std::env::var("VTX_SWARM_TARGET") else {
         return;
     };
-    raise_fd_limit(4 * N as u64);
+    raise_fd_limit(FDS);
     let swarm = UdpSwarm::spawn(
         addr.parse().unwrap(),
         N,
@@ -188,31 +137,25 @@ fn idle_swarm_child() {
     )
     .unwrap();
     assert!(swarm.wait_up(N, Duration::from_secs(120)));
-    println!("up");
-    std::thread::sleep(Duration::from_secs(600));
+    say_and_idle("up");
 }
 
 #[test]
 fn idle_memory_per_peering() {
-    let _serial = serial();
+    let _turn = many_peers(N, FDS);
     let (_ctx, vtx) = setup();
     let router = vtx.socket(zmq::ROUTER).unwrap();
     let ep = router.bind("udp://127.0.0.1:0").unwrap();
     let before = HEAP.settled();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "idle_swarm_child", "--nocapture"])
-        .env("VTX_SWARM_TARGET", &ep[6..])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let up = lines.any(|l| l.is_ok_and(|l| l.contains("up")));
-    wait_peers(&router, N, Duration::from_secs(60));
+    let target = socket_addr_of(&ep).to_string();
+    let mut child = spawn_test("idle_swarm_child", &[("VTX_SWARM_TARGET", &target)]);
+    child.expect("up");
+    wait_for_count("peerings", Duration::from_secs(60), N, || {
+        router.peer_count()
+    });
     // Heartbeats and acknowledgements settle into the idle state.
     let per = (HEAP.settled() - before) as f64 / N as f64;
-    let _ = child.kill();
-    let _ = child.wait();
-    assert!(up);
+    drop(child);
     eprintln!("idle UDP peering: {per:.0} bytes of driver heap each ({N} peerings)");
     assert!(
         per < 4096.0,

@@ -4,17 +4,17 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(feature = "ipv6")]
 
+mod harness;
+
 use std::time::{Duration, Instant};
 
+use harness::manager;
 use vtx::Vtx;
+use vtx_emul::testing::addr::with_scheme;
 use vtx_emul::testing::wait_until;
 
 fn setup() -> (zmq::Context, Vtx) {
-    let ctx = zmq::Context::new();
-    let vtx = Vtx::new(&ctx);
-    vtx.register("tcp6", vtx::ipv6::Tcp6Transport::default())
-        .unwrap();
-    (ctx, vtx)
+    manager("tcp6", vtx::ipv6::Tcp6Transport::default())
 }
 
 #[test]
@@ -62,7 +62,7 @@ fn a_send_waits_for_a_peer() {
         pull.set_ipv6(true).unwrap();
         pull.set_rcvtimeo(10_000).unwrap();
         std::thread::sleep(Duration::from_millis(200));
-        pull.connect(&ep.replacen("tcp6://", "tcp://", 1)).unwrap();
+        pull.connect(&with_scheme(&ep, "tcp")).unwrap();
         pull.recv_bytes(0).unwrap()
     });
     push.set_sndtimeo(10_000).unwrap();

@@ -4,12 +4,15 @@
 #![cfg(all(feature = "udp", feature = "ipv6", feature = "tls"))]
 
 mod common;
+mod harness;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{VTX, spawn_announcing, spawn_bound};
+use harness::defaults;
+use vtx_emul::testing::addr::port_of;
 use vtx_emul::testing::process::{ChildGuard, python_with_zmq};
 
 fn vtx(args: &[&str]) -> Output {
@@ -20,16 +23,36 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-/// A manager in the test's own process, with the default transports.
-fn in_process() -> (zmq::Context, vtx::Vtx) {
-    let ctx = zmq::Context::new();
-    let v = vtx::Vtx::new(&ctx);
-    v.register_defaults().unwrap();
-    (ctx, v)
-}
-
 fn strings(args: &[&str]) -> Vec<String> {
     args.iter().map(|s| s.to_string()).collect()
+}
+
+/// `vtx cat -t <ty> -b <endpoint> <rest>`'s arguments.
+fn cat_bind(ty: &str, endpoint: &str, rest: &[&str]) -> Vec<String> {
+    strings(&[&["cat", "-t", ty, "-b", endpoint][..], rest].concat())
+}
+
+/// A socket in this process bound to `endpoint`, receiving for up to 10 s, and the
+/// endpoint it bound.
+fn bound(v: &vtx::Vtx, ty: zmq::SocketType, endpoint: &str) -> (vtx::VtxSocket, String) {
+    let s = v.socket(ty).unwrap();
+    s.set_rcvtimeo(10_000).unwrap();
+    let ep = s.bind(endpoint).unwrap();
+    (s, ep)
+}
+
+/// `vtx proxy` from a native `tcp://` front to `back`, and the front it bound.
+fn proxy(back: &str, pattern: &str) -> (ChildGuard, String) {
+    let args = [
+        "proxy",
+        "--front",
+        "tcp://127.0.0.1:*",
+        "--back",
+        back,
+        "--pattern",
+        pattern,
+    ];
+    spawn_announcing(&strings(&args), "front bound ", Stdio::null())
 }
 
 #[test]
@@ -76,13 +99,12 @@ fn demo_in_two_processes() {
             .args(["demo", "server", "--port", "0"])
             .stdout(Stdio::piped()),
     );
-    let mut lines = BufReader::new(server.0.stdout.take().unwrap()).lines();
-    let first = lines.next().unwrap().unwrap();
+    let first = server.line().unwrap();
     let port = first
         .strip_prefix("server: bound udp://")
-        .and_then(|ep| ep.rsplit(':').next())
-        .unwrap_or_else(|| panic!("{first}"))
-        .to_owned();
+        .map(port_of)
+        .unwrap_or_else(|| panic!("{first}"));
+    let port = port.to_string();
     let out = vtx(&["demo", "client", "--port", &port, "--count", "2"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout).matches("client: got ack").count(), 2);
@@ -91,19 +113,11 @@ fn demo_in_two_processes() {
 #[test]
 fn cat_push_to_pull_with_multipart() {
     let (pull, ep) = spawn_announcing(
-        &strings(&[
-            "cat",
-            "-t",
+        &cat_bind(
             "pull",
-            "-b",
             "udp://127.0.0.1:0",
-            "-n",
-            "3",
-            "-s",
-            "|",
-            "--timeout",
-            "10000",
-        ]),
+            &["-n", "3", "-s", "|", "--timeout", "10000"],
+        ),
         "bound ",
         Stdio::piped(),
     );
@@ -119,25 +133,18 @@ fn cat_push_to_pull_with_multipart() {
         .unwrap();
     assert!(push.wait().unwrap().success());
     let mut pull = pull;
-    let mut printed = String::new();
-    std::io::Read::read_to_string(&mut pull.0.stdout.take().unwrap(), &mut printed).unwrap();
+    let printed = pull.rest_of_stdout();
     assert!(pull.wait().success());
     assert_eq!(printed, "one\ntwo|parts\nthree\n");
 }
 
 #[test]
 fn cat_req_rep_over_tcp6() {
-    let (_rep, ep) = spawn_bound(&strings(&[
-        "cat",
-        "-t",
+    let (_rep, ep) = spawn_bound(&cat_bind(
         "rep",
-        "-b",
         "tcp6://[::1]:0",
-        "-n",
-        "1",
-        "--reply",
-        "pong",
-    ]));
+        &["-n", "1", "--reply", "pong"],
+    ));
     let out = vtx(&["cat", "-t", "req", "-c", &ep, "-m", "ping"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "pong\n");
@@ -244,23 +251,9 @@ fn cat_push_without_peer_times_out_cleanly() {
 #[test]
 fn proxy_bridges_pyzmq_to_a_vtx_peer() {
     let python = python_with_zmq();
-    let (_ctx, v) = in_process();
-    let rep = v.socket(zmq::REP).unwrap();
-    rep.set_rcvtimeo(10_000).unwrap();
-    let back = rep.bind("udp://127.0.0.1:0").unwrap();
-    let (_proxy, front) = spawn_announcing(
-        &strings(&[
-            "proxy",
-            "--front",
-            "tcp://127.0.0.1:*",
-            "--back",
-            &back,
-            "--pattern",
-            "reqrep",
-        ]),
-        "front bound ",
-        Stdio::null(),
-    );
+    let (_ctx, v) = defaults();
+    let (rep, back) = bound(&v, zmq::REP, "udp://127.0.0.1:0");
+    let (_proxy, front) = proxy(&back, "reqrep");
     let script = format!(
         "import zmq\n\
          s = zmq.Context().socket(zmq.REQ)\n\
@@ -273,40 +266,25 @@ fn proxy_bridges_pyzmq_to_a_vtx_peer() {
          \x20   assert r == 'rep %d' % i, r\n\
          print('pyzmq ok')\n"
     );
-    let mut py = Command::new(python)
-        .args(["-c", &script])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut py = ChildGuard::spawn(
+        Command::new(python)
+            .args(["-c", &script])
+            .stdout(Stdio::piped()),
+    );
     for i in 0..20 {
         let q = rep.recv_string(0).unwrap().unwrap();
         assert_eq!(q, format!("req {i}"));
         rep.send(format!("rep {i}").as_bytes(), 0).unwrap();
     }
-    let status = py.wait().unwrap();
-    assert!(status.success());
+    assert!(py.wait().success());
 }
 
 /// Native PUSH -> proxy (pipeline) -> vtx PULL over tcp6, in process.
 #[test]
 fn proxy_pipeline_native_to_vtx() {
-    let (ctx, v) = in_process();
-    let pull = v.socket(zmq::PULL).unwrap();
-    pull.set_rcvtimeo(10_000).unwrap();
-    let back = pull.bind("tcp6://[::1]:0").unwrap();
-    let (_proxy, front) = spawn_announcing(
-        &strings(&[
-            "proxy",
-            "--front",
-            "tcp://127.0.0.1:*",
-            "--back",
-            &back,
-            "--pattern",
-            "pipeline",
-        ]),
-        "front bound ",
-        Stdio::null(),
-    );
+    let (ctx, v) = defaults();
+    let (pull, back) = bound(&v, zmq::PULL, "tcp6://[::1]:0");
+    let (_proxy, front) = proxy(&back, "pipeline");
     let push = ctx.socket(zmq::PUSH).unwrap();
     push.set_linger(0).unwrap();
     push.connect(&front).unwrap();
@@ -321,16 +299,14 @@ fn proxy_pipeline_native_to_vtx() {
 /// `tail -f log | vtx cat -t pub`: each line goes out as it is written, not at EOF.
 #[test]
 fn cat_sends_each_line_as_it_arrives() {
-    let (_ctx, v) = in_process();
-    let pull = v.socket(zmq::PULL).unwrap();
-    pull.set_rcvtimeo(10_000).unwrap();
-    let ep = pull.bind("tcp6://[::1]:0").unwrap();
+    let (_ctx, v) = defaults();
+    let (pull, ep) = bound(&v, zmq::PULL, "tcp6://[::1]:0");
     let mut push = ChildGuard::spawn(
         Command::new(VTX)
             .args(["cat", "-t", "push", "-c", &ep])
             .stdin(Stdio::piped()),
     );
-    let mut stdin = push.0.stdin.take().unwrap();
+    let mut stdin = push.child().stdin.take().unwrap();
     for line in ["first", "second"] {
         writeln!(stdin, "{line}").unwrap();
         stdin.flush().unwrap();
@@ -346,42 +322,23 @@ fn cat_sends_each_line_as_it_arrives() {
 #[test]
 fn cat_dealer_and_router_talk_back() {
     let (mut router, ep) = spawn_announcing(
-        &strings(&[
-            "cat",
-            "-t",
-            "router",
-            "-b",
-            "tcp6://[::1]:0",
-            "-n",
-            "1",
-            "--reply",
-            "pong",
-        ]),
+        &cat_bind("router", "tcp6://[::1]:0", &["-n", "1", "--reply", "pong"]),
         "bound ",
         Stdio::piped(),
     );
-    let (_ctx, v) = in_process();
+    let (_ctx, v) = defaults();
     let dealer = v.socket(zmq::DEALER).unwrap();
     dealer.set_identity(&[0x00, 0xff]).unwrap();
     dealer.set_rcvtimeo(10_000).unwrap();
     dealer.connect(&ep).unwrap();
     dealer.send("ping", 0).unwrap();
     assert_eq!(dealer.recv_bytes(0).unwrap(), b"pong");
-    let mut printed = String::new();
-    std::io::Read::read_to_string(&mut router.0.stdout.take().unwrap(), &mut printed).unwrap();
+    let printed = router.rest_of_stdout();
     assert!(router.wait().success());
     assert_eq!(printed, "00ff\tping\n");
 
     // The DEALER side in the command: it sends its line and prints the answer.
-    let (_rep, ep) = spawn_bound(&strings(&[
-        "cat",
-        "-t",
-        "router",
-        "-b",
-        "tcp6://[::1]:0",
-        "--reply",
-        "back",
-    ]));
+    let (_rep, ep) = spawn_bound(&cat_bind("router", "tcp6://[::1]:0", &["--reply", "back"]));
     let out = vtx(&["cat", "-t", "dealer", "-c", &ep, "-m", "hello", "-n", "1"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "back\n");

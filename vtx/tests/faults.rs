@@ -15,10 +15,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{SCHEMES, VTX, cat_bound, manager, meta, rss_kib, tls_args};
+use common::{SCHEMES, VTX, cat_bound, manager, meta, tls_args};
 use vtx::VtxSocket;
-use vtx_emul::testing::process::{ChildGuard, Isolation, isolate, require_command, sh};
-use vtx_emul::testing::{CountingAlloc, wait_until};
+use vtx_emul::testing::measure::{CountingAlloc, rss_kib};
+use vtx_emul::testing::process::{
+    ChildGuard, Isolation, isolate, nft_counters, require_command, sh,
+};
+use vtx_emul::testing::wait_until;
 use vtx_tls::testing::Pki;
 
 #[global_allocator]
@@ -238,13 +241,7 @@ fn push_to_a_dead_peer_blocks_with_bounded_memory() {
 
 /// Packets the rules of the `vtxcut` input chain have dropped so far.
 fn cut_drops() -> u64 {
-    sh("nft list chain inet vtxcut input")
-        .lines()
-        .filter_map(|l| {
-            let rest = l.split("counter packets ").nth(1)?;
-            rest.split_whitespace().next()?.parse::<u64>().ok()
-        })
-        .sum()
+    nft_counters("inet vtxcut input").iter().map(|r| r.1).sum()
 }
 
 /// Inside a fresh network namespace: cut every packet of the test's ports with

@@ -5,17 +5,21 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![cfg(feature = "udp")]
 
+mod harness;
+
 use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use harness::defaults;
+use vtx_emul::testing::addr::socket_addr_of;
+use vtx_emul::testing::process::ChildGuard;
 
 const VTX: &str = env!("CARGO_BIN_EXE_vtx");
 
 #[test]
 fn every_event_kind() {
-    let ctx = zmq::Context::new();
-    let vtx = vtx::Vtx::new(&ctx);
-    vtx.register_defaults().unwrap();
+    let (ctx, vtx) = defaults();
     let router = vtx.socket(zmq::ROUTER).unwrap();
     router.set_heartbeat_ivl(100).unwrap();
     router.set_heartbeat_timeout(300).unwrap();
@@ -26,11 +30,11 @@ fn every_event_kind() {
     router.monitor("inproc://vtx-monitor-kinds").unwrap();
 
     // A dealer that stays (blocked reading its stdin), then freezes.
-    let mut frozen = Command::new(VTX)
-        .args(["cat", "-t", "dealer", "-c", &ep])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let frozen = ChildGuard::spawn(
+        Command::new(VTX)
+            .args(["cat", "-t", "dealer", "-c", &ep])
+            .stdin(Stdio::piped()),
+    );
     // A dealer that says hello and leaves.
     let brief = Command::new(VTX)
         .args(["cat", "-t", "dealer", "-c", &ep, "-m", "hi"])
@@ -38,14 +42,19 @@ fn every_event_kind() {
         .unwrap();
     assert!(brief.success());
     // A socket type a ROUTER cannot talk to.
-    let mut wrong = Command::new(VTX)
-        .args(["cat", "-t", "pull", "-c", &ep, "--timeout", "2000"])
-        .spawn()
-        .unwrap();
+    let wrong = ChildGuard::spawn(Command::new(VTX).args([
+        "cat",
+        "-t",
+        "pull",
+        "-c",
+        &ep,
+        "--timeout",
+        "2000",
+    ]));
     // Garbage at the port.
     std::net::UdpSocket::bind("127.0.0.1:0")
         .unwrap()
-        .send_to(b"not NOM-2", &ep[6..])
+        .send_to(b"not NOM-2", socket_addr_of(&ep))
         .unwrap();
     // A message to an identity no peer has.
     router.send_multipart([&b"nobody"[..], b"x"], 0).unwrap();
@@ -67,17 +76,11 @@ fn every_event_kind() {
             names.insert(String::from_utf8(ev[0].clone()).unwrap());
         }
         if !stopped && router.peer_count() >= 1 && names.contains("peer-down") {
-            Command::new("kill")
-                .args(["-STOP", &frozen.id().to_string()])
-                .status()
-                .unwrap();
+            frozen.signal(libc::SIGSTOP);
             stopped = true;
         }
     }
-    let _ = frozen.kill();
-    let _ = frozen.wait();
-    let _ = wrong.kill();
-    let _ = wrong.wait();
+    drop((frozen, wrong));
     assert_eq!(
         names.iter().map(String::as_str).collect::<Vec<_>>(),
         want.to_vec()

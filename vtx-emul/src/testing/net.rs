@@ -74,6 +74,18 @@ struct LinkState {
     up: bool,
 }
 
+/// Where a simulation's virtual clock goes at the end of a step: to the earliest of
+/// `due` (deliveries, timers), at most `cap` after `now`, and at least 100 µs after it,
+/// so that time always moves.
+pub fn advance(
+    now: Instant,
+    cap: Duration,
+    due: impl IntoIterator<Item = Option<Instant>>,
+) -> Instant {
+    let next = due.into_iter().flatten().min().unwrap_or(now + cap);
+    next.min(now + cap).max(now + Duration::from_micros(100))
+}
+
 /// The in-memory world.
 pub struct Net {
     /// Virtual time.
@@ -299,13 +311,7 @@ impl Net {
             .flat_map(|l| l.in_flight.iter().map(|f| f.0))
             .min();
         let next_timer = self.nodes.iter().filter_map(|n| n.v.poll_timeout()).min();
-        let cap = now + Duration::from_millis(10);
-        let next = [next_flight, next_timer, Some(cap)]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap_or(cap);
-        self.now = next.max(now + Duration::from_micros(100));
+        self.now = advance(now, Duration::from_millis(10), [next_flight, next_timer]);
     }
 
     fn pump(&mut self, n: NodeId) {

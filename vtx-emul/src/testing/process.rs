@@ -1,35 +1,50 @@
-//! Processes for tests: children that are always reaped, a test body re-run in a
-//! process of its own (so process-wide measures see only that test) or inside a fresh
-//! network namespace, and the interpreters and commands tests need from the system.
+//! Processes for tests: children that are always reaped and whose output the test
+//! reads, a test body re-run in a process of its own (so process-wide measures see only
+//! that test) or inside a fresh network namespace, and the interpreters and commands
+//! tests need from the system (a shell, nftables, socat, pyzmq).
 //!
 //! Nothing here skips: a missing command or privilege panics with the package or
 //! capability to install or grant (`scripts/test` installs every package).
 
 use std::ffi::OsStr;
+use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::Duration;
+
+use super::wait_until;
 
 /// The environment variable that tells a re-run test binary which test it runs
 /// isolated, so the body runs instead of re-spawning.
 const ISOLATED: &str = "VTX_TEST_ISOLATED";
 
 /// A child process that is resumed, killed and reaped when dropped, however the test
-/// ends.
+/// ends. When its stdout is piped, the test reads it through the guard.
 #[derive(Debug)]
-pub struct ChildGuard(pub Child);
+pub struct ChildGuard {
+    child: Child,
+    stdout: Option<BufReader<ChildStdout>>,
+}
 
 impl ChildGuard {
     /// Spawns `cmd`.
     pub fn spawn(cmd: &mut Command) -> ChildGuard {
-        let child = cmd
+        let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
-        ChildGuard(child)
+        let stdout = child.stdout.take().map(BufReader::new);
+        ChildGuard { child, stdout }
+    }
+
+    /// The child, for its stdin and stderr.
+    pub fn child(&mut self) -> &mut Child {
+        &mut self.child
     }
 
     /// Sends a signal (`libc::SIGSTOP`, `libc::SIGKILL`, ...).
     pub fn signal(&self, sig: i32) {
-        let pid = self.0.id() as libc::pid_t;
+        let pid = self.child.id() as libc::pid_t;
         // SAFETY: kill(2) with a pid we spawned and have not reaped yet.
         let rc = unsafe { libc::kill(pid, sig) };
         assert_eq!(rc, 0, "kill({pid}, {sig}) failed");
@@ -37,22 +52,146 @@ impl ChildGuard {
 
     /// The child's process id.
     pub fn id(&self) -> u32 {
-        self.0.id()
+        self.child.id()
     }
 
     /// Waits for the child to exit on its own (dropping the guard after is harmless).
-    pub fn wait(&mut self) -> std::process::ExitStatus {
-        self.0.wait().unwrap_or_else(|e| panic!("wait: {e}"))
+    pub fn wait(&mut self) -> ExitStatus {
+        self.child.wait().unwrap_or_else(|e| panic!("wait: {e}"))
+    }
+
+    fn stdout(&mut self) -> &mut BufReader<ChildStdout> {
+        self.stdout
+            .as_mut()
+            .unwrap_or_else(|| panic!("the child's stdout is not piped"))
+    }
+
+    /// The next line of the child's stdout, without its newline; `None` once it ends.
+    pub fn line(&mut self) -> Option<String> {
+        let mut line = String::new();
+        let n = self
+            .stdout()
+            .read_line(&mut line)
+            .unwrap_or_else(|e| panic!("the child's stdout: {e}"));
+        (n > 0).then(|| line.trim_end_matches('\n').to_owned())
+    }
+
+    /// Reads the child's stdout up to the first line that ends with `word` (a test
+    /// harness may print `test name ... ` before it) and returns that line; panics at a
+    /// line that says `fail:` first, or if the output ends first.
+    pub fn expect(&mut self, word: &str) -> String {
+        while let Some(line) = self.line() {
+            assert!(!line.contains("fail:"), "the child said {line:?}");
+            if line.trim_end().ends_with(word) {
+                return line;
+            }
+        }
+        panic!("the child's output ended before `{word}`");
+    }
+
+    /// The rest of the child's stdout, up to its end.
+    pub fn rest_of_stdout(&mut self) -> String {
+        let mut s = String::new();
+        self.stdout()
+            .read_to_string(&mut s)
+            .unwrap_or_else(|e| panic!("the child's stdout: {e}"));
+        s
+    }
+
+    /// Waits up to `within` for the child to exit, panics unless it exits with success,
+    /// and returns the lines it had still to read on its stdout.
+    pub fn finish(mut self, within: Duration) -> Vec<String> {
+        let mut status = None;
+        wait_until("the child to exit", within, || {
+            status = self
+                .child
+                .try_wait()
+                .unwrap_or_else(|e| panic!("wait: {e}"));
+            status.is_some()
+        });
+        let lines: Vec<String> = std::iter::from_fn(|| self.line()).collect();
+        let status = status.unwrap_or_else(|| panic!("the child's status"));
+        assert!(status.success(), "the child failed: {status} {lines:?}");
+        lines
+    }
+
+    /// Reads the child's stderr (piped) on a thread of its own and returns what `find`
+    /// makes of the first line it accepts: where a child that binds port 0 says what it
+    /// bound. Every other line goes to the test's stderr as `name: line`. Panics naming
+    /// `name` if no line is accepted within `limit`.
+    pub fn announced<T: Send + 'static>(
+        &mut self,
+        name: &str,
+        limit: Duration,
+        mut find: impl FnMut(&str) -> Option<T> + Send + 'static,
+    ) -> T {
+        let stderr = self
+            .child
+            .stderr
+            .take()
+            .unwrap_or_else(|| panic!("{name}: its stderr is not piped"));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let label = name.to_owned();
+        std::thread::spawn(move || {
+            let mut waiting = Some(tx);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(tx) = &waiting
+                    && let Some(found) = find(&line)
+                {
+                    let _ = tx.send(found);
+                    waiting = None;
+                } else {
+                    eprintln!("{label}: {line}");
+                }
+            }
+        });
+        match rx.recv_timeout(limit) {
+            Ok(found) => found,
+            Err(RecvTimeoutError::Timeout) => {
+                panic!("{name}: not said on its stderr within {limit:?}")
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                panic!("{name}: its stderr ended before it said")
+            }
+        }
     }
 }
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
         // SAFETY: as in `signal`; errors (already exited) do not matter here.
-        unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGCONT) };
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGCONT) };
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
+}
+
+/// Runs one test of this test binary in a child process, with `env` set and its stdout
+/// piped: the other side of a test that must not share this process (its heap would
+/// be counted, its descriptors would add to ours). The child test finds its role in
+/// `env` and returns at once without it.
+pub fn spawn_test(test: &str, env: &[(&str, &str)]) -> ChildGuard {
+    let mut cmd = Command::new(current_exe());
+    test_args(&mut cmd, test);
+    cmd.envs(env.iter().copied()).stdout(Stdio::piped());
+    ChildGuard::spawn(&mut cmd)
+}
+
+/// How a child test started by [`spawn_test`] ends once it has done its part: it says
+/// `word` on stdout (what the parent [`ChildGuard::expect`]s) and stays up, idle, until
+/// the parent, done measuring, kills it (ten minutes at the most).
+pub fn say_and_idle(word: &str) {
+    println!("{word}");
+    std::thread::sleep(Duration::from_secs(600));
+}
+
+fn current_exe() -> PathBuf {
+    std::env::current_exe().unwrap_or_else(|e| panic!("current_exe: {e}"))
+}
+
+/// The arguments that make a test binary run `test` alone, its output not captured.
+fn test_args(cmd: &mut Command, test: &str) {
+    cmd.args(["--exact", test, "--nocapture", "--test-threads=1"]);
 }
 
 /// `PATH` with the system directories (`/usr/sbin`, `/sbin`) that hold `ip` and `nft`
@@ -84,6 +223,19 @@ pub fn sh(cmd: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The rules of an nftables chain that count, each with its packet count so far:
+/// `nft_counters("inet vtxcut input")`.
+pub fn nft_counters(chain: &str) -> Vec<(String, u64)> {
+    sh(&format!("nft list chain {chain}"))
+        .lines()
+        .filter_map(|rule| {
+            let count = rule.split("counter packets ").nth(1)?;
+            let packets = count.split_whitespace().next()?.parse().ok()?;
+            Some((rule.trim().to_owned(), packets))
+        })
+        .collect()
 }
 
 /// Panics unless `command` is on the [`system_path`], naming the Debian package.
@@ -141,7 +293,7 @@ pub fn isolate(test: &str, how: Isolation) -> bool {
         }
         return true;
     }
-    let exe = std::env::current_exe().unwrap_or_else(|e| panic!("current_exe: {e}"));
+    let exe = current_exe();
     let mut cmd = match how {
         Isolation::Process => Command::new(&exe),
         Isolation::NetNamespace | Isolation::NetMountNamespace => {
@@ -163,8 +315,8 @@ pub fn isolate(test: &str, how: Isolation) -> bool {
             c
         }
     };
-    cmd.args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env(ISOLATED, test)
+    test_args(&mut cmd, test);
+    cmd.env(ISOLATED, test)
         .env("PATH", system_path())
         .stdin(Stdio::null());
     let out: Output = cmd
@@ -205,27 +357,11 @@ pub fn socat_listening(args: &[String]) -> (ChildGuard, u16) {
             .stdin(Stdio::null())
             .stderr(Stdio::piped()),
     );
-    let stderr = child
-        .0
-        .stderr
-        .take()
-        .unwrap_or_else(|| panic!("socat's stderr"));
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if let Some(addr) = line.split(" listening on AF=").nth(1) {
-                let _ = tx.send(addr.rsplit(':').next().unwrap_or("").parse::<u16>());
-            }
-        }
+    let port = child.announced("socat", Duration::from_secs(10), |line| {
+        let addr = line.split(" listening on AF=").nth(1)?;
+        Some(addr.rsplit(':').next().unwrap_or("").parse::<u16>())
     });
-    let port = rx
-        .recv_timeout(std::time::Duration::from_secs(10))
-        .unwrap_or_else(|_| panic!("socat {args:?} did not say where it listens"))
-        .unwrap_or_else(|e| panic!("socat's port: {e}"));
+    let port = port.unwrap_or_else(|e| panic!("socat {args:?}: its port: {e}"));
     (child, port)
 }
 

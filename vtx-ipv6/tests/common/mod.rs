@@ -10,6 +10,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use vtx::{Vtx, VtxSocket};
+use vtx_emul::testing::addr::with_scheme;
+use vtx_emul::testing::{wait_for_count, wait_until};
+
+vtx_emul::vtx_harness! {
+    bind: "tcp6://[::1]:0",
+    limit: Duration::from_secs(5),
+}
 
 pub struct Setup {
     pub ctx: zmq::Context,
@@ -20,26 +27,18 @@ static MON: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 impl Setup {
     pub fn new() -> Setup {
-        let ctx = zmq::Context::new();
-        let vtx = Vtx::new(&ctx);
-        vtx.register("tcp6", vtx_ipv6::Tcp6Transport::default())
-            .unwrap();
+        let (ctx, vtx) = manager("tcp6", vtx_ipv6::Tcp6Transport::default());
         Setup { ctx, vtx }
     }
 
     pub fn vtx_sock(&self, ty: zmq::SocketType) -> VtxSocket {
-        let s = self.vtx.socket(ty).unwrap();
-        s.set_rcvtimeo(5000).unwrap();
-        s.set_sndtimeo(5000).unwrap();
-        s
+        sock(&self.vtx, ty)
     }
 
     /// A vtx socket bound on `[::1]`; returns it and the native endpoint to reach it.
     pub fn vtx_bind(&self, ty: zmq::SocketType) -> (VtxSocket, String) {
-        let s = self.vtx_sock(ty);
-        let bound = s.bind("tcp6://[::1]:0").unwrap();
-        let ep = bound.replacen("tcp6://", "tcp://", 1);
-        (s, ep)
+        let (s, bound) = bind(&self.vtx, ty);
+        (s, with_scheme(&bound, "tcp"))
     }
 
     fn native(&self, ty: zmq::SocketType) -> zmq::Socket {
@@ -59,12 +58,8 @@ impl Setup {
         let s = self.native(ty);
         f(&s);
         s.bind("tcp://[::1]:*").unwrap();
-        let ep = s
-            .get_last_endpoint()
-            .unwrap()
-            .unwrap()
-            .replacen("tcp://", "tcp6://", 1);
-        (s, ep)
+        let ep = s.get_last_endpoint().unwrap().unwrap();
+        (s, with_scheme(&ep, "tcp6"))
     }
 
     /// A native socket bound on `[::1]`; returns it and the vtx endpoint to reach it.
@@ -74,11 +69,7 @@ impl Setup {
 
     pub fn native_bind_at(&self, ty: zmq::SocketType, ep: &str) -> zmq::Socket {
         let s = self.native(ty);
-        let end = Instant::now() + Duration::from_secs(5);
-        while let Err(e) = s.bind(ep) {
-            assert!(Instant::now() < end, "rebind {ep}: {e}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_until(&format!("rebind {ep}"), LIMIT, || s.bind(ep).is_ok());
         s
     }
 
@@ -109,11 +100,7 @@ impl Setup {
     }
 
     pub fn wait_peers(&self, s: &VtxSocket, n: usize) {
-        let end = Instant::now() + Duration::from_secs(5);
-        while s.peer_count() < n {
-            assert!(Instant::now() < end, "peers never came up");
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        wait_peers(s, n);
     }
 }
 
@@ -148,20 +135,7 @@ pub fn wait_native_event(
 
 /// Waits until a numeric metadata counter reaches `at_least`.
 pub fn wait_meta(s: &VtxSocket, key: &str, at_least: u64) {
-    let end = Instant::now() + Duration::from_secs(5);
-    loop {
-        let v: u64 = s
-            .meta(key)
-            .unwrap()
-            .unwrap_or_default()
-            .parse()
-            .unwrap_or(0);
-        if v >= at_least {
-            return;
-        }
-        assert!(Instant::now() < end, "{key} stayed at {v}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for_count(key, LIMIT, at_least, || meta(s, key));
 }
 
 /// Publishes `msgs` in a loop until the subscriber receives one (subscriptions travel
@@ -171,23 +145,7 @@ pub fn publish_until(
     sub: &impl vtx::Socket,
     msgs: &[&[u8]],
 ) -> Vec<u8> {
-    let end = Instant::now() + Duration::from_secs(5);
-    sub.set_rcvtimeo(50).unwrap();
-    loop {
-        for m in msgs {
-            publisher.send(*m, 0).unwrap();
-        }
-        if let Ok(m) = sub.recv_bytes(0) {
-            sub.set_rcvtimeo(5000).unwrap();
-            return m;
-        }
-        assert!(Instant::now() < end, "nothing reached the subscriber");
-    }
-}
-
-/// A numeric metadata counter of a vtx socket (0 when unset).
-pub fn meta(s: &VtxSocket, key: &str) -> u64 {
-    s.meta(key).unwrap().map_or(0, |v| v.parse().unwrap())
+    vtx_emul::publish_until!(publisher, sub, msgs, LIMIT)
 }
 
 pub fn drain(s: &impl vtx::Socket) {

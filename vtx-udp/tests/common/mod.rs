@@ -11,6 +11,7 @@ use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use vtx_emul::pattern::{Action, Flow, Input, PeerId, PeerInfo, Refusal, Vocket};
+use vtx_emul::testing::net::advance;
 use vtx_emul::{Msg, SocketOptions, SocketType as T};
 use vtx_udp::host::{self, Host};
 use vtx_udp::nom2::{Config, Engine, LocalId, Owner};
@@ -330,13 +331,7 @@ impl Sim {
                     .chain(n.apps.apps.values().filter_map(|a| a.v.poll_timeout()))
             })
             .min();
-        let cap = now + Duration::from_millis(5);
-        let next = [next_flight, next_timer, Some(cap)]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap_or(cap);
-        self.now = next.max(now + Duration::from_micros(100));
+        self.now = advance(now, Duration::from_millis(5), [next_flight, next_timer]);
     }
 
     pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&mut Sim) -> bool) -> bool {

@@ -4,7 +4,6 @@
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -61,26 +60,11 @@ pub fn spawn_announcing(args: &[String], prefix: &str, stdout: Stdio) -> (ChildG
             .stdout(stdout)
             .stderr(Stdio::piped()),
     );
-    let stderr = child.0.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let wanted = prefix.to_owned();
-    std::thread::spawn(move || {
-        let prefix = wanted;
-        let mut lines = BufReader::new(stderr).lines();
-        for line in lines.by_ref().map_while(Result::ok) {
-            if let Some(ep) = line.strip_prefix(prefix.as_str()) {
-                let _ = tx.send(ep.to_owned());
-                break;
-            }
-            eprintln!("vtx child: {line}");
-        }
-        for line in lines.map_while(Result::ok) {
-            eprintln!("vtx child: {line}");
-        }
+    let name = format!("vtx {} (`{prefix}`)", args.join(" "));
+    let prefix = prefix.to_owned();
+    let ep = child.announced(&name, Duration::from_secs(30), move |line| {
+        line.strip_prefix(prefix.as_str()).map(str::to_owned)
     });
-    let ep = rx
-        .recv_timeout(Duration::from_secs(30))
-        .unwrap_or_else(|_| panic!("`vtx {}` did not say `{prefix}`", args.join(" ")));
     (child, ep)
 }
 
@@ -98,11 +82,4 @@ pub fn cat_bound(pki: &Pki, ty: &str, endpoint: &str) -> (ChildGuard, String) {
 /// A metadata counter of a socket (0 when unset).
 pub fn meta(s: &vtx::VtxSocket, key: &str) -> u64 {
     s.meta(key).unwrap().map_or(0, |v| v.parse().unwrap())
-}
-
-/// This process's resident memory, in KiB.
-pub fn rss_kib() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
-    let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
-    pages * 4
 }
