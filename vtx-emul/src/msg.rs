@@ -43,6 +43,18 @@ impl Msg {
         }
     }
 
+    /// A copy whose frames own their bytes, for a message kept long (a reply cache):
+    /// small frames share the buffer they were read into, which a kept one would pin.
+    pub fn detached(&self) -> Msg {
+        Msg {
+            frames: self
+                .frames
+                .iter()
+                .map(|f| Bytes::copy_from_slice(f))
+                .collect(),
+        }
+    }
+
     /// Appends a frame.
     pub fn push(&mut self, frame: Bytes) {
         self.frames.push(frame);

@@ -9,35 +9,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::Duration;
 
 use vtx::Vtx;
-
-struct CountAllocs(AtomicU64);
-
-// SAFETY: forwards every call to the system allocator unchanged, only counting calls.
-unsafe impl GlobalAlloc for CountAllocs {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        self.0.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        // SAFETY: same contract as ours.
-        unsafe { System.dealloc(p, l) }
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        self.0.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: same contract as ours.
-        unsafe { System.realloc(p, l, new) }
-    }
-}
+use vtx_emul::testing::addr::port_of;
+use vtx_emul::testing::measure::CountingAlloc;
 
 #[global_allocator]
-static ALLOCS: CountAllocs = CountAllocs(AtomicU64::new(0));
+static HEAP: CountingAlloc = CountingAlloc::new();
 
 const SIZE: usize = 64;
 const WARM_UP: usize = 50_000;
@@ -69,7 +49,7 @@ fn allocations_per_message(vtx_end: VtxEnd) -> f64 {
             pull.set_ipv6(true).unwrap();
             pull.bind("tcp://[::1]:*").unwrap();
             let ep = pull.get_last_endpoint().unwrap().unwrap();
-            let port = ep.rsplit(':').next().unwrap().to_owned();
+            let port = port_of(&ep);
             let push = vtx.socket(zmq::PUSH).unwrap();
             push.connect(&format!("tcp6://[::1]:{port}")).unwrap();
             count(pull, &push)
@@ -77,7 +57,7 @@ fn allocations_per_message(vtx_end: VtxEnd) -> f64 {
         VtxEnd::Receiver => {
             let pull = vtx.socket(zmq::PULL).unwrap();
             let ep = pull.bind("tcp6://[::1]:0").unwrap();
-            let port = ep.rsplit(':').next().unwrap().to_owned();
+            let port = port_of(&ep);
             let push = ctx.socket(zmq::PUSH).unwrap();
             push.set_ipv6(true).unwrap();
             push.connect(&format!("tcp://[::1]:{port}")).unwrap();
@@ -94,11 +74,11 @@ fn count(pull: impl vtx::Socket + Send + 'static, push: &impl vtx::Socket) -> f6
         let mut msg = zmq::Message::new();
         for i in 0..total {
             if i == WARM_UP {
-                marks_tx.send(ALLOCS.0.load(Ordering::Relaxed)).unwrap();
+                marks_tx.send(HEAP.allocations()).unwrap();
             }
             pull.recv(&mut msg, 0).expect("a message in time");
         }
-        marks_tx.send(ALLOCS.0.load(Ordering::Relaxed)).unwrap();
+        marks_tx.send(HEAP.allocations()).unwrap();
     });
     let payload = [7u8; SIZE];
     for _ in 0..total {
@@ -121,5 +101,8 @@ fn the_send_path_allocates_at_most_once_per_small_message() {
 fn the_receive_path_allocates_at_most_once_per_small_message() {
     let per = allocations_per_message(VtxEnd::Receiver);
     eprintln!("receive path: {per:.3} allocations per {SIZE}-byte message");
-    assert!(per <= FLOOR, "receive path: {per:.3} allocations per message");
+    assert!(
+        per <= FLOOR,
+        "receive path: {per:.3} allocations per message"
+    );
 }

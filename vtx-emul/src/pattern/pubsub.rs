@@ -189,7 +189,9 @@ impl Vocket {
             Some((on, topic)) => {
                 let changed = if on {
                     state.longest = state.longest.max(topic.len());
-                    state.topics.insert(topic.clone())
+                    // Kept as long as the subscription: its own bytes, not the
+                    // buffer the application's message was read into.
+                    state.topics.insert(Bytes::copy_from_slice(&topic))
                 } else {
                     state.topics.remove(&topic)
                 };

@@ -291,7 +291,8 @@ impl Vocket {
         // The reply carries its own request's sequence: a REQ_RELAXED peer may have sent
         // the next request before this one was answered.
         if p.info.lossy && seq.is_some() && seq == p.last_seq {
-            p.cached_reply = Some(msg.clone());
+            // Kept until the next request: its own bytes, not the pipe's buffer.
+            p.cached_reply = Some(msg.detached());
         }
         if self.enqueue(to, msg, seq).is_err() {
             self.drop_msg(DropReason::Hwm);

@@ -10,7 +10,7 @@ use std::os::raw::c_void;
 use std::os::unix::io::RawFd;
 use std::time::Instant;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use mio::unix::SourceFd;
 use mio::{Interest, Token};
 
@@ -24,6 +24,11 @@ const READ_BUDGET: usize = 256;
 const PIPE_HWM: i32 = 1;
 /// Frames up to this size are copied; larger ones are shared with libzmq, not copied.
 const COPY_MAX: usize = 256;
+/// Small frames from the application are copied into blocks of this size and handed
+/// on as slices of them: one allocation per block, not per frame. A block lives as
+/// long as any frame in it; what the Vocket keeps for long (subscriptions, a reply
+/// cache) it copies out (`Msg::detached`).
+const ARENA_BLOCK: usize = 4 * 1024;
 
 /// libzmq's name for a vtx socket type (the inverse of [`from_zmq`]).
 pub fn to_zmq(ty: SocketType) -> zmq::SocketType {
@@ -96,6 +101,8 @@ pub fn from_zmq(ty: zmq::SocketType) -> Option<SocketType> {
 pub(crate) struct Pipe {
     socket: zmq::Socket,
     fd: RawFd,
+    /// The block small frames are copied into ([`ARENA_BLOCK`]).
+    arena: BytesMut,
     /// The driver's end can receive (not a PUSH).
     recv_ok: bool,
     /// The driver's end can send (not a PULL).
@@ -147,6 +154,7 @@ impl Pipe {
         Ok(Pipe {
             socket,
             fd,
+            arena: BytesMut::new(),
             recv_ok: ty != SocketType::Pull,
             send_ok: ty != SocketType::Push,
             pollout_lies: matches!(ty, SocketType::Sub | SocketType::XSub),
@@ -158,17 +166,28 @@ impl Pipe {
         let mut budget = READ_BUDGET;
         loop {
             let blocked = !self.write_out(v)?;
+            // The pipe said EAGAIN: libzmq processed every pending command just then.
+            let mut drained = !self.recv_ok;
             while self.recv_ok && budget > 0 && v.can_send() {
                 match self.recv()? {
                     Some(msg) => {
                         v.handle_app(msg, now);
                         budget -= 1;
                     }
-                    None => break,
+                    None => {
+                        drained = true;
+                        break;
+                    }
                 }
             }
             if budget == 0 {
                 return Ok(Serviced::Budget);
+            }
+            if drained && !blocked && v.peek_to_app().is_none() {
+                // Nothing waits either way, and the EAGAIN above consumed the commands
+                // that could have arrived: the next one makes a new ZMQ_FD edge. Asking
+                // ZMQ_EVENTS would cost another poll() for the same answer.
+                return Ok(Serviced::Idle);
             }
             // Any send, recv or ZMQ_EVENTS may eat the next edge: ask before sleeping.
             let events = self.socket.get_events()?;
@@ -230,11 +249,24 @@ impl Pipe {
                 Err(e) => return Err(e),
             };
             let more = frame.get_more();
-            msg.push(frame_to_bytes(frame));
+            msg.push(self.frame_to_bytes(frame));
             if !more {
                 return Ok(Some(msg));
             }
         }
+    }
+
+    /// A frame as `Bytes`: a small one copied into the arena, a large one shared with
+    /// libzmq.
+    fn frame_to_bytes(&mut self, frame: zmq::Message) -> Bytes {
+        if frame.len() > COPY_MAX {
+            return Bytes::from_owner(ZmqFrame(frame));
+        }
+        if self.arena.capacity() - self.arena.len() < frame.len() {
+            self.arena = BytesMut::with_capacity(ARENA_BLOCK);
+        }
+        self.arena.extend_from_slice(&frame);
+        self.arena.split().freeze()
     }
 }
 
@@ -243,14 +275,6 @@ struct ZmqFrame(zmq::Message);
 impl AsRef<[u8]> for ZmqFrame {
     fn as_ref(&self) -> &[u8] {
         &self.0
-    }
-}
-
-fn frame_to_bytes(frame: zmq::Message) -> Bytes {
-    if frame.len() <= COPY_MAX {
-        Bytes::copy_from_slice(&frame)
-    } else {
-        Bytes::from_owner(ZmqFrame(frame))
     }
 }
 

@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 
 use bytes::{Buf, Bytes, BytesMut};
+use smallvec::SmallVec;
 
 /// Payloads at least this large are queued by reference instead of copied.
 const SHARE_MIN: usize = 8 * 1024;
@@ -52,6 +53,16 @@ impl OutBuf {
         self.chunks.push_back(b);
     }
 
+    /// Appends a payload held elsewhere: copied when small (no reference taken, so
+    /// no reference count is made for it), shared when large.
+    pub fn put_shared(&mut self, b: &Bytes) {
+        if b.len() < SHARE_MIN {
+            self.put_slice(b);
+        } else {
+            self.put_bytes(b.clone());
+        }
+    }
+
     fn seal(&mut self) {
         if !self.tail.is_empty() {
             self.chunks.push_back(self.tail.split().freeze());
@@ -63,32 +74,30 @@ impl OutBuf {
         self.seal();
         let mut written = 0;
         while !self.chunks.is_empty() {
-            let n = {
-                let iov: Vec<IoSlice<'_>> = self
+            let (result, total) = {
+                let iov: SmallVec<[IoSlice<'_>; MAX_IOV]> = self
                     .chunks
                     .iter()
                     .take(MAX_IOV)
                     .map(|c| IoSlice::new(c))
                     .collect();
                 let total: usize = iov.iter().map(|s| s.len()).sum();
-                let n = match w.write_vectored(&iov) {
-                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock && written > 0 => {
-                        return Ok(written);
-                    }
-                    Err(e) => return Err(e),
-                };
-                if n < total {
-                    self.consume(n);
-                    written += n;
-                    // Short write: the socket buffer is full; do not spin on EAGAIN.
+                (w.write_vectored(&iov), total)
+            };
+            let n = match result {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && written > 0 => {
                     return Ok(written);
                 }
-                n
+                Err(e) => return Err(e),
             };
             self.consume(n);
             written += n;
+            if n < total {
+                // Short write: the socket buffer is full; do not spin on EAGAIN.
+                return Ok(written);
+            }
         }
         Ok(written)
     }

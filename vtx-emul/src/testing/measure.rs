@@ -1,15 +1,17 @@
-//! What a test measures about its own process: live heap bytes (a counting global
-//! allocator), resident memory and open descriptors.
+//! What a test measures about its own process: live heap bytes and allocations (a
+//! counting global allocator), resident memory and open descriptors.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::atomic::{AtomicIsize, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// A global allocator that counts live heap bytes, to measure memory per peering:
+/// A global allocator that counts live heap bytes, to measure memory per peering, and
+/// allocations, to measure what a message costs:
 /// `#[global_allocator] static A: CountingAlloc = CountingAlloc::new();`.
 #[derive(Debug)]
 pub struct CountingAlloc {
     live: AtomicIsize,
+    allocations: AtomicU64,
 }
 
 impl CountingAlloc {
@@ -17,7 +19,13 @@ impl CountingAlloc {
     pub const fn new() -> CountingAlloc {
         CountingAlloc {
             live: AtomicIsize::new(0),
+            allocations: AtomicU64::new(0),
         }
+    }
+
+    /// Allocations (and reallocations) so far.
+    pub fn allocations(&self) -> u64 {
+        self.allocations.load(Ordering::Relaxed)
     }
 
     /// Heap bytes allocated and not freed.
@@ -58,6 +66,7 @@ impl Default for CountingAlloc {
 unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         self.live.fetch_add(l.size() as isize, Ordering::Relaxed);
+        self.allocations.fetch_add(1, Ordering::Relaxed);
         // SAFETY: same contract as ours.
         unsafe { System.alloc(l) }
     }
@@ -69,6 +78,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
     unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
         self.live
             .fetch_add(new as isize - l.size() as isize, Ordering::Relaxed);
+        self.allocations.fetch_add(1, Ordering::Relaxed);
         // SAFETY: same contract as ours.
         unsafe { System.realloc(p, l, new) }
     }

@@ -153,5 +153,5 @@ pub fn encode_header(out: &mut OutBuf, size: usize, more: bool, command: bool) {
 /// Writes a whole frame.
 pub fn encode(out: &mut OutBuf, body: &Bytes, more: bool, command: bool) {
     encode_header(out, body.len(), more, command);
-    out.put_bytes(body.clone());
+    out.put_shared(body);
 }
