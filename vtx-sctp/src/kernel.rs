@@ -77,9 +77,10 @@ fn set_nodelay(s: &impl AsRawFd) -> io::Result<()> {
 }
 
 impl Network for KernelSctpNetwork {
+    // One-to-one SCTP sockets accept like TCP ones: mio's listener type serves.
     type Listener = mio::net::TcpListener;
-    type Link = SctpLink;
     type Target = SocketAddr;
+    type Link = SctpLink;
 
     fn listen(
         &mut self,
