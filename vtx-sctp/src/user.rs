@@ -460,20 +460,12 @@ impl SctpTransport {
             match event {
                 Event::Connected => self.on_connected(driver, key),
                 Event::HandshakeFailed { reason } => {
-                    log::debug!(
-                        "{}: association with {} failed: {reason}",
-                        a.peering.sock,
-                        a.peering.address
-                    );
+                    log::debug!("{}: association failed: {reason}", a.peering);
                     self.remove_assoc(driver, key);
                     return;
                 }
                 Event::AssociationLost { reason } => {
-                    log::debug!(
-                        "{}: association with {} ended: {reason}",
-                        a.peering.sock,
-                        a.peering.address
-                    );
+                    log::debug!("{}: association ended: {reason}", a.peering);
                     self.remove_assoc(driver, key);
                     return;
                 }
@@ -500,7 +492,7 @@ impl SctpTransport {
             && a.assoc.is_closing()
         {
             // The peer sent SHUTDOWN: it is leaving; what it sent before is read.
-            log::debug!("{}: {} is shutting down", a.peering.sock, a.peering.address);
+            log::debug!("{}: shutting down", a.peering);
             a.peering.phase = Phase::Closing;
             a.close_by = Some(driver.now() + self.cfg.rto_max);
             if let Some(p) = a.peering.peer.take() {
@@ -561,11 +553,7 @@ impl SctpTransport {
             return;
         };
         if let Err(e) = a.flush_out() {
-            log::debug!(
-                "{}: write to {} failed: {e}",
-                a.peering.sock,
-                a.peering.address
-            );
+            log::debug!("{}: write failed: {e}", a.peering);
             self.shutdown(driver, key);
         }
     }
@@ -636,11 +624,7 @@ impl SctpTransport {
             }
         }
         if let Err(e) = result.and_then(|()| a.flush_out()) {
-            log::debug!(
-                "{}: write to {} failed: {e}",
-                a.peering.sock,
-                a.peering.address
-            );
+            log::debug!("{}: write failed: {e}", a.peering);
             self.shutdown(driver, key);
         }
     }
@@ -1015,11 +999,7 @@ impl Transport for SctpTransport {
                 };
                 a.armed = None;
                 if a.close_by.is_some_and(|c| c <= now) {
-                    log::debug!(
-                        "{}: {} did not confirm the shutdown",
-                        a.peering.sock,
-                        a.peering.address
-                    );
+                    log::debug!("{}: did not confirm the shutdown", a.peering);
                     self.remove_assoc(driver, k);
                     return;
                 }

@@ -120,6 +120,13 @@ pub struct Peering<S> {
     pub paused: bool,
 }
 
+/// `#3 tcp6://[::1]:5555`: the socket and the peer, for log lines.
+impl<S> fmt::Display for Peering<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.sock, self.address)
+    }
+}
+
 impl<S> fmt::Debug for Peering<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Peering")
@@ -302,7 +309,7 @@ impl<S: Session> Peering<S> {
 
     /// The Vocket closed the peering (it forgot it already): logged, and not told again.
     pub fn closed_by_vocket(&mut self, reason: &DownReason) {
-        log::debug!("{}: closing {}: {reason}", self.sock, self.address);
+        log::debug!("{self}: closing: {reason}");
         self.peer = None;
     }
 

@@ -210,7 +210,7 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
             }
             match c.read() {
                 Ok(0) => {
-                    log::debug!("{}: {} closed the link", c.peering.sock, c.peering.address);
+                    log::debug!("{}: closed the link", c.peering);
                     self.close_conn(driver, key, true);
                     return;
                 }
@@ -227,7 +227,7 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
                 }
                 Err(e) => {
                     let p = &c.peering;
-                    log::debug!("{}: read from {} failed: {e}", p.sock, p.address);
+                    log::debug!("{}: read failed: {e}", p);
                     self.close_conn(driver, key, true);
                     return;
                 }
@@ -247,7 +247,7 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
         }
         if let Err(e) = c.write() {
             let p = &c.peering;
-            log::debug!("{}: write to {} failed: {e}", p.sock, p.address);
+            log::debug!("{}: write failed: {e}", p);
             self.close_conn(driver, key, true);
         }
     }
@@ -267,7 +267,7 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
                 Ok(false) => return, // link full: wait for writable
                 Err(e) => {
                     let p = &c.peering;
-                    log::debug!("{}: write to {} failed: {e}", p.sock, p.address);
+                    log::debug!("{}: write failed: {e}", p);
                     self.close_conn(driver, key, true);
                     return;
                 }
@@ -284,7 +284,7 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
             Ok(false) => {}
             Err(e) => {
                 let p = &c.peering;
-                log::debug!("{}: connect to {} failed: {e}", p.sock, p.address);
+                log::debug!("{}: connect failed: {e}", p);
                 self.close_conn(driver, key, true);
             }
         }
