@@ -4,15 +4,28 @@
 //! [`Vtx`] with its own driver threads, as two processes would: the native baseline
 //! then runs one libzmq I/O thread per side and vtx one driver thread per side.
 //! Throughput is PUSH/PULL timed at the receiver from the first message to the last
-//! (as libzmq's `local_thr`); latency is the mean REQ/REP round trip.
+//! (as libzmq's `local_thr`); latency is the mean REQ/REP round trip. Both run a
+//! warm-up on the same sockets before the clock starts.
 //!
-//! Used by `vtx bench` and by the `benches/` suite.
+//! [`suite`] repeats every cell and interleaves the pairings: each repetition measures
+//! every pairing of a size in turn, so a machine that slows down (another job, a
+//! thermal limit) slows the baseline and vtx alike. A [`Row`] keeps every sample; the
+//! tables report the median and the range.
+//!
+//! Used by `vtx bench` and by the `benches/` suite. It measures and formats; it never
+//! asserts on a timing.
 
-use std::fmt::Write as _;
+mod plot;
+mod report;
+
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::{Error, Result, Vtx};
+
+pub use plot::plot;
+pub use report::{Machine, json, size_label, table, today};
 
 /// One end of a measurement.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,24 +70,6 @@ impl Pairing {
 
 /// Registers the transports a vtx side needs.
 pub type Register = fn(&Vtx) -> Result<()>;
-
-/// One row of results.
-#[derive(Clone, Debug)]
-pub struct Row {
-    /// The pairing.
-    pub name: String,
-    /// Message size in bytes.
-    pub size: usize,
-    /// Messages per second (throughput rows).
-    pub msgs_per_sec: Option<f64>,
-    /// Mean round trip (latency rows).
-    pub rtt: Option<Duration>,
-    /// Fraction of sent messages delivered (throughput rows).
-    pub delivered: Option<f64>,
-    /// Ratio to the baseline row of the same size (throughput: higher is better;
-    /// latency: lower is better).
-    pub ratio: Option<f64>,
-}
 
 /// Messages to send for a size so that a run takes a fraction of a second.
 pub fn default_count(size: usize, scale: f64) -> usize {
@@ -182,11 +177,19 @@ fn connect(s: &Sock, ep: &str) -> Result<()> {
     }
 }
 
+/// Messages of warm-up before a timed throughput run of `count` messages: enough to
+/// fill the pipes and the kernel buffers, grow the allocator's pools and wake every
+/// thread, so the clock starts on a path in its steady state.
+pub fn warmup_count(count: usize) -> usize {
+    (count / 10).clamp(count.min(500), 50_000)
+}
+
 /// PUSH/PULL throughput: messages per second delivered, and the fraction of the sent
 /// messages that arrived (below 1 only on datagram transports, which may drop).
 ///
-/// One message first proves the peering is up; then the clock runs from the sender's
-/// first send to the receiver's last receive, so neither connection setup nor a queue
+/// One message first proves the peering is up, then a burst of [`warmup_count`]
+/// messages runs untimed; then the clock runs from the sender's first timed send to the
+/// receiver's last receive, so neither connection setup nor a cold path nor a queue
 /// that filled before the receiver looked is counted.
 pub fn throughput(
     p: &Pairing,
@@ -205,12 +208,27 @@ pub fn throughput(
     let mut msg = zmq::Message::new();
     push.send(&payload[..], 0)?;
     pull.recv(&mut msg, 0)?;
-    let (tx, rx) = std::sync::mpsc::channel::<Instant>();
+    let warmup = warmup_count(count);
+    let vanished = || Error::InvalidConfig {
+        reason: "benchmark receiver vanished".into(),
+    };
     let (received, elapsed) = thread::scope(|scope| -> Result<(usize, Duration)> {
+        // Made in the scope, so an early return drops the senders and the receiver
+        // thread cannot wait forever on them.
+        let (start_tx, start_rx) = mpsc::channel::<Instant>();
+        let (warm_tx, warm_rx) = mpsc::channel::<()>();
         let receiver = scope.spawn(move || -> Result<(usize, Duration)> {
             let mut msg = zmq::Message::new();
             // A datagram transport may lose messages: stop after a second of silence.
             pull.set_rcvtimeo(1000)?;
+            for _ in 0..warmup {
+                match pull.recv(&mut msg, 0) {
+                    Ok(()) => {}
+                    Err(zmq::Error::EAGAIN) => break,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            let _ = warm_tx.send(());
             let mut n = 0;
             let mut last = None;
             while n < count {
@@ -223,29 +241,50 @@ pub fn throughput(
                     Err(e) => return Err(e.into()),
                 }
             }
-            let t0 = rx.recv().map_err(|_| Error::InvalidConfig {
-                reason: "sender vanished".into(),
-            })?;
+            // No start time: the sender failed, and its error is the one to report.
+            let Ok(t0) = start_rx.recv() else {
+                return Ok((n, Duration::ZERO));
+            };
             Ok((
                 n,
                 last.map_or(Duration::ZERO, |l| l.saturating_duration_since(t0)),
             ))
         });
-        let _ = tx.send(Instant::now());
-        for _ in 0..count {
-            push.send(&payload[..], 0)?;
-        }
+        let sent = send_n(&push, &payload, warmup)
+            // The receiver has drained the burst: the pipes are empty again.
+            .and_then(|()| warm_rx.recv().map_err(|_| vanished()))
+            .and_then(|()| {
+                let _ = start_tx.send(Instant::now());
+                send_n(&push, &payload, count)
+            });
+        drop(start_tx);
         let r = receiver.join().map_err(|_| Error::InvalidConfig {
-            reason: "receiver panicked".into(),
+            reason: "benchmark receiver panicked".into(),
         })?;
         drop(push);
-        r
+        // The receiver's error says more than the sender's (which is then often only
+        // that the receiver went away).
+        let r = r?;
+        sent?;
+        Ok(r)
     })?;
     let secs = elapsed.as_secs_f64().max(1e-9);
     Ok((received as f64 / secs, received as f64 / count as f64))
 }
 
-/// REQ/REP mean round-trip time.
+fn send_n(push: &Sock, payload: &[u8], n: usize) -> Result<()> {
+    for _ in 0..n {
+        push.send(payload, 0)?;
+    }
+    Ok(())
+}
+
+/// Round trips of warm-up before `round_trips` timed ones.
+pub fn warmup_round_trips(round_trips: usize) -> usize {
+    (round_trips / 10).max(100)
+}
+
+/// REQ/REP mean round-trip time, after [`warmup_round_trips`] untimed round trips.
 pub fn latency(
     p: &Pairing,
     size: usize,
@@ -257,11 +296,12 @@ pub fn latency(
     let ep = bind(&rep, &p.to, &p.from)?;
     let req = open(&tx_side, &p.from, zmq::REQ)?;
     connect(&req, &ep)?;
+    let warmup = warmup_round_trips(round_trips);
     thread::scope(|scope| -> Result<Duration> {
         let server = scope.spawn(move || -> Result<()> {
             rep.set_rcvtimeo(30_000)?;
             let mut msg = zmq::Message::new();
-            for _ in 0..=round_trips {
+            for _ in 0..warmup + round_trips {
                 rep.recv(&mut msg, 0)?;
                 rep.send(msg, 0)?;
                 msg = zmq::Message::new();
@@ -271,9 +311,11 @@ pub fn latency(
         let payload = vec![0x5Au8; size];
         req.set_rcvtimeo(30_000)?;
         let mut msg = zmq::Message::new();
-        // One warm-up round trip also waits for the connection.
-        req.send(&payload[..], 0)?;
-        req.recv(&mut msg, 0)?;
+        // The first warm-up round trip also waits for the connection.
+        for _ in 0..warmup {
+            req.send(&payload[..], 0)?;
+            req.recv(&mut msg, 0)?;
+        }
         let t0 = Instant::now();
         for _ in 0..round_trips {
             req.send(&payload[..], 0)?;
@@ -281,123 +323,184 @@ pub fn latency(
         }
         let rtt = t0.elapsed() / round_trips as u32;
         server.join().map_err(|_| Error::InvalidConfig {
-            reason: "server panicked".into(),
+            reason: "benchmark server panicked".into(),
         })??;
         Ok(rtt)
     })
 }
 
-/// Runs throughput for every size and pairing, then latency; the first pairing is the
-/// baseline every ratio refers to.
+/// What a row measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Measure {
+    /// PUSH/PULL messages per second (higher is better).
+    Throughput,
+    /// REQ/REP mean round trip in seconds (lower is better).
+    Latency,
+}
+
+/// One cell of results: a pairing at a size, with one sample per repetition.
+#[derive(Clone, Debug)]
+pub struct Row {
+    /// The pairing.
+    pub name: String,
+    /// Message size in bytes.
+    pub size: usize,
+    /// What the samples are.
+    pub measure: Measure,
+    /// One value per repetition, in run order: messages per second, or seconds of
+    /// round trip.
+    pub samples: Vec<f64>,
+    /// Per repetition, the fraction of sent messages delivered (throughput rows).
+    pub delivered: Vec<f64>,
+    /// Per repetition, this row's sample over the baseline's in the same repetition.
+    pub ratios: Vec<f64>,
+    /// This row's median over the baseline's median, of the same size and measure
+    /// (throughput: higher is better; latency: lower is better).
+    pub ratio: f64,
+}
+
+impl Row {
+    fn new(name: &str, size: usize, measure: Measure) -> Row {
+        Row {
+            name: name.to_owned(),
+            size,
+            measure,
+            samples: Vec::new(),
+            delivered: Vec::new(),
+            ratios: Vec::new(),
+            ratio: f64::NAN,
+        }
+    }
+
+    /// The median sample (NaN without samples).
+    pub fn median(&self) -> f64 {
+        median(&self.samples)
+    }
+
+    /// The smallest sample.
+    pub fn min(&self) -> f64 {
+        self.samples.iter().copied().fold(f64::NAN, f64::min)
+    }
+
+    /// The largest sample.
+    pub fn max(&self) -> f64 {
+        self.samples.iter().copied().fold(f64::NAN, f64::max)
+    }
+
+    /// The median messages per second of a throughput row.
+    pub fn msgs_per_sec(&self) -> Option<f64> {
+        (self.measure == Measure::Throughput && !self.samples.is_empty()).then(|| self.median())
+    }
+
+    /// The median round trip of a latency row.
+    pub fn rtt(&self) -> Option<Duration> {
+        (self.measure == Measure::Latency && !self.samples.is_empty())
+            .then(|| Duration::from_secs_f64(self.median().max(0.0)))
+    }
+}
+
+/// The median of some values (the mean of the middle two for an even count; NaN for
+/// none).
+pub fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// One measurement as it completes, for progress output.
+#[derive(Clone, Copy, Debug)]
+pub struct Sample<'a> {
+    /// Which repetition, from 0.
+    pub repetition: usize,
+    /// The pairing.
+    pub pairing: &'a str,
+    /// Message size in bytes.
+    pub size: usize,
+    /// What `value` is.
+    pub measure: Measure,
+    /// Messages per second, or seconds of round trip.
+    pub value: f64,
+}
+
+/// `run 2: vtx tcp6 64 B: 2192339 msgs/s`, or `... 105.8 µs RTT`.
+impl std::fmt::Display for Sample<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "run {}: {} {}: ",
+            self.repetition + 1,
+            self.pairing,
+            size_label(self.size)
+        )?;
+        match self.measure {
+            Measure::Throughput => write!(f, "{:.0} msgs/s", self.value),
+            Measure::Latency => write!(f, "{:.1} µs RTT", self.value * 1e6),
+        }
+    }
+}
+
+/// Runs every cell `repeat` times (at least once): in each repetition, throughput for
+/// every size and, within a size, every pairing in turn; then latency (at the first
+/// size) for every pairing. The first pairing is the baseline every ratio refers to.
 pub fn suite(
     pairings: &[Pairing],
     sizes: &[usize],
     scale: f64,
+    repeat: usize,
     register: Register,
-    mut progress: impl FnMut(&Row),
+    mut progress: impl FnMut(&Sample<'_>),
 ) -> Result<Vec<Row>> {
     let mut rows = Vec::new();
     for &size in sizes {
-        let count = default_count(size, scale);
-        let mut base = None;
-        for p in pairings {
-            let (mps, delivered) = throughput(p, size, count, register)?;
-            let base = *base.get_or_insert(mps);
-            let row = Row {
-                name: p.name.clone(),
-                size,
-                msgs_per_sec: Some(mps),
-                rtt: None,
-                delivered: Some(delivered),
-                ratio: Some(mps / base),
+        rows.extend(
+            pairings
+                .iter()
+                .map(|p| Row::new(&p.name, size, Measure::Throughput)),
+        );
+    }
+    let latency_size = sizes.first().copied().unwrap_or(64);
+    rows.extend(
+        pairings
+            .iter()
+            .map(|p| Row::new(&p.name, latency_size, Measure::Latency)),
+    );
+    let trips = ((20_000.0 * scale) as usize).max(200);
+    for repetition in 0..repeat.max(1) {
+        for (row, p) in rows.iter_mut().zip(pairings.iter().cycle()) {
+            let value = match row.measure {
+                Measure::Throughput => {
+                    let count = default_count(row.size, scale);
+                    let (mps, delivered) = throughput(p, row.size, count, register)?;
+                    row.delivered.push(delivered);
+                    mps
+                }
+                Measure::Latency => latency(p, row.size, trips, register)?.as_secs_f64(),
             };
-            progress(&row);
-            rows.push(row);
+            row.samples.push(value);
+            progress(&Sample {
+                repetition,
+                pairing: &row.name,
+                size: row.size,
+                measure: row.measure,
+                value,
+            });
         }
     }
-    let trips = ((20_000.0 * scale) as usize).max(200);
-    let size = sizes.first().copied().unwrap_or(64);
-    let mut base = None;
-    for p in pairings {
-        let rtt = latency(p, size, trips, register)?;
-        let base = *base.get_or_insert(rtt);
-        let ratio = rtt.as_secs_f64() / base.as_secs_f64();
-        let row = Row {
-            name: p.name.clone(),
-            size,
-            msgs_per_sec: None,
-            rtt: Some(rtt),
-            delivered: None,
-            ratio: Some(ratio),
-        };
-        progress(&row);
-        rows.push(row);
+    if !pairings.is_empty() {
+        for group in rows.chunks_mut(pairings.len()) {
+            let (base, base_median) = (group[0].samples.clone(), group[0].median());
+            for row in group {
+                row.ratios = row.samples.iter().zip(&base).map(|(x, b)| x / b).collect();
+                row.ratio = row.median() / base_median;
+            }
+        }
     }
     Ok(rows)
-}
-
-/// Human-readable size.
-pub fn size_label(size: usize) -> String {
-    if size >= 1024 && size % 1024 == 0 {
-        format!("{} KiB", size / 1024)
-    } else {
-        format!("{size} B")
-    }
-}
-
-/// Formats rows as a Markdown table.
-pub fn table(rows: &[Row]) -> String {
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "| pairing | size | msgs/s | MB/s | delivered | RTT | ratio to baseline |"
-    );
-    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|");
-    for r in rows {
-        let (mps, mbs) = match r.msgs_per_sec {
-            Some(m) => (format!("{m:.0}"), format!("{:.1}", m * r.size as f64 / 1e6)),
-            None => (String::new(), String::new()),
-        };
-        let rtt = r
-            .rtt
-            .map(|d| format!("{:.1} µs", d.as_secs_f64() * 1e6))
-            .unwrap_or_default();
-        let delivered = r
-            .delivered
-            .map(|d| format!("{:.1}%", d * 100.0))
-            .unwrap_or_default();
-        let ratio = r.ratio.map(|x| format!("{x:.2}x")).unwrap_or_default();
-        let _ = writeln!(
-            s,
-            "| {} | {} | {mps} | {mbs} | {delivered} | {rtt} | {ratio} |",
-            r.name,
-            size_label(r.size)
-        );
-    }
-    s
-}
-
-/// Formats rows as JSON lines (for machines).
-pub fn json(rows: &[Row]) -> String {
-    let mut s = String::from("[");
-    for (i, r) in rows.iter().enumerate() {
-        if i > 0 {
-            s.push(',');
-        }
-        let _ = write!(
-            s,
-            "\n  {{\"pairing\": \"{}\", \"size\": {}, \"msgs_per_sec\": {}, \"delivered\": {}, \"rtt_us\": {}, \"ratio\": {}}}",
-            r.name.replace('"', "'"),
-            r.size,
-            r.msgs_per_sec.map_or("null".into(), |m| format!("{m:.1}")),
-            r.delivered.map_or("null".into(), |d| format!("{d:.4}")),
-            r.rtt
-                .map_or("null".into(), |d| format!("{:.2}", d.as_secs_f64() * 1e6)),
-            r.ratio.map_or("null".into(), |x| format!("{x:.4}")),
-        );
-    }
-    s.push_str("\n]\n");
-    s
 }
 
 /// A throwaway CA and a server certificate for `localhost`, 127.0.0.1 and ::1, as a TLS

@@ -196,6 +196,12 @@ fn bad_arguments_get_clear_errors_and_exit_codes() {
             "unknown transport `carrier-pigeon`",
         ),
         (&["bench", "--scale", "0"], 1, "--scale"),
+        (&["bench", "--repeat", "0"], 2, "--repeat"),
+        (
+            &["bench", "--readme", "/nonexistent/README.md"],
+            1,
+            "cannot read /nonexistent/README.md",
+        ),
         (
             &[
                 "proxy",
@@ -342,4 +348,118 @@ fn cat_dealer_and_router_talk_back() {
     let out = vtx(&["cat", "-t", "dealer", "-c", &ep, "-m", "hello", "-n", "1"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "back\n");
+}
+
+/// Runs the `vtx` command, failing the test if it takes longer than `limit`.
+fn vtx_within(args: &[&str], limit: Duration) -> (std::process::ExitStatus, String, String) {
+    let mut child = ChildGuard::spawn(
+        Command::new(VTX)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
+    let read = |mut r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = r.read_to_string(&mut s);
+            s
+        })
+    };
+    let stdout = read(Box::new(child.0.stdout.take().unwrap()));
+    let stderr = read(Box::new(child.0.stderr.take().unwrap()));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "vtx {args:?} ran past {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (status, stdout.join().unwrap(), stderr.join().unwrap())
+}
+
+/// `vtx bench --repeat 2` keeps both samples of every cell in its JSON, draws its chart
+/// and fills a README's generated section: the structure of the output, not its speed.
+#[test]
+fn bench_repeats_plots_and_writes_the_readme() {
+    let dir = std::env::temp_dir().join(format!("vtx-cli-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (svg, readme) = (dir.join("chart.svg"), dir.join("README.md"));
+    std::fs::write(
+        &readme,
+        "# kept\n<!-- vtx bench --readme: begin -->\nold\n<!-- vtx bench --readme: end -->\nkept too\n",
+    )
+    .unwrap();
+    let (status, json, err) = vtx_within(
+        &[
+            "bench",
+            "--scale",
+            "0.01",
+            "--repeat",
+            "2",
+            "--sizes",
+            "64,1024",
+            "--transports",
+            "tcp6",
+            "--json",
+            "--plot",
+            svg.to_str().unwrap(),
+            "--readme",
+            readme.to_str().unwrap(),
+        ],
+        Duration::from_secs(120),
+    );
+    assert!(status.success(), "{err}");
+    // A real JSON parser reads it and lists each cell's shape.
+    let mut py = Command::new(python_with_zmq())
+        .args([
+            "-c",
+            "import json, sys\n\
+             d = json.load(sys.stdin)\n\
+             print(d['repeat'], d['baseline'], d['machine']['libzmq'])\n\
+             for c in d['cells']:\n\
+             \x20   ok = c['min'] <= c['median'] <= c['max'] and all(x > 0 for x in c['samples'])\n\
+             \x20   print(c['measure'], c['pairing'], c['size'], len(c['samples']), len(c['ratios']), ok)\n",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    py.stdin.take().unwrap().write_all(json.as_bytes()).unwrap();
+    let shape = py.wait_with_output().unwrap();
+    assert!(shape.status.success(), "not JSON: {json}");
+    let shape = text(&shape.stdout);
+    let lines: Vec<&str> = shape.lines().collect();
+    assert!(lines[0].starts_with("2 native tcp "), "{shape}");
+    assert_eq!(
+        lines[1..],
+        [
+            "throughput native tcp 64 2 2 True",
+            "throughput vtx tcp6 64 2 2 True",
+            "throughput native tcp 1024 2 2 True",
+            "throughput vtx tcp6 1024 2 2 True",
+            "latency native tcp 64 2 2 True",
+            "latency vtx tcp6 64 2 2 True",
+        ],
+        "{json}"
+    );
+    let chart = std::fs::read_to_string(&svg).unwrap();
+    assert!(chart.starts_with("<svg") && chart.trim_end().ends_with("</svg>"));
+    assert!(
+        chart.contains("vtx tcp6") && chart.contains("64 B"),
+        "{chart}"
+    );
+    let readme = std::fs::read_to_string(&readme).unwrap();
+    assert!(readme.starts_with("# kept\n") && readme.ends_with("kept too\n"));
+    assert!(!readme.contains("\nold\n"), "{readme}");
+    for needle in [
+        "Placeholder",
+        "libzmq",
+        "![",
+        "chart.svg",
+        "| vtx tcp6 | 1 KiB |",
+    ] {
+        assert!(readme.contains(needle), "no `{needle}` in {readme}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
