@@ -14,6 +14,7 @@ use common::{VTX, spawn_announcing, spawn_bound};
 use harness::defaults;
 use vtx_emul::testing::addr::port_of;
 use vtx_emul::testing::process::{ChildGuard, python_with_zmq};
+use vtx_emul::testing::wait::wait_until;
 
 fn vtx(args: &[&str]) -> Output {
     Command::new(VTX).args(args).output().unwrap()
@@ -365,16 +366,14 @@ fn vtx_within(args: &[&str], limit: Duration) -> (std::process::ExitStatus, Stri
             s
         })
     };
-    let stdout = read(Box::new(child.0.stdout.take().unwrap()));
-    let stderr = read(Box::new(child.0.stderr.take().unwrap()));
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "vtx {args:?} ran past {limit:?}");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let stdout = read(Box::new(child.take_stdout().unwrap()));
+    let stderr = read(Box::new(child.child().stderr.take().unwrap()));
+    let mut status = None;
+    wait_until(&format!("vtx {args:?} to exit"), limit, || {
+        status = child.child().try_wait().unwrap();
+        status.is_some()
+    });
+    let status = status.unwrap();
     (status, stdout.join().unwrap(), stderr.join().unwrap())
 }
 

@@ -37,6 +37,11 @@ impl ChildGuard {
         ChildGuard { child, stdout }
     }
 
+    /// The child's piped stdout, to read elsewhere (a thread of its own).
+    pub fn take_stdout(&mut self) -> Option<BufReader<ChildStdout>> {
+        self.stdout.take()
+    }
+
     /// The child, for its stdin and stderr.
     pub fn child(&mut self) -> &mut Child {
         &mut self.child
