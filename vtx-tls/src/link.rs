@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use smallvec::SmallVec;
 use mio::net::{TcpListener, TcpStream};
 use rustls::{ClientConnection, Connection, ServerConfig, ServerConnection};
 use rustls_pki_types::ServerName;
@@ -21,6 +22,11 @@ use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
 use crate::config::TlsConfig;
 
+/// Ciphertext read from TCP per `read` call: rustls takes at most 4 KiB per
+/// `read_tls`, so it is fed from this buffer, not from the socket (a 64 KiB message
+/// would otherwise cost 16 reads).
+const CIPHER_READ: usize = 64 * 1024;
+
 /// One TLS connection.
 pub struct TlsLink {
     tcp: TcpStream,
@@ -28,6 +34,11 @@ pub struct TlsLink {
     identity_from_cert: bool,
     /// The TCP stream reached end of file.
     eof: bool,
+    /// Ciphertext read and not yet given to rustls: `cipher[fed..filled]`. Freed when
+    /// TCP has no more, so an idle link holds none.
+    cipher: Vec<u8>,
+    fed: usize,
+    filled: usize,
 }
 
 impl std::fmt::Debug for TlsLink {
@@ -50,7 +61,41 @@ impl TlsLink {
             tls,
             identity_from_cert,
             eof: false,
+            cipher: Vec::new(),
+            fed: 0,
+            filled: 0,
         }
+    }
+
+    /// Gives rustls ciphertext: what is buffered, else one bulk read from TCP.
+    /// `Ok(false)` at end of stream (rustls is told too).
+    fn feed(&mut self) -> io::Result<bool> {
+        if self.fed == self.filled {
+            if self.cipher.is_empty() {
+                self.cipher = vec![0; CIPHER_READ];
+            }
+            (self.fed, self.filled) = (0, 0);
+            match Read::read(&mut self.tcp, &mut self.cipher) {
+                Ok(0) => {
+                    self.cipher = Vec::new();
+                    // An empty read tells rustls the stream ended (truncation is then
+                    // an error it can see).
+                    self.tls.read_tls(&mut &[][..])?;
+                    return Ok(false);
+                }
+                Ok(n) => self.filled = n,
+                Err(e) => {
+                    if e.kind() == io::ErrorKind::WouldBlock {
+                        // Idle: the link holds no buffer.
+                        self.cipher = Vec::new();
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let mut rest = &self.cipher[self.fed..self.filled];
+        self.fed += self.tls.read_tls(&mut rest)?;
+        Ok(true)
     }
 
     /// Writes pending TLS records. `Ok(true)` when none remain.
@@ -135,9 +180,9 @@ impl Link for TlsLink {
             if self.eof {
                 return Ok(0);
             }
-            match self.tls.read_tls(&mut self.tcp) {
-                Ok(0) => self.eof = true,
-                Ok(_) => {}
+            match self.feed() {
+                Ok(false) => self.eof = true,
+                Ok(true) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     // Handshake messages the last records called for go out now.
                     self.flush_tls()?;
@@ -159,20 +204,18 @@ impl Link for TlsLink {
         let mut done = 0;
         loop {
             // Plaintext into rustls (bounded by its buffer limit), records out to TCP.
+            // All slices in one call, so records span them: a frame header is not a
+            // record of its own.
             let mut skip = done;
-            let mut wrote = 0;
-            for b in bufs {
-                if skip >= b.len() {
-                    skip -= b.len();
-                    continue;
-                }
-                let n = self.tls.writer().write(&b[skip..])?;
-                skip = 0;
-                wrote += n;
-                if n < b.len() {
-                    break;
-                }
-            }
+            let rest: SmallVec<[IoSlice<'_>; 64]> = bufs
+                .iter()
+                .filter_map(|b| {
+                    let from = skip.min(b.len());
+                    skip -= from;
+                    (from < b.len()).then(|| IoSlice::new(&b[from..]))
+                })
+                .collect();
+            let wrote = self.tls.writer().write_vectored(&rest)?;
             done += wrote;
             let flushed = self.flush_tls()?;
             // Stop when all is taken, or the socket is full (a writable edge will come).

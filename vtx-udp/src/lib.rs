@@ -23,7 +23,7 @@
 //! TLS and SCTP carry ZMTP on the shared stream transport and peering lifecycle of
 //! `vtx-emul`, while NOM-2 is a datagram protocol of its own, so its engine
 //! ([`nom2::engine`]: peerings, address validation, retransmission, reassembly, flow
-//! control; [`nom2::wire`]: the codec; [`nom2::cookie`]: stateless cookies) lives here,
+//! control; [`nom2::wire`]: the codec; `nom2::cookie`: stateless cookies) lives here,
 //! sans-IO. The I/O around it ([`UdpTransport`], in `driver.rs`) is 700 lines.
 
 mod driver;
