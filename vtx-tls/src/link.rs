@@ -10,10 +10,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use smallvec::SmallVec;
 use mio::net::{TcpListener, TcpStream};
 use rustls::{ClientConnection, Connection, ServerConfig, ServerConnection};
 use rustls_pki_types::ServerName;
+use smallvec::SmallVec;
 use vtx_emul::endpoint::Host;
 use vtx_emul::stream::tcp::TcpNetwork;
 use vtx_emul::stream::{Link, Network};
