@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use sctp_proto::{Association, AssociationHandle, DatagramEvent, Endpoint, Event, StreamEvent};
 
-use crate::SctpConfig;
+use crate::{CRC32C, SctpConfig};
 
 /// Feeds datagrams to a listening endpoint and drives every association they create:
 /// events, stream reads, timers and transmits. `data` is a sequence of datagrams, each
@@ -28,7 +28,7 @@ pub fn feed_server(data: &[u8]) {
         rest = &rest[2 + len..];
         if datagram.len() >= 12 {
             datagram[8..12].fill(0);
-            let sum = crc32c::crc32c(&datagram);
+            let sum = CRC32C.checksum(&datagram);
             datagram[8..12].copy_from_slice(&sum.to_le_bytes());
         }
         step += 1;

@@ -52,6 +52,9 @@ pub mod fuzzing;
 pub use sctp_proto;
 pub use user::SctpTransport;
 
+/// SCTP's checksum (RFC 9260 appendix B).
+const CRC32C: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
+
 /// Whether an SCTP packet's checksum is right (RFC 9260 §6.8): before the transport
 /// acts on a packet itself (evicts a pending association for an INIT, answers an
 /// out-of-the-blue packet), so random bytes can make it do neither.
@@ -59,11 +62,11 @@ pub fn checksum_ok(packet: &[u8]) -> bool {
     let Some(field) = packet.get(8..12) else {
         return false;
     };
-    // SCTP's checksum is CRC32c (RFC 9260 appendix B), over the packet with its own
-    // field zeroed.
-    let crc = crc32c::crc32c(&packet[..8]);
-    let crc = crc32c::crc32c_append(crc, &[0; 4]);
-    crc32c::crc32c_append(crc, &packet[12..]).to_le_bytes() == field
+    let mut digest = CRC32C.digest();
+    digest.update(&packet[..8]);
+    digest.update(&[0; 4]);
+    digest.update(&packet[12..]);
+    digest.finalize().to_le_bytes() == field
 }
 
 /// Settings of the userspace backend, fixed at `register`.
@@ -130,6 +133,7 @@ pub fn transport() -> SctpTransport {
 pub mod ootb {
     use bytes::{BufMut, Bytes, BytesMut};
 
+    use crate::CRC32C;
     const SHUTDOWN_ACK: u8 = 8;
     const SHUTDOWN_COMPLETE: u8 = 14;
     /// The T bit: the verification tag is the one the receiver itself expects.
@@ -159,8 +163,7 @@ pub mod ootb {
         out.put_u8(SHUTDOWN_COMPLETE);
         out.put_u8(T_BIT);
         out.put_u16(4);
-        let sum = crc32c::crc32c(&out); // over a zero checksum field
-
+        let sum = CRC32C.checksum(&out);
         out[8..12].copy_from_slice(&sum.to_le_bytes());
         Some(out.freeze())
     }

@@ -304,8 +304,9 @@ impl Packet {
             }
         }
 
-        // VTX patch: hardware CRC32c (see util.rs).
-        let checksum = crc32c::crc32c(writer);
+        let mut digest = ISCSI_CRC.digest();
+        digest.update(writer);
+        let checksum = digest.finalize();
 
         // Checksum is already in BigEndian
         // Using LittleEndian stops it from being flipped

@@ -3,6 +3,7 @@ use crate::shared::AssociationId;
 use alloc::borrow::ToOwned;
 use bytes::Bytes;
 use core::time::Duration;
+use crc::{CRC_32_ISCSI, Crc, Table};
 
 /// This function is non-inline to prevent the optimizer from looking inside it.
 #[inline(never)]
@@ -81,14 +82,15 @@ pub(crate) fn get_padding_size(len: usize) -> usize {
 /// Allocate and zero this data once.
 /// We need to use it for the checksum and don't want to allocate/clear each time.
 pub(crate) static FOUR_ZEROES: Bytes = Bytes::from_static(&[0, 0, 0, 0]);
+pub(crate) const ISCSI_CRC: Crc<u32, Table<16>> = Crc::<u32, Table<16>>::new(&CRC_32_ISCSI);
 
 /// Fastest way to do a crc32 without allocating.
-// VTX patch: the `crc32c` crate (hardware CRC32c where the CPU has it) instead of the
-// `crc` crate's table, which was the largest single cost of a bulk transfer.
 pub(crate) fn generate_packet_checksum(raw: &Bytes) -> u32 {
-    let crc = crc32c::crc32c(&raw[0..8]);
-    let crc = crc32c::crc32c_append(crc, &FOUR_ZEROES[..]);
-    crc32c::crc32c_append(crc, &raw[12..])
+    let mut digest = ISCSI_CRC.digest();
+    digest.update(&raw[0..8]);
+    digest.update(&FOUR_ZEROES[..]);
+    digest.update(&raw[12..]);
+    digest.finalize()
 }
 
 /// A [`BytesSource`] implementation for `&'a mut [Bytes]`
