@@ -14,13 +14,14 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::io;
+use std::io::{self, IoSliceMut};
 use std::net::{Ipv6Addr, SocketAddr};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
+use quinn_udp::{BATCH_SIZE, RecvMeta, Transmit as UdpTransmit, UdpSocketState};
 use rustc_hash::{FxHashMap, FxHashSet};
 use sctp_proto::{
     Association, AssociationHandle, ClientConfig, DatagramEvent, Endpoint, EndpointConfig,
@@ -28,6 +29,7 @@ use sctp_proto::{
     TransportConfig,
 };
 use slab::Slab;
+use smallvec::SmallVec;
 use socket2::{Domain, Protocol, Socket, Type};
 use vtx_emul::endpoint::format_addr;
 use vtx_emul::pattern::{ConnId, DownReason};
@@ -53,12 +55,13 @@ pub(crate) const SEGMENT: usize = 64 * 1024;
 pub(crate) const MAX_RECEIVE_MESSAGE: u32 = 1024 * 1024;
 /// Stop pulling from the Vocket while this much is unacknowledged in the association.
 const SEND_HIGH: usize = 1024 * 1024;
-/// Largest datagram read.
+/// Largest datagram read, or GRO batch of datagrams (one receive slot).
 const DATAGRAM_MAX: usize = 65_536;
 /// Datagrams read before the associations they touched are driven.
 const READ_BATCH: usize = 64;
-/// Datagrams read from one UDP socket per turn of the event loop; the socket is read
-/// again on the next turn, so a flood on one socket cannot hold the driver.
+/// Datagrams read from one UDP socket per turn of the event loop (checked before each
+/// read, which brings up to one batch); the socket is read again on the next turn, so
+/// a flood on one socket cannot hold the driver.
 const READ_BUDGET: usize = 16 * READ_BATCH;
 /// Associations an endpoint holds in the handshake at once; an INIT beyond evicts the
 /// oldest (an INIT flood costs the attacker a datagram per association, us a bounded
@@ -79,6 +82,8 @@ struct Listener {
 /// One UDP socket and the SCTP endpoint multiplexed over it.
 struct Udp {
     socket: mio::net::UdpSocket,
+    /// quinn-udp's view of the socket: GSO sends.
+    state: UdpSocketState,
     endpoint: Endpoint,
     local: SocketAddr,
     /// Set for a bound endpoint; `None` for a client socket.
@@ -129,6 +134,8 @@ pub struct SctpTransport {
     datagram: Box<[u8]>,
     /// Associations that took datagrams since they were last driven.
     touched: Vec<usize>,
+    /// Where runs of datagrams are joined for one GSO send.
+    gso: Vec<u8>,
 }
 
 impl fmt::Debug for SctpTransport {
@@ -205,8 +212,9 @@ impl SctpTransport {
             sockets: SocketLinks::default(),
             clients: [None, None],
             generations: Generations::new(),
-            datagram: vec![0; DATAGRAM_MAX].into_boxed_slice(),
+            datagram: vec![0; DATAGRAM_MAX * BATCH_SIZE].into_boxed_slice(),
             touched: Vec::new(),
+            gso: Vec::new(),
         }
     }
 
@@ -241,6 +249,7 @@ impl SctpTransport {
         server: bool,
     ) -> io::Result<usize> {
         let mut socket = udp_socket(addr)?;
+        let state = UdpSocketState::new((&socket).into())?;
         let local = socket.local_addr()?;
         let key = self.udps.vacant_key();
         driver
@@ -249,6 +258,7 @@ impl SctpTransport {
         let endpoint = self.new_endpoint(server);
         self.udps.insert(Udp {
             socket,
+            state,
             endpoint,
             local,
             listener: None,
@@ -505,7 +515,7 @@ impl SctpTransport {
         };
         // Endpoint events are only "drained"; `remove_assoc` reports that itself.
         while a.assoc.poll_endpoint_event().is_some() {}
-        send_transmits(&self.udps, driver.now(), a.udp, &mut a.assoc);
+        send_transmits(&self.udps, driver.now(), a.udp, &mut a.assoc, &mut self.gso);
         a.unacked = a.buffered();
         // A server association sits in CLOSED until the COOKIE-ECHO arrives (the
         // cookie carries its state): closed means over only once it was associated.
@@ -734,7 +744,7 @@ impl SctpTransport {
         let mut batch = 0;
         let mut budget = READ_BUDGET;
         loop {
-            if batch == READ_BATCH {
+            if batch >= READ_BATCH {
                 self.drive_touched(driver);
                 batch = 0;
             }
@@ -743,24 +753,51 @@ impl SctpTransport {
                 driver.set_timer(driver.now(), timer_key(TIMER_READ, 0, udp));
                 break;
             }
-            budget -= 1;
             let Some(u) = self.udps.get(udp) else {
                 break;
             };
-            match u.socket.recv_from(&mut self.datagram) {
-                Ok((n, from)) => {
+            let (n, metas) = {
+                let mut metas = [RecvMeta::default(); BATCH_SIZE];
+                let mut bufs: SmallVec<[IoSliceMut<'_>; BATCH_SIZE]> = self
+                    .datagram
+                    .chunks_mut(DATAGRAM_MAX)
+                    .map(IoSliceMut::new)
+                    .collect();
+                match u.state.recv((&u.socket).into(), &mut bufs, &mut metas) {
+                    Ok(n) => (n, metas),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        // ICMP errors surface here on some systems; the association's
+                        // own timers decide whether the peer is gone.
+                        log::debug!("recv on {} failed: {e}", u.local);
+                        continue;
+                    }
+                }
+            };
+            // The buffer is lent out while its datagrams are handled (no copy of it).
+            let buffer = std::mem::take(&mut self.datagram);
+            for (i, meta) in metas.iter().take(n).enumerate() {
+                let slot = &buffer[i * DATAGRAM_MAX..][..meta.len.min(DATAGRAM_MAX)];
+                // A GRO read holds several datagrams of `stride` bytes (the last may
+                // be shorter); an empty datagram is one too (and counted as hostile).
+                let stride = match meta.stride {
+                    0 => slot.len(),
+                    s => s,
+                }
+                .max(1);
+                let count = slot.len().div_ceil(stride).max(1);
+                let from = meta.addr;
+                for k in 0..count {
+                    let start = (k * stride).min(slot.len());
+                    let d = &slot[start..(start + stride).min(slot.len())];
                     batch += 1;
-                    let data = Bytes::copy_from_slice(&self.datagram[..n]);
+                    budget = budget.saturating_sub(1);
+                    let data = Bytes::copy_from_slice(d);
                     self.on_datagram(driver, udp, from, data);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    // ICMP errors surface here on some systems; the association's
-                    // own timers decide whether the peer is gone.
-                    log::debug!("recv on {} failed: {e}", u.local);
-                }
             }
+            self.datagram = buffer;
         }
         self.drive_touched(driver);
     }
@@ -804,21 +841,72 @@ impl SctpTransport {
     }
 }
 
-/// Sends what an association has queued. A datagram the socket cannot take now is
-/// dropped: SCTP retransmits it.
-fn send_transmits(udps: &Slab<Udp>, now: Instant, udp: usize, assoc: &mut Association) {
+/// Most bytes joined for one GSO send (the kernel takes up to 64 KiB with headers).
+const GSO_BYTES: usize = 60 * 1024;
+
+/// Sends what an association has queued: each run of datagrams of one size (the last
+/// may be shorter) in one GSO send where the socket can, else one by one. A datagram
+/// the socket cannot take now is dropped: SCTP retransmits it.
+fn send_transmits(
+    udps: &Slab<Udp>,
+    now: Instant,
+    udp: usize,
+    assoc: &mut Association,
+    gso: &mut Vec<u8>,
+) {
     let Some(u) = udps.get(udp) else {
         return;
     };
+    let max_segments = u.state.max_gso_segments();
     while let Some(t) = assoc.poll_transmit(now) {
-        if let Payload::RawEncode(datagrams) = t.payload {
-            for d in datagrams {
-                match u.socket.send_to(&d, t.remote) {
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    Err(e) => log::debug!("send to {} failed: {e}", t.remote),
-                }
+        let Payload::RawEncode(datagrams) = t.payload else {
+            continue;
+        };
+        let mut rest = &datagrams[..];
+        while let Some(first) = rest.first() {
+            let seg = first.len();
+            let (mut n, mut total) = (1, seg);
+            while n < rest.len()
+                && n < max_segments
+                && rest[n - 1].len() == seg
+                && rest[n].len() <= seg
+                && total + rest[n].len() <= GSO_BYTES
+            {
+                total += rest[n].len();
+                n += 1;
             }
+            let contents: &[u8] = if n == 1 {
+                first
+            } else {
+                gso.clear();
+                for d in &rest[..n] {
+                    gso.extend_from_slice(d);
+                }
+                gso
+            };
+            let send = |contents: &[u8], segment_size| {
+                let transmit = UdpTransmit {
+                    destination: t.remote,
+                    ecn: None,
+                    contents,
+                    segment_size,
+                    src_ip: None,
+                };
+                u.state.try_send((&u.socket).into(), &transmit)
+            };
+            match send(contents, (n > 1).then_some(seg)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if n > 1 => {
+                    // GSO refused (quinn-udp lowers max_gso_segments): one by one.
+                    log::debug!("GSO send to {} failed ({e}); sending singly", t.remote);
+                    for d in &rest[..n] {
+                        let _ = send(d, None);
+                    }
+                }
+                Err(e) => log::debug!("send to {} failed: {e}", t.remote),
+            }
+            rest = &rest[n..];
         }
     }
 }
