@@ -1009,6 +1009,32 @@ fn probe_router_goes_first_to_every_new_peer() {
     }
 }
 
+/// The probe goes ahead of data already waiting, and does not count against SNDHWM: a
+/// DEALER with SNDHWM 1 still sends its message after the probe (it stalled when the
+/// probe took the only slot).
+#[test]
+fn probe_router_goes_ahead_of_waiting_data_outside_sndhwm() {
+    let now = Instant::now();
+    let mut o = opts();
+    o.probe_router = true;
+    o.sndhwm = 1;
+    let mut v = Vocket::new(T::Dealer, o);
+    v.handle_app(Msg::single(Bytes::from_static(b"data")), now);
+    let p = v
+        .handle_peer_up(PeerInfo::new(T::Router, "t://a", 1), now)
+        .unwrap();
+    let mut sent = Vec::new();
+    while let Some(Transmit::Message { msg, .. }) = v.poll_transmit(p) {
+        sent.push(msg.frames().to_vec());
+    }
+    assert_eq!(
+        sent,
+        [vec![Bytes::new()], vec![Bytes::from_static(b"data")]],
+        "the probe, then the message that waited"
+    );
+    assert!(v.can_send(), "room again for the next message");
+}
+
 #[test]
 fn router_mandatory_holds_a_message_for_a_full_peer() {
     let now = Instant::now();

@@ -60,8 +60,8 @@ const DATAGRAM_MAX: usize = 65_536;
 /// Datagrams read before the associations they touched are driven.
 const READ_BATCH: usize = 64;
 /// Datagrams read from one UDP socket per turn of the event loop (checked before each
-/// read, which brings up to one batch); the socket is read again on the next turn, so
-/// a flood on one socket cannot hold the driver.
+/// read, so one read's batch may pass it); the socket is read again on the next turn,
+/// so a flood on one socket cannot hold the driver.
 const READ_BUDGET: usize = 16 * READ_BATCH;
 /// Associations an endpoint holds in the handshake at once; an INIT beyond evicts the
 /// oldest (an INIT flood costs the attacker a datagram per association, us a bounded
@@ -363,8 +363,7 @@ impl SctpTransport {
             driver.peer_down(a.peering.sock, p);
         }
         if let Origin::Connected(ck) = a.peering.origin {
-            self.connecters
-                .link_ended(driver, ck, key, a.peering.was_up);
+            self.connecters.link_ended(driver, ck, key);
         }
     }
 
@@ -517,6 +516,10 @@ impl SctpTransport {
         while a.assoc.poll_endpoint_event().is_some() {}
         send_transmits(&self.udps, driver.now(), a.udp, &mut a.assoc, &mut self.gso);
         a.unacked = a.buffered();
+        if a.unacked == 0 && a.peering.out.is_empty() {
+            // All acknowledged: a lingering socket may be done.
+            driver.link_drained(a.peering.sock);
+        }
         // A server association sits in CLOSED until the COOKIE-ECHO arrives (the
         // cookie carries its state): closed means over only once it was associated.
         if a.peering.phase != Phase::Connecting && a.assoc.is_closed() {
@@ -741,14 +744,10 @@ impl SctpTransport {
     /// in-flight queue, so driving after every SACK made the cost per packet grow
     /// with the window.
     fn read_udp(&mut self, driver: &mut Driver, udp: usize) {
-        let mut batch = 0;
-        let mut budget = READ_BUDGET;
+        let mut read = 0;
+        let mut metas = [RecvMeta::default(); BATCH_SIZE];
         loop {
-            if batch >= READ_BATCH {
-                self.drive_touched(driver);
-                batch = 0;
-            }
-            if budget == 0 {
+            if read >= READ_BUDGET {
                 // Edge-triggered: the next turn's timer reads on.
                 driver.set_timer(driver.now(), timer_key(TIMER_READ, 0, udp));
                 break;
@@ -756,21 +755,22 @@ impl SctpTransport {
             let Some(u) = self.udps.get(udp) else {
                 break;
             };
-            let (n, metas) = {
-                let mut metas = [RecvMeta::default(); BATCH_SIZE];
+            let n = {
                 let mut bufs: SmallVec<[IoSliceMut<'_>; BATCH_SIZE]> = self
                     .datagram
                     .chunks_mut(DATAGRAM_MAX)
                     .map(IoSliceMut::new)
                     .collect();
                 match u.state.recv((&u.socket).into(), &mut bufs, &mut metas) {
-                    Ok(n) => (n, metas),
+                    Ok(n) => n,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => {
                         // ICMP errors surface here on some systems; the association's
-                        // own timers decide whether the peer is gone.
+                        // own timers decide whether the peer is gone. An error costs
+                        // the budget a datagram, so a persistent one cannot spin.
                         log::debug!("recv on {} failed: {e}", u.local);
+                        read += 1;
                         continue;
                     }
                 }
@@ -781,20 +781,19 @@ impl SctpTransport {
                 let slot = &buffer[i * DATAGRAM_MAX..][..meta.len.min(DATAGRAM_MAX)];
                 // A GRO read holds several datagrams of `stride` bytes (the last may
                 // be shorter); an empty datagram is one too (and counted as hostile).
-                let stride = match meta.stride {
-                    0 => slot.len(),
-                    s => s,
-                }
-                .max(1);
-                let count = slot.len().div_ceil(stride).max(1);
-                let from = meta.addr;
-                for k in 0..count {
-                    let start = (k * stride).min(slot.len());
-                    let d = &slot[start..(start + stride).min(slot.len())];
-                    batch += 1;
-                    budget = budget.saturating_sub(1);
-                    let data = Bytes::copy_from_slice(d);
-                    self.on_datagram(driver, udp, from, data);
+                let stride = if meta.stride == 0 {
+                    slot.len()
+                } else {
+                    meta.stride
+                };
+                let empty = slot.is_empty().then_some(&[][..]);
+                for d in slot.chunks(stride.max(1)).chain(empty) {
+                    // Copied: a datagram kept by the stack must not pin the slot.
+                    self.on_datagram(driver, udp, meta.addr, Bytes::copy_from_slice(d));
+                    read += 1;
+                    if read % READ_BATCH == 0 {
+                        self.drive_touched(driver);
+                    }
                 }
             }
             self.datagram = buffer;
@@ -857,13 +856,19 @@ fn send_transmits(
     let Some(u) = udps.get(udp) else {
         return;
     };
-    let max_segments = u.state.max_gso_segments();
+    // A full socket drops the rest of this call's packets (SCTP retransmits them)
+    // without a failing syscall for each.
+    let mut full = false;
     while let Some(t) = assoc.poll_transmit(now) {
         let Payload::RawEncode(datagrams) = t.payload else {
             continue;
         };
         let mut rest = &datagrams[..];
-        while let Some(first) = rest.first() {
+        while let Some(first) = rest.first()
+            && !full
+        {
+            // Read per run: a refused GSO send lowers it.
+            let max_segments = u.state.max_gso_segments();
             let seg = first.len();
             let (mut n, mut total) = (1, seg);
             while n < rest.len()
@@ -896,7 +901,7 @@ fn send_transmits(
             };
             match send(contents, (n > 1).then_some(seg)) {
                 Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => full = true,
                 Err(e) if n > 1 => {
                     // GSO refused (quinn-udp lowers max_gso_segments): one by one.
                     log::debug!("GSO send to {} failed ({e}); sending singly", t.remote);

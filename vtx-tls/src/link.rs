@@ -22,9 +22,10 @@ use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
 use crate::config::TlsConfig;
 
-/// Ciphertext read from TCP per `read` call: rustls takes at most 4 KiB per
-/// `read_tls`, so it is fed from this buffer, not from the socket (a 64 KiB message
-/// would otherwise cost 16 reads).
+/// What rustls 0.23 reads from TCP per `read_tls` at most.
+const RUSTLS_READ: usize = 4096;
+/// Ciphertext read from TCP per read once traffic is heavy: rustls is then fed from this
+/// buffer, not from the socket (a 64 KiB message would otherwise cost 16 reads).
 const CIPHER_READ: usize = 64 * 1024;
 
 /// One TLS connection.
@@ -67,12 +68,18 @@ impl TlsLink {
         }
     }
 
-    /// Gives rustls ciphertext: what is buffered, else one bulk read from TCP.
+    /// Gives rustls ciphertext: what is buffered, else one read from TCP. While traffic
+    /// is light rustls reads from TCP itself; a read that filled its 4 KiB means more
+    /// is waiting, and from then until TCP runs dry reads go through a 64 KiB buffer.
     /// `Ok(false)` at end of stream (rustls is told too).
     fn feed(&mut self) -> io::Result<bool> {
         if self.fed == self.filled {
             if self.cipher.is_empty() {
-                self.cipher = vec![0; CIPHER_READ];
+                let n = self.tls.read_tls(&mut self.tcp)?;
+                if n >= RUSTLS_READ {
+                    self.cipher = vec![0; CIPHER_READ];
+                }
+                return Ok(n > 0);
             }
             (self.fed, self.filled) = (0, 0);
             match Read::read(&mut self.tcp, &mut self.cipher) {

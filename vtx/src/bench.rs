@@ -74,9 +74,9 @@ pub type Register = fn(&Vtx) -> Result<()>;
 /// Messages to send for a size so that a run takes a fraction of a second.
 pub fn default_count(size: usize, scale: f64) -> usize {
     let bytes = 256.0 * 1024.0 * 1024.0 * scale; // ~256 MB per run
-    ((bytes / (size.max(64) as f64)) as usize)
-        .clamp(2_000, (2_000_000.0 * scale) as usize)
-        .max(200)
+    // At least 2,000 whatever the scale (a clamp whose bounds cross would panic).
+    let most = ((2_000_000.0 * scale) as usize).max(2_000);
+    ((bytes / (size.max(64) as f64)) as usize).clamp(2_000, most)
 }
 
 struct Side {

@@ -279,7 +279,7 @@ impl Vocket {
         };
         let address = info.address.clone();
         let announced = info.identity.is_some();
-        let id = self.peers.insert(Peer::new(info, route_id.clone(), now));
+        let id = self.peers.insert(Peer::new(info, route_id.clone()));
         if let Kind::Router(router) = &mut self.kind {
             router.bind(route_id.clone(), id, announced);
             if self.opts.router_notify & crate::options::NOTIFY_CONNECT != 0 {
@@ -289,27 +289,20 @@ impl Vocket {
         self.stats.peers_up += 1;
         self.event(Event::PeerUp { address });
         self.arm_heartbeat(id, now);
-        if let Some(welcome) = self.opts.xpub_welcome.clone()
-            && self.ty == SocketType::XPub
-            && let Some(p) = self.peers.get_mut(id)
-        {
-            // libzmq writes it into the new subscriber's pipe before anything else.
-            p.queue.push_back(Transmit::Message {
-                msg: Msg::single(welcome),
-                seq: None,
-            });
-            self.mark_ready(id);
-        }
-        if self.opts.probe_router
-            && matches!(self.kind, Kind::Req(_) | Kind::Dealer | Kind::Router(_))
-            && let Some(p) = self.peers.get_mut(id)
-        {
-            // Ahead of anything else for this peering, outside any REQ state.
-            p.queue.push_back(Transmit::Message {
-                msg: Msg::single(Bytes::new()),
-                seq: None,
-            });
-            self.mark_ready(id);
+        // libzmq writes a welcome and a probe into the new peering's pipe before anything
+        // else: they go as control, ahead of data, outside SNDHWM and any REQ state.
+        let first = match &self.opts.xpub_welcome {
+            Some(welcome) if self.ty == SocketType::XPub => Some(welcome.clone()),
+            _ if self.opts.probe_router
+                && matches!(self.kind, Kind::Req(_) | Kind::Dealer | Kind::Router(_)) =>
+            {
+                Some(Bytes::new())
+            }
+            _ => None,
+        };
+        if let Some(frame) = first {
+            let msg = Msg::single(frame);
+            self.push_control(id, Transmit::Message { msg, seq: None });
         }
         match &self.kind {
             Kind::Req(_) | Kind::Dealer | Kind::Push | Kind::Pair => {
@@ -340,7 +333,6 @@ impl Vocket {
             self.stats.dropped_invalid += 1;
             return Flow::Continue;
         };
-        p.last_rx = now;
         // Any input proves the peer alive: its TTL runs again from its next PING, and an
         // outstanding PING is answered (libzmq cancels both timers on input).
         p.ttl_deadline = None;
@@ -518,16 +510,25 @@ impl Vocket {
     /// Counts a dropped message. Dropping is cheaper than sending: counters and, when
     /// none is waiting already, one `Dropped` event that will carry the count.
     fn drop_msg(&mut self, reason: DropReason) {
-        match reason {
-            DropReason::Hwm => self.stats.dropped_hwm += 1,
-            DropReason::AppFull => self.stats.dropped_app_full += 1,
-            DropReason::Unroutable => self.stats.dropped_unroutable += 1,
-            DropReason::Invalid => self.stats.dropped_invalid += 1,
-            DropReason::Duplicate => self.stats.dropped_duplicate += 1,
-            DropReason::PeerGone => self.stats.dropped_peer_gone += 1,
+        self.drop_msgs(reason, 1);
+    }
+
+    /// `n` messages dropped for `reason`: counted, and reported by one event.
+    fn drop_msgs(&mut self, reason: DropReason, n: u64) {
+        if n == 0 {
+            return;
         }
+        let counter = match reason {
+            DropReason::Hwm => &mut self.stats.dropped_hwm,
+            DropReason::AppFull => &mut self.stats.dropped_app_full,
+            DropReason::Unroutable => &mut self.stats.dropped_unroutable,
+            DropReason::Invalid => &mut self.stats.dropped_invalid,
+            DropReason::Duplicate => &mut self.stats.dropped_duplicate,
+            DropReason::PeerGone => &mut self.stats.dropped_peer_gone,
+        };
+        *counter += n;
         let slot = &mut self.drops_unreported[reason.slot()];
-        slot.0 += 1;
+        slot.0 += n;
         if !slot.1 && self.events.len() < MAX_EVENTS {
             slot.1 = true;
             self.events.push_back(Event::Dropped { reason, count: 0 });
@@ -674,14 +675,9 @@ impl Vocket {
         let lost = self
             .fq
             .orphan(&peer.props, std::mem::take(&mut peer.inbox), cap);
-        for _ in 0..lost {
-            self.drop_msg(DropReason::AppFull);
-        }
-        for t in std::mem::take(&mut peer.queue) {
-            if matches!(t, Transmit::Message { .. }) {
-                self.drop_msg(DropReason::PeerGone);
-            }
-        }
+        self.drop_msgs(DropReason::AppFull, lost as u64);
+        // Its data queue holds only messages (control goes apart).
+        self.drop_msgs(DropReason::PeerGone, peer.queue.len() as u64);
         match &mut self.kind {
             Kind::Router(router) => {
                 router.release(&peer.route_id, id);

@@ -61,7 +61,6 @@ pub(crate) struct Peer {
     pub(crate) lb_slot: Option<usize>,
     /// The transport was told to stop reading this peering.
     pub(crate) paused: bool,
-    pub(crate) last_rx: Instant,
     pub(crate) ping_sent_at: Option<Instant>,
     pub(crate) ttl_deadline: Option<Instant>,
     /// The heartbeat timer currently armed for this peering.
@@ -79,7 +78,7 @@ pub(crate) struct Peer {
 }
 
 impl Peer {
-    pub(crate) fn new(mut info: PeerInfo, route_id: Bytes, now: Instant) -> Peer {
+    pub(crate) fn new(mut info: PeerInfo, route_id: Bytes) -> Peer {
         Peer {
             props: std::sync::Arc::new(super::PeerProperties::new(&mut info)),
             info,
@@ -92,7 +91,6 @@ impl Peer {
             in_ready: false,
             lb_slot: None,
             paused: false,
-            last_rx: now,
             ping_sent_at: None,
             ttl_deadline: None,
             timer_at: None,
@@ -220,11 +218,10 @@ mod tests {
 
     #[test]
     fn stale_ids_miss_reused_slots() {
-        let now = Instant::now();
         let mut peers = Peers::default();
-        let a = peers.insert(Peer::new(info(), Bytes::new(), now));
+        let a = peers.insert(Peer::new(info(), Bytes::new()));
         assert!(peers.remove(a).is_some());
-        let b = peers.insert(Peer::new(info(), Bytes::new(), now));
+        let b = peers.insert(Peer::new(info(), Bytes::new()));
         assert_ne!(a, b);
         assert!(peers.get(a).is_none());
         assert!(peers.get(b).is_some());

@@ -123,8 +123,6 @@ impl Vocket {
         let Kind::Pub(state) = &mut self.kind else {
             return;
         };
-        state.round += 1;
-        let round = state.round;
         let mut matched = std::mem::take(&mut state.scratch);
         matched.clear();
         let topic = msg.first().map(|b| &b[..]).unwrap_or_default();
@@ -139,12 +137,17 @@ impl Vocket {
             // XPUB_NODROP: no subscriber loses it; it waits, and so does the application,
             // whose pipe fills until its send says EAGAIN, as libzmq's does.
             if let Kind::Pub(state) = &mut self.kind {
-                state.round -= 1;
                 state.scratch = matched;
             }
             self.unsent.push_back(msg);
             return;
         }
+        // A new round: a peering that matches several topics gets the message once.
+        let Kind::Pub(state) = &mut self.kind else {
+            return;
+        };
+        state.round += 1;
+        let round = state.round;
         for &id in &matched {
             let Some(p) = self.peers.get_mut(id) else {
                 continue;

@@ -29,7 +29,7 @@ use std::fmt;
 use bytes::{Bytes, BytesMut};
 
 pub use self::ids::{Generations, conn_id, split_conn_id, split_timer_key, timer_key};
-pub use self::reconnect::{Connecter, Connecters, reconnect_wait};
+pub use self::reconnect::{Connecter, Connecters};
 pub use self::table::{BoundAs, SocketLinks};
 use crate::pattern::{ConnId, DownReason, Flow, PeerId, PeerInfo};
 use crate::runtime::{Driver, SocketId};
@@ -108,8 +108,6 @@ pub struct Peering<S> {
     pub out: OutBuf,
     /// The peering in the Vocket, once up (and until the Vocket forgets it).
     pub peer: Option<PeerId>,
-    /// The session came up at some point (a reconnect then starts from RECONNECT_IVL).
-    pub was_up: bool,
     /// `scheme://address` of the peer, for logs and the monitor.
     pub address: String,
     /// How the link came to be.
@@ -157,7 +155,6 @@ impl<S: Session> Peering<S> {
             rbuf: BytesMut::new(),
             out: OutBuf::new(),
             peer: None,
-            was_up: false,
             address,
             origin,
             phase: Phase::Connecting,
@@ -249,7 +246,6 @@ impl<S: Session> Peering<S> {
                 match driver.peer_up(self.sock, info) {
                     Ok(peer) => {
                         self.peer = Some(peer);
-                        self.was_up = true;
                         self.phase = Phase::Up;
                         if let Origin::Connected(ck) = self.origin {
                             connecters.up(driver, ck);

@@ -42,9 +42,6 @@ pub struct Connecters<T> {
     timer_kind: u64,
 }
 
-/// A failed attempt holds this "link" while it waits, so that the usual backoff applies.
-const FAILED_ATTEMPT: usize = usize::MAX;
-
 impl<T> Connecters<T> {
     /// No connecters; reconnect timers get the kind `timer_kind`.
     pub fn new(timer_kind: u64) -> Self {
@@ -89,7 +86,7 @@ impl<T> Connecters<T> {
     /// Forgets `ck`; returns it and the link it held, which no longer reconnects.
     pub fn remove(&mut self, ck: usize) -> (Connecter<T>, Option<usize>) {
         let c = self.slab.remove(ck);
-        let link = c.link.filter(|&k| k != FAILED_ATTEMPT);
+        let link = c.link;
         (c, link)
     }
 
@@ -148,22 +145,29 @@ impl<T> Connecters<T> {
 
     /// An attempt of `ck` failed before it made a link: wait, then try again.
     pub fn attempt_failed(&mut self, driver: &mut Driver, ck: usize) {
-        self.linked(ck, FAILED_ATTEMPT);
-        self.link_ended(driver, ck, FAILED_ATTEMPT, false);
+        if self.idle(ck).is_some() {
+            self.schedule(driver, ck);
+        }
     }
 
-    /// The link `link` of `ck` ended (`was_up`: its session had come up): arms the
-    /// reconnect timer, unless `ck` holds another link by now or the socket does not
-    /// reconnect (RECONNECT_IVL -1).
-    pub fn link_ended(&mut self, driver: &mut Driver, ck: usize, link: usize, was_up: bool) {
+    /// The link `link` of `ck` ended: arms the reconnect timer, unless `ck` holds
+    /// another link by now. (The wait starts from RECONNECT_IVL again if the link had
+    /// come up: [`Connecters::up`] reset it.)
+    pub fn link_ended(&mut self, driver: &mut Driver, ck: usize, link: usize) {
+        let Some(c) = self.slab.get_mut(ck).filter(|c| c.link == Some(link)) else {
+            return;
+        };
+        c.link = None;
+        self.schedule(driver, ck);
+    }
+
+    /// Arms `ck`'s reconnect timer, unless the socket does not reconnect
+    /// (RECONNECT_IVL -1).
+    fn schedule(&mut self, driver: &mut Driver, ck: usize) {
         let generation = self.generations.advance();
         let Some(c) = self.slab.get_mut(ck) else {
             return;
         };
-        if c.link != Some(link) {
-            return;
-        }
-        c.link = None;
         let Some(opts) = driver.options(c.sock) else {
             return;
         };
@@ -171,9 +175,6 @@ impl<T> Connecters<T> {
             return;
         };
         let max = opts.reconnect_ivl_max;
-        if was_up {
-            c.ivl = base;
-        }
         let wait = reconnect_wait(&mut c.ivl, base, max, driver.rng());
         c.generation = generation;
         let at = driver.now() + wait;
@@ -192,7 +193,7 @@ impl<T> Connecters<T> {
 /// up to one `base` interval of jitter. With a RECONNECT_IVL_MAX above `base`, `ivl`
 /// doubles after each attempt up to the maximum; a transport resets it to `base` once a
 /// session came up.
-pub fn reconnect_wait(
+fn reconnect_wait(
     ivl: &mut Duration,
     base: Duration,
     max: Option<Duration>,

@@ -50,6 +50,14 @@ pub(crate) struct SockState {
 }
 
 impl SockState {
+    /// Puts the socket, `sock`, on the list of those to service this turn, once.
+    fn set_dirty(&mut self, sock: SocketId, dirty: &mut Vec<SocketId>) {
+        if !self.dirty {
+            self.dirty = true;
+            dirty.push(sock);
+        }
+    }
+
     /// Tells the application's thread what changed among the peerings.
     pub(crate) fn publish_peers(&mut self) {
         let peers = self.vocket.peer_count();
@@ -175,7 +183,7 @@ impl Driver {
             return Flow::Continue;
         };
         let flow = s.vocket.handle_input(peer, input, now);
-        self.mark_dirty(sock);
+        s.set_dirty(sock, &mut self.dirty);
         flow
     }
 
@@ -188,22 +196,29 @@ impl Driver {
         }
     }
 
-    /// Messages from a peering waiting for the application pipe (its inbox).
-    pub fn inbox_len(&self, sock: SocketId, peer: PeerId) -> usize {
-        self.sockets
-            .get(&sock)
-            .map_or(0, |s| s.vocket.inbox_len(peer))
-    }
-
     /// The next thing to send to a peering, if any.
     pub fn transmit(&mut self, sock: SocketId, peer: PeerId) -> Option<Transmit> {
         let s = self.sockets.get_mut(&sock)?;
+        // Taking a message makes room: a pipe that stopped reading for want of it may be
+        // read again, and a lingering socket may be done. Otherwise no new pass is due.
+        let wake = !s.vocket.can_send() || s.linger_until.is_some();
         let t = s.vocket.poll_transmit(peer);
-        if t.is_some() && !s.dirty {
-            // Taking a message may make room: the pipe may be readable again.
-            self.mark_dirty(sock);
+        if t.is_some() && wake {
+            s.set_dirty(sock, &mut self.dirty);
         }
         t
+    }
+
+    /// A link of `sock` wrote the last of what it had queued: a lingering socket may be
+    /// done.
+    pub fn link_drained(&mut self, sock: SocketId) {
+        if self
+            .sockets
+            .get(&sock)
+            .is_some_and(|s| s.linger_until.is_some())
+        {
+            self.mark_dirty(sock);
+        }
     }
 
     /// A link failed its handshake (a bad greeting, a timeout, a peer that reported an
@@ -277,11 +292,8 @@ impl Driver {
     }
 
     pub(crate) fn mark_dirty(&mut self, sock: SocketId) {
-        if let Some(s) = self.sockets.get_mut(&sock)
-            && !s.dirty
-        {
-            s.dirty = true;
-            self.dirty.push(sock);
+        if let Some(s) = self.sockets.get_mut(&sock) {
+            s.set_dirty(sock, &mut self.dirty);
         }
     }
 

@@ -12,6 +12,8 @@ pub(super) struct Conn<L, S> {
     pub(super) link: L,
     pub(super) peering: Peering<S>,
     read_size: usize,
+    /// The link itself still holds bytes (TLS records) it could not write yet.
+    link_pending: bool,
 }
 
 impl<L: Link, S: Session> Conn<L, S> {
@@ -20,6 +22,7 @@ impl<L: Link, S: Session> Conn<L, S> {
             link,
             peering,
             read_size: super::transport::INITIAL_READ,
+            link_pending: false,
         }
     }
 
@@ -54,7 +57,13 @@ impl<L: Link, S: Session> Conn<L, S> {
             }
         }
         let flushed = self.link.flush_link()?;
+        self.link_pending = !flushed;
         Ok(flushed && self.peering.out.is_empty())
+    }
+
+    /// Bytes queued for the link, in the output buffer or in the link itself.
+    pub(super) fn has_pending(&self) -> bool {
+        !self.peering.out.is_empty() || self.link_pending
     }
 }
 

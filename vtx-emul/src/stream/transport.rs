@@ -81,16 +81,6 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
         self
     }
 
-    /// The network, for configuration.
-    pub fn network_mut(&mut self) -> &mut N {
-        &mut self.net
-    }
-
-    /// Number of links (established or handshaking).
-    pub fn link_count(&self) -> usize {
-        self.conns.len()
-    }
-
     /// Takes a new link into the table, registers it and starts its session.
     fn add_conn(
         &mut self,
@@ -113,6 +103,10 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
             .register(&mut link, mio::Token(key), interest)
         {
             log::warn!("{sock}: cannot register link to {peer}: {e}");
+            if let Origin::Connected(ck) = origin {
+                // As a failed connect: try again after the usual wait.
+                self.connecters.attempt_failed(driver, ck);
+            }
             return;
         }
         peering.arm_handshake_timer(driver, TIMER_HANDSHAKE, key);
@@ -145,8 +139,7 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
             driver.peer_down(p.sock, peer);
         }
         if let Origin::Connected(ck) = p.origin {
-            self.connecters
-                .link_ended(driver, ck, key, p.peer.is_some());
+            self.connecters.link_ended(driver, ck, key);
         }
     }
 
@@ -245,10 +238,13 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
         if c.peering.phase == Phase::Connecting {
             return;
         }
-        if let Err(e) = c.write() {
-            let p = &c.peering;
-            log::debug!("{}: write failed: {e}", p);
-            self.close_conn(driver, key, true);
+        match c.write() {
+            Ok(true) => driver.link_drained(c.peering.sock),
+            Ok(false) => {}
+            Err(e) => {
+                log::debug!("{}: write failed: {e}", c.peering);
+                self.close_conn(driver, key, true);
+            }
         }
     }
 
@@ -263,8 +259,8 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
                 return;
             }
             match c.write() {
-                Ok(true) => {}       // all written: pull more
-                Ok(false) => return, // link full: wait for writable
+                Ok(true) => driver.link_drained(c.peering.sock), // all written: pull more
+                Ok(false) => return,                             // link full: wait for writable
                 Err(e) => {
                     let p = &c.peering;
                     log::debug!("{}: write failed: {e}", p);
@@ -384,7 +380,7 @@ impl<N: Network, S: Session> Transport for StreamTransport<N, S> {
         self.sockets.get(sock).is_some_and(|e| {
             e.links
                 .iter()
-                .any(|&k| self.conns.get(k).is_some_and(|c| !c.peering.out.is_empty()))
+                .any(|&k| self.conns.get(k).is_some_and(Conn::has_pending))
         })
     }
 
