@@ -27,7 +27,12 @@ fuzz_target!(|input: (u8, Vec<Op>)| {
     let Some(ty) = SocketType::from_raw(ty % 11) else {
         return;
     };
-    let opts = SocketOptions::default().with_sndhwm(8).with_rcvhwm(8).with_max_peers(8).with_heartbeat_ivl(Some(Duration::from_millis(100))).with_req_resend_ivl(Some(Duration::from_millis(30)));
+    let opts = SocketOptions::default()
+        .with_sndhwm(8)
+        .with_rcvhwm(8)
+        .with_max_peers(8)
+        .with_heartbeat_ivl(Some(Duration::from_millis(100)))
+        .with_req_resend_ivl(Some(Duration::from_millis(30)));
     let mut v = Vocket::new(ty, opts);
     let mut now = Instant::now();
     let mut peers: Vec<PeerId> = Vec::new();

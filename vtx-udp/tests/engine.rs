@@ -100,3 +100,54 @@ fn datagrams_before_the_vocket_takes_a_peering_are_not_lost() {
 fn take_peer(v: &mut Vocket) -> PeerId {
     v.peer_ids()[0]
 }
+
+/// What a message costs against the limit counts its frames (`Msg::cost`), as the
+/// receiver counts them: the sender drops a message of many empty frames that costs more
+/// than the limit, with few bytes, and delivers one that costs exactly the limit.
+#[test]
+fn the_sender_drops_what_the_receiver_would_refuse_by_cost() {
+    let now = Instant::now();
+    let cfg = Config::default();
+    let limit = cfg.max_msg_size as u64;
+    let (mut client, mut server) = (Engine::new(cfg.clone(), 1, now), Engine::new(cfg, 2, now));
+    let (c_addr, s_addr): (SocketAddr, SocketAddr) = (
+        "127.0.0.1:1".parse().unwrap(),
+        "127.0.0.1:2".parse().unwrap(),
+    );
+    let cl = client.add_local(owner(1, SocketType::Push), false);
+    let sl = server.add_local(owner(2, SocketType::Pull), true);
+    let mut vc = Vocket::new(SocketType::Push, Default::default());
+    let mut vs = Vocket::new(SocketType::Pull, Default::default());
+    client.connect(cl, s_addr, false, Duration::from_millis(100), now);
+    pump(&mut client, &mut server, sl, c_addr, now);
+    pump(&mut server, &mut client, cl, s_addr, now);
+    pump(&mut client, &mut server, sl, c_addr, now);
+    let (s_peering, s_peer) = take_up(&mut server, &mut vs, now).expect("server peering");
+    server.accept(s_peering, s_peer, now);
+    pump(&mut server, &mut client, cl, s_addr, now);
+    let (c_peering, c_peer) = take_up(&mut client, &mut vc, now).expect("client peering");
+    client.accept(c_peering, c_peer, now);
+
+    let empties = |n| Msg::from_frames(std::iter::repeat_n(Bytes::new(), n));
+    let at_limit = empties(usize::try_from(limit / 64).unwrap() + 1);
+    let over = empties(usize::try_from(limit / 64).unwrap() + 2);
+    assert_eq!(at_limit.cost(), limit);
+    assert!(over.cost() > limit && over.byte_len() == 0);
+    for msg in [over, at_limit.clone()] {
+        assert!(client.send(c_peering, Transmit::Message { msg, seq: None }, now));
+    }
+    client.flush(c_peering);
+    assert_eq!(client.dropped, 1, "the message over the limit is counted");
+    pump(&mut client, &mut server, sl, c_addr, now);
+    let got: Vec<Msg> = std::iter::from_fn(|| server.poll_event())
+        .filter_map(|ev| match ev {
+            Event::Input {
+                input: Input::Message { msg, .. },
+                ..
+            } => Some(msg),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(got, [at_limit]);
+    assert_eq!(server.dropped, 0);
+}
