@@ -12,12 +12,22 @@
 //! thermal limit) slows the baseline and vtx alike. A [`Row`] keeps every sample; the
 //! tables report the median and the range.
 //!
+//! Every throughput sample also carries the process's CPU time per message (user and
+//! system, all threads of both sides): on a machine with few cores, where the threads
+//! of both sides share them, that is the cost behind the rate.
+//!
+//! [`End::Relayed`] is the anchor for vtx's architecture: native libzmq tcp with a
+//! forwarding thread on an inproc pipe in front of each side. That is the data path of
+//! any driver behind an application's inproc pipe, with libzmq's transport work and no
+//! driver work of its own, so no such driver can beat it by much.
+//!
 //! Used by `vtx bench` and by the `benches/` suite. It measures and formats; it never
 //! asserts on a timing.
 
 mod plot;
 mod report;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -32,6 +42,11 @@ pub use report::{Machine, json, size_label, table, today};
 pub enum End {
     /// A native libzmq socket binding this endpoint (`tcp://[::1]:*`, `tcp://127.0.0.1:*`).
     Native(String),
+    /// A native libzmq socket behind a relay: the application's socket talks over
+    /// inproc to a forwarding thread, whose other socket binds or connects this
+    /// endpoint. Same wire as [`End::Native`], one inproc hop more per
+    /// side: the hop every vtx message takes to and from its driver.
+    Relayed(String),
     /// A vtx socket binding this endpoint (`tcp6://[::1]:0`, `udp://127.0.0.1:0`).
     Vtx(String),
 }
@@ -40,6 +55,10 @@ impl End {
     fn label(&self) -> String {
         match self {
             End::Native(ep) => format!("native {}", ep.split("://").next().unwrap_or("?")),
+            End::Relayed(ep) => format!(
+                "native {} via inproc relays",
+                ep.split("://").next().unwrap_or("?")
+            ),
             End::Vtx(ep) => format!("vtx {}", ep.split("://").next().unwrap_or("?")),
         }
     }
@@ -93,43 +112,154 @@ impl Side {
                 register(&v)?;
                 Some(v)
             }
-            End::Native(_) => None,
+            End::Native(_) | End::Relayed(_) => None,
         };
         Ok(Side { ctx, vtx })
     }
 }
 
 enum Sock {
-    Native(zmq::Socket),
+    /// A native socket, and for [`End::Relayed`] the relay it talks through (dropped
+    /// after the socket, field order).
+    Native(zmq::Socket, Option<Relay>),
     Vtx(Box<crate::VtxSocket>),
+}
+
+/// A forwarder between an inproc pipe and the wire, on a thread of its own, as lean as
+/// a driver could be: it waits in `zmq_poll`, then moves every message that is ready
+/// with non-blocking receives. (libzmq's own `zmq_proxy` polls per message and costs
+/// several times more.) Stopped and joined when dropped.
+struct Relay {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl Relay {
+    /// A relay for an application socket of type `app`: the relay's outer socket binds
+    /// (`bind`) or connects `ep`, and the application socket connects to its inner one.
+    /// Returns the relay and the endpoint the outer socket bound.
+    fn new(ctx: &zmq::Context, app: &zmq::Socket, ep: &str, bind: bool) -> Result<(Relay, String)> {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let inner_ep = format!(
+            "inproc://vtx-bench-relay-{}",
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        // The relay's sockets for the application's; whether replies come back.
+        let (outer_ty, inner_ty, both_ways) = match app.get_socket_type()? {
+            zmq::PULL => (zmq::PULL, zmq::PUSH, false),
+            zmq::PUSH => (zmq::PUSH, zmq::PULL, false),
+            zmq::REP => (zmq::ROUTER, zmq::DEALER, true),
+            zmq::REQ => (zmq::DEALER, zmq::ROUTER, true),
+            _ => {
+                return Err(Error::InvalidConfig {
+                    reason: "a relay serves PUSH, PULL, REQ and REP only".into(),
+                });
+            }
+        };
+        let (outer, inner) = (ctx.socket(outer_ty)?, ctx.socket(inner_ty)?);
+        for s in [&outer, &inner] {
+            s.set_linger(0)?;
+        }
+        outer.set_ipv6(true)?;
+        let bound = if bind {
+            outer.bind(ep)?;
+            outer
+                .get_last_endpoint()?
+                .map_err(|_| Error::InvalidConfig {
+                    reason: "endpoint".into(),
+                })?
+        } else {
+            outer.connect(ep)?;
+            ep.to_owned()
+        };
+        inner.bind(&inner_ep)?;
+        app.connect(&inner_ep)?;
+        // The side that reads first: a receiver's relay reads the wire.
+        let (first, second) = if bind { (outer, inner) } else { (inner, outer) };
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = thread::Builder::new()
+            .name("vtx-bench-relay".into())
+            .spawn(move || {
+                if let Err(e) = relay(&first, &second, both_ways, &stopped) {
+                    log::warn!("benchmark relay: {e}");
+                }
+            })
+            .map_err(|e| Error::InvalidConfig {
+                reason: format!("relay thread: {e}"),
+            })?;
+        Ok((
+            Relay {
+                stop,
+                thread: Some(thread),
+            },
+            bound,
+        ))
+    }
+}
+
+/// Moves messages from `a` to `b` (and back, `both_ways`) until `stop`.
+fn relay(
+    a: &zmq::Socket,
+    b: &zmq::Socket,
+    both_ways: bool,
+    stop: &std::sync::atomic::AtomicBool,
+) -> zmq::Result<()> {
+    let mut msg = zmq::Message::new();
+    while !stop.load(Ordering::Relaxed) {
+        let mut items = [a.as_poll_item(zmq::POLLIN), b.as_poll_item(zmq::POLLIN)];
+        let n = if both_ways { 2 } else { 1 };
+        zmq::poll(&mut items[..n], 100)?;
+        for (from, to) in [(a, b), (b, a)].into_iter().take(n) {
+            loop {
+                match from.recv(&mut msg, zmq::DONTWAIT) {
+                    Ok(()) => {}
+                    Err(zmq::Error::EAGAIN) => break,
+                    Err(e) => return Err(e),
+                }
+                let flags = if msg.get_more() { zmq::SNDMORE } else { 0 };
+                to.send(std::mem::replace(&mut msg, zmq::Message::new()), flags)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// The calls a benchmark makes, on either kind of socket.
 impl Sock {
     fn send(&self, data: impl Into<zmq::Message>, flags: i32) -> zmq::Result<()> {
         match self {
-            Sock::Native(s) => s.send(data.into(), flags),
+            Sock::Native(s, _) => s.send(data.into(), flags),
             Sock::Vtx(s) => s.send(data, flags),
         }
     }
 
     fn recv(&self, msg: &mut zmq::Message, flags: i32) -> zmq::Result<()> {
         match self {
-            Sock::Native(s) => s.recv(msg, flags),
+            Sock::Native(s, _) => s.recv(msg, flags),
             Sock::Vtx(s) => s.recv(msg, flags),
         }
     }
 
     fn set_sndtimeo(&self, ms: i32) -> zmq::Result<()> {
         match self {
-            Sock::Native(s) => s.set_sndtimeo(ms),
+            Sock::Native(s, _) => s.set_sndtimeo(ms),
             Sock::Vtx(s) => s.set_sndtimeo(ms),
         }
     }
 
     fn set_rcvtimeo(&self, ms: i32) -> zmq::Result<()> {
         match self {
-            Sock::Native(s) => s.set_rcvtimeo(ms),
+            Sock::Native(s, _) => s.set_rcvtimeo(ms),
             Sock::Vtx(s) => s.set_rcvtimeo(ms),
         }
     }
@@ -141,20 +271,25 @@ fn open(side: &Side, end: &End, ty: zmq::SocketType) -> Result<Sock> {
         _ => {
             let s = side.ctx.socket(ty)?;
             s.set_ipv6(true)?;
-            Ok(Sock::Native(s))
+            Ok(Sock::Native(s, None))
         }
     }
 }
 
 /// Binds the receiving end; returns the endpoint the other end connects to.
-fn bind(s: &Sock, end: &End, peer: &End) -> Result<String> {
-    let bound = match (s, end) {
+fn bind(side: &Side, s: &mut Sock, end: &End, peer: &End) -> Result<String> {
+    let bound = match (&mut *s, end) {
         (Sock::Vtx(v), End::Vtx(ep)) => v.bind(ep)?,
-        (Sock::Native(n), End::Native(ep)) => {
+        (Sock::Native(n, _), End::Native(ep)) => {
             n.bind(ep)?;
             n.get_last_endpoint()?.map_err(|_| Error::InvalidConfig {
                 reason: "endpoint".into(),
             })?
+        }
+        (Sock::Native(n, relay), End::Relayed(ep)) => {
+            let (r, bound) = Relay::new(&side.ctx, n, ep, true)?;
+            *relay = Some(r);
+            bound
         }
         _ => {
             return Err(Error::InvalidConfig {
@@ -164,17 +299,34 @@ fn bind(s: &Sock, end: &End, peer: &End) -> Result<String> {
     };
     // Native and vtx name the same TCP endpoint with different schemes.
     Ok(match (end, peer) {
-        (End::Vtx(_), End::Native(_)) => bound.replacen("tcp6://", "tcp://", 1),
-        (End::Native(_), End::Vtx(_)) => bound.replacen("tcp://", "tcp6://", 1),
+        (End::Vtx(_), End::Native(_) | End::Relayed(_)) => bound.replacen("tcp6://", "tcp://", 1),
+        (End::Native(_) | End::Relayed(_), End::Vtx(_)) => bound.replacen("tcp://", "tcp6://", 1),
         _ => bound,
     })
 }
 
-fn connect(s: &Sock, ep: &str) -> Result<()> {
-    match s {
-        Sock::Vtx(v) => v.connect(ep),
-        Sock::Native(n) => Ok(n.connect(ep)?),
+fn connect(side: &Side, s: &mut Sock, end: &End, ep: &str) -> Result<()> {
+    match (s, end) {
+        (Sock::Vtx(v), _) => v.connect(ep),
+        (Sock::Native(n, relay), End::Relayed(_)) => {
+            *relay = Some(Relay::new(&side.ctx, n, ep, false)?.0);
+            Ok(())
+        }
+        (Sock::Native(n, _), _) => Ok(n.connect(ep)?),
     }
+}
+
+/// The CPU time this process has used, every thread, user and system.
+fn process_cpu() -> Duration {
+    // SAFETY: getrusage only writes the struct it is given, which is plain data.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) } != 0 {
+        return Duration::ZERO;
+    }
+    let t = |tv: libc::timeval| {
+        Duration::new(tv.tv_sec as u64, 0) + Duration::from_micros(tv.tv_usec as u64)
+    };
+    t(ru.ru_utime) + t(ru.ru_stime)
 }
 
 /// Messages of warm-up before a timed throughput run of `count` messages: enough to
@@ -184,8 +336,20 @@ pub fn warmup_count(count: usize) -> usize {
     (count / 10).clamp(count.min(500), 50_000)
 }
 
-/// PUSH/PULL throughput: messages per second delivered, and the fraction of the sent
-/// messages that arrived (below 1 only on datagram transports, which may drop).
+/// One PUSH/PULL throughput run.
+#[derive(Clone, Copy, Debug)]
+pub struct Throughput {
+    /// Messages per second delivered.
+    pub msgs_per_sec: f64,
+    /// The fraction of the sent messages that arrived (below 1 only on datagram
+    /// transports, which may drop).
+    pub delivered: f64,
+    /// CPU time of the whole process (both sides, every thread, user and system) per
+    /// delivered message, over the timed part.
+    pub cpu_per_msg: Duration,
+}
+
+/// PUSH/PULL throughput.
 ///
 /// One message first proves the peering is up, then a burst of [`warmup_count`]
 /// messages runs untimed; then the clock runs from the sender's first timed send to the
@@ -196,12 +360,12 @@ pub fn throughput(
     size: usize,
     count: usize,
     register: Register,
-) -> Result<(f64, f64)> {
+) -> Result<Throughput> {
     let (rx_side, tx_side) = (Side::new(&p.to, register)?, Side::new(&p.from, register)?);
-    let pull = open(&rx_side, &p.to, zmq::PULL)?;
-    let ep = bind(&pull, &p.to, &p.from)?;
-    let push = open(&tx_side, &p.from, zmq::PUSH)?;
-    connect(&push, &ep)?;
+    let mut pull = open(&rx_side, &p.to, zmq::PULL)?;
+    let ep = bind(&rx_side, &mut pull, &p.to, &p.from)?;
+    let mut push = open(&tx_side, &p.from, zmq::PUSH)?;
+    connect(&tx_side, &mut push, &p.from, &ep)?;
     let payload = vec![0x5Au8; size];
     push.set_sndtimeo(30_000)?;
     pull.set_rcvtimeo(30_000)?;
@@ -212,12 +376,15 @@ pub fn throughput(
     let vanished = || Error::InvalidConfig {
         reason: "benchmark receiver vanished".into(),
     };
-    let (received, elapsed) = thread::scope(|scope| -> Result<(usize, Duration)> {
+    // Received in all, received by the last clock reading, the time until then, and the
+    // CPU time until the receiver stopped.
+    type Run = (usize, usize, Duration, Duration);
+    let (received, timed, elapsed, cpu) = thread::scope(|scope| -> Result<Run> {
         // Made in the scope, so an early return drops the senders and the receiver
         // thread cannot wait forever on them.
-        let (start_tx, start_rx) = mpsc::channel::<Instant>();
+        let (start_tx, start_rx) = mpsc::channel::<(Instant, Duration)>();
         let (warm_tx, warm_rx) = mpsc::channel::<()>();
-        let receiver = scope.spawn(move || -> Result<(usize, Duration)> {
+        let receiver = scope.spawn(move || -> Result<Run> {
             let mut msg = zmq::Message::new();
             // A datagram transport may lose messages: stop after a second of silence.
             pull.set_rcvtimeo(1000)?;
@@ -229,32 +396,38 @@ pub fn throughput(
                 }
             }
             let _ = warm_tx.send(());
-            let mut n = 0;
-            let mut last = None;
+            // The clock is read every CLOCK_EVERY messages, not per message (a clock
+            // read costs about as much as a small message): a run that ends in
+            // silence counts up to its last reading; a complete one reads it at the end.
+            const CLOCK_EVERY: usize = 256;
+            let (mut n, mut last) = (0, None);
             while n < count {
                 match pull.recv(&mut msg, 0) {
                     Ok(()) => {
                         n += 1;
-                        last = Some(Instant::now());
+                        if n % CLOCK_EVERY == 0 || n == count {
+                            last = Some((n, Instant::now()));
+                        }
                     }
                     Err(zmq::Error::EAGAIN) => break,
                     Err(e) => return Err(e.into()),
                 }
             }
+            let cpu = process_cpu();
             // No start time: the sender failed, and its error is the one to report.
-            let Ok(t0) = start_rx.recv() else {
-                return Ok((n, Duration::ZERO));
+            let Ok((t0, cpu0)) = start_rx.recv() else {
+                return Ok((n, 0, Duration::ZERO, Duration::ZERO));
             };
-            Ok((
-                n,
-                last.map_or(Duration::ZERO, |l| l.saturating_duration_since(t0)),
-            ))
+            let (timed, elapsed) = last.map_or((0, Duration::ZERO), |(k, l)| {
+                (k, l.saturating_duration_since(t0))
+            });
+            Ok((n, timed, elapsed, cpu.saturating_sub(cpu0)))
         });
         let sent = send_n(&push, &payload, warmup)
             // The receiver has drained the burst: the pipes are empty again.
             .and_then(|()| warm_rx.recv().map_err(|_| vanished()))
             .and_then(|()| {
-                let _ = start_tx.send(Instant::now());
+                let _ = start_tx.send((Instant::now(), process_cpu()));
                 send_n(&push, &payload, count)
             });
         drop(start_tx);
@@ -269,7 +442,11 @@ pub fn throughput(
         Ok(r)
     })?;
     let secs = elapsed.as_secs_f64().max(1e-9);
-    Ok((received as f64 / secs, received as f64 / count as f64))
+    Ok(Throughput {
+        msgs_per_sec: timed as f64 / secs,
+        delivered: received as f64 / count as f64,
+        cpu_per_msg: cpu / u32::try_from(received.max(1)).unwrap_or(u32::MAX),
+    })
 }
 
 fn send_n(push: &Sock, payload: &[u8], n: usize) -> Result<()> {
@@ -292,10 +469,10 @@ pub fn latency(
     register: Register,
 ) -> Result<Duration> {
     let (rx_side, tx_side) = (Side::new(&p.to, register)?, Side::new(&p.from, register)?);
-    let rep = open(&rx_side, &p.to, zmq::REP)?;
-    let ep = bind(&rep, &p.to, &p.from)?;
-    let req = open(&tx_side, &p.from, zmq::REQ)?;
-    connect(&req, &ep)?;
+    let mut rep = open(&rx_side, &p.to, zmq::REP)?;
+    let ep = bind(&rx_side, &mut rep, &p.to, &p.from)?;
+    let mut req = open(&tx_side, &p.from, zmq::REQ)?;
+    connect(&tx_side, &mut req, &p.from, &ep)?;
     let warmup = warmup_round_trips(round_trips);
     thread::scope(|scope| -> Result<Duration> {
         let server = scope.spawn(move || -> Result<()> {
@@ -353,6 +530,9 @@ pub struct Row {
     pub samples: Vec<f64>,
     /// Per repetition, the fraction of sent messages delivered (throughput rows).
     pub delivered: Vec<f64>,
+    /// Per repetition, the process's CPU seconds per delivered message (throughput
+    /// rows; see [`Throughput::cpu_per_msg`]).
+    pub cpu: Vec<f64>,
     /// Per repetition, this row's sample over the baseline's in the same repetition.
     pub ratios: Vec<f64>,
     /// This row's median over the baseline's median, of the same size and measure
@@ -368,6 +548,7 @@ impl Row {
             measure,
             samples: Vec::new(),
             delivered: Vec::new(),
+            cpu: Vec::new(),
             ratios: Vec::new(),
             ratio: f64::NAN,
         }
@@ -475,9 +656,10 @@ pub fn suite(
             let value = match row.measure {
                 Measure::Throughput => {
                     let count = default_count(row.size, scale);
-                    let (mps, delivered) = throughput(p, row.size, count, register)?;
-                    row.delivered.push(delivered);
-                    mps
+                    let t = throughput(p, row.size, count, register)?;
+                    row.delivered.push(t.delivered);
+                    row.cpu.push(t.cpu_per_msg.as_secs_f64());
+                    t.msgs_per_sec
                 }
                 Measure::Latency => latency(p, row.size, trips, register)?.as_secs_f64(),
             };

@@ -377,8 +377,9 @@ fn vtx_within(args: &[&str], limit: Duration) -> (std::process::ExitStatus, Stri
     (status, stdout.join().unwrap(), stderr.join().unwrap())
 }
 
-/// `vtx bench --repeat 2` keeps both samples of every cell in its JSON, draws its chart
-/// and fills a README's generated section: the structure of the output, not its speed.
+/// `vtx bench --repeat 2` keeps both samples of every cell (and the CPU time of each
+/// throughput sample) in its JSON, measures the relay anchor, draws its chart and fills
+/// a README's generated section: the structure of the output, not its speed.
 #[test]
 fn bench_repeats_plots_and_writes_the_readme() {
     let dir = std::env::temp_dir().join(format!("vtx-cli-bench-{}", std::process::id()));
@@ -399,7 +400,7 @@ fn bench_repeats_plots_and_writes_the_readme() {
             "--sizes",
             "64,1024",
             "--transports",
-            "tcp6",
+            "relay,tcp6",
             "--json",
             "--plot",
             svg.to_str().unwrap(),
@@ -418,6 +419,8 @@ fn bench_repeats_plots_and_writes_the_readme() {
              print(d['repeat'], d['baseline'], d['machine']['libzmq'])\n\
              for c in d['cells']:\n\
              \x20   ok = c['min'] <= c['median'] <= c['max'] and all(x > 0 for x in c['samples'])\n\
+             \x20   cpu = c['cpu_us_per_msg']\n\
+             \x20   ok = ok and (len(cpu) == 2 and all(x > 0 for x in cpu) if c['measure'] == 'throughput' else cpu == [])\n\
              \x20   print(c['measure'], c['pairing'], c['size'], len(c['samples']), len(c['ratios']), ok)\n",
         ])
         .stdin(Stdio::piped())
@@ -434,10 +437,13 @@ fn bench_repeats_plots_and_writes_the_readme() {
         lines[1..],
         [
             "throughput native tcp 64 2 2 True",
+            "throughput native tcp via inproc relays 64 2 2 True",
             "throughput vtx tcp6 64 2 2 True",
             "throughput native tcp 1024 2 2 True",
+            "throughput native tcp via inproc relays 1024 2 2 True",
             "throughput vtx tcp6 1024 2 2 True",
             "latency native tcp 64 2 2 True",
+            "latency native tcp via inproc relays 64 2 2 True",
             "latency vtx tcp6 64 2 2 True",
         ],
         "{json}"

@@ -41,6 +41,17 @@ fn spread(values: &[f64], f: impl Fn(f64) -> String) -> String {
     }
 }
 
+/// CPU seconds as microseconds, three significant digits (blank when not measured).
+fn cpu_micros(secs: f64) -> String {
+    let us = secs * 1e6;
+    match us {
+        x if !x.is_finite() => String::new(),
+        x if x < 10.0 => format!("{x:.3}"),
+        x if x < 100.0 => format!("{x:.2}"),
+        x => format!("{x:.1}"),
+    }
+}
+
 /// Formats rows as a Markdown table: per cell the median over the repetitions and, in
 /// brackets, the smallest and largest sample; the ratio is the median over the
 /// baseline's median, in brackets the range of the per-repetition ratios.
@@ -48,11 +59,11 @@ pub fn table(rows: &[Row]) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "| pairing | size | msgs/s median [min-max] | MB/s | delivered (worst) | RTT median [min-max] | ratio to baseline [per run] |"
+        "| pairing | size | msgs/s median [min-max] | MB/s | delivered (worst) | CPU µs/msg | RTT median [min-max] | ratio to baseline [per run] |"
     );
-    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|");
     for r in rows {
-        let (mps, mbs, delivered, rtt) = match r.measure {
+        let (mps, mbs, delivered, cpu, rtt) = match r.measure {
             Measure::Throughput => (
                 spread(&r.samples, si),
                 format!("{:.1}", r.median() * r.size as f64 / 1e6),
@@ -60,9 +71,11 @@ pub fn table(rows: &[Row]) -> String {
                     "{:.1}%",
                     r.delivered.iter().copied().fold(f64::NAN, f64::min) * 100.0
                 ),
+                cpu_micros(median(&r.cpu)),
                 String::new(),
             ),
             Measure::Latency => (
+                String::new(),
                 String::new(),
                 String::new(),
                 String::new(),
@@ -79,7 +92,7 @@ pub fn table(rows: &[Row]) -> String {
         };
         let _ = writeln!(
             s,
-            "| {} | {} | {mps} | {mbs} | {delivered} | {rtt} | {ratio} |",
+            "| {} | {} | {mps} | {mbs} | {delivered} | {cpu} | {rtt} | {ratio} |",
             r.name,
             size_label(r.size)
         );
@@ -146,7 +159,7 @@ pub fn json(rows: &[Row], machine: &Machine, scale: f64) -> String {
             s,
             "\n    {{\"pairing\": {}, \"size\": {}, \"measure\": \"{measure}\", \"unit\": \"{unit}\", \
              \"samples\": {}, \"median\": {}, \"min\": {}, \"max\": {}, \"delivered\": {}, \
-             \"ratio\": {}, \"ratios\": {}}}",
+             \"cpu_us_per_msg\": {}, \"ratio\": {}, \"ratios\": {}}}",
             string(&r.name),
             r.size,
             nums(&r.samples, k, d),
@@ -154,6 +167,7 @@ pub fn json(rows: &[Row], machine: &Machine, scale: f64) -> String {
             num(r.min() * k, d),
             num(r.max() * k, d),
             nums(&r.delivered, 1.0, 4),
+            nums(&r.cpu, 1e6, 4),
             num(r.ratio, 4),
             nums(&r.ratios, 1.0, 4),
         );
@@ -286,6 +300,7 @@ mod tests {
         r.ratio = ratios.first().copied().unwrap_or(f64::NAN);
         if measure == Measure::Throughput {
             r.delivered = vec![1.0; samples.len()];
+            r.cpu = vec![0.25e-6; samples.len()];
         }
         r
     }
@@ -321,7 +336,9 @@ mod tests {
         ];
         let t = table(&rows);
         assert!(
-            t.contains("| native tcp | 64 B | 2.00M [1.00M-3.00M] | 128.0 | 100.0% |  | 1.00x |"),
+            t.contains(
+                "| native tcp | 64 B | 2.00M [1.00M-3.00M] | 128.0 | 100.0% | 0.250 |  | 1.00x |"
+            ),
             "{t}"
         );
         assert!(t.contains("| 2.00M [1.00M-4.00M] |"), "{t}");
@@ -332,6 +349,10 @@ mod tests {
         assert!(j.contains("\"samples\": [2000000.0, 1000000.0, 3000000.0], \"median\": 2000000.0, \"min\": 1000000.0, \"max\": 3000000.0"), "{j}");
         assert!(j.contains("\"samples\": [40.00, 50.00, 45.00]"), "{j}");
         assert!(j.contains("\"repeat\": 3,"), "{j}");
+        assert!(
+            j.contains("\"cpu_us_per_msg\": [0.2500, 0.2500, 0.2500]"),
+            "{j}"
+        );
         assert!(j.contains("\"ratios\": [0.5000, 2.0000, 1.3300]"), "{j}");
     }
 

@@ -12,7 +12,8 @@ use super::{CliError, CliResult, available};
 
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
-    /// Transports to measure (comma-separated).
+    /// Transports to measure (comma-separated). `relay` is native libzmq tcp with an
+    /// inproc relay in front of each side: the ceiling of a driver behind an inproc pipe.
     #[arg(long, value_delimiter = ',', default_values_t = ["tcp6".to_string(), "udp".to_string()])]
     transports: Vec<String>,
     /// Message sizes in bytes (comma-separated).
@@ -70,6 +71,11 @@ pub(crate) fn run(a: BenchArgs) -> CliResult {
         End::Native("tcp://127.0.0.1:*".into()),
     )];
     for t in &a.transports {
+        if t == "relay" {
+            let ep = End::Relayed("tcp://127.0.0.1:*".into());
+            pairings.push(Pairing::new(ep.clone(), ep));
+            continue;
+        }
         let ep = match t.as_str() {
             "tcp6" => "tcp6://[::1]:0",
             "udp" => "udp://127.0.0.1:0",
@@ -77,7 +83,7 @@ pub(crate) fn run(a: BenchArgs) -> CliResult {
             "sctp" => "sctp://127.0.0.1:0",
             other => {
                 return Err(CliError(format!(
-                    "unknown transport `{other}` (available: {})",
+                    "unknown transport `{other}` (available: {}, relay)",
                     available().join(", ")
                 )));
             }
