@@ -1090,6 +1090,12 @@ impl Transport for SctpTransport {
                 else {
                     return;
                 };
+                // An entry an earlier deadline superseded fires too; only the armed
+                // one's firing may clear it, or each stale firing would arm one more
+                // entry and they would pile up in the heap.
+                if a.armed.is_some_and(|t| t > now) {
+                    return;
+                }
                 a.armed = None;
                 if a.close_by.is_some_and(|c| c <= now) {
                     log::debug!("{}: did not confirm the shutdown", a.peering);

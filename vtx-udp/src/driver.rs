@@ -261,7 +261,8 @@ impl UdpTransport {
         let Some(at) = self.engine.as_ref().and_then(Engine::poll_timeout) else {
             return;
         };
-        if self.timer_at.is_none_or(|t| at < t || t <= now) {
+        // One entry per deadline: a later one is armed when this fires.
+        if self.timer_at.is_none_or(|t| at < t) {
             self.timer_at = Some(at);
             driver.set_timer(at, TIMER_ENGINE);
         }
@@ -642,8 +643,14 @@ impl Transport for UdpTransport {
         if key & TIMER_READ_MORE != 0 {
             self.read(driver, (key & !TIMER_READ_MORE) as usize);
         } else {
-            self.timer_at = None;
             let now = driver.now();
+            // An entry an earlier deadline superseded fires too; only the armed one's
+            // firing may clear it, or each stale firing would arm one more entry and
+            // they would pile up in the heap (two per message at 64 B, before).
+            if self.timer_at.is_some_and(|t| t > now) {
+                return;
+            }
+            self.timer_at = None;
             if let Some(e) = self.engine.as_mut() {
                 e.handle_timeout(now);
             }

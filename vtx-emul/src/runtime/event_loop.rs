@@ -298,6 +298,9 @@ impl<T: Transport> EventLoop<T> {
             "handshake-failures" => n(stats.handshake_failures),
             "over-limit" => n(stats.over_limit),
             "subscriptions" => n(v.subscription_count() as u64),
+            // Entries in the driver's timer heap, superseded ones included: a bounded
+            // number however long traffic runs.
+            "driver-timers" => n(self.driver.timers.len() as u64),
             "protocol-errors" => n(stats.protocol_errors),
             "dropped-hwm" => n(stats.dropped_hwm),
             "dropped-app-full" => n(stats.dropped_app_full),
