@@ -232,6 +232,9 @@ enum Timer {
     Probe(usize, u32),
 }
 
+/// Bytes of one GSO batch at most: a UDP send takes at most 64 KiB.
+const BATCH_BYTES: usize = 65_000;
+
 /// Refusals remembered to answer OHAI retries without asking the Vocket again.
 const REFUSAL_MEMORY: Duration = Duration::from_secs(5);
 /// Most servers a broadcast connecter answers per discovery round (§4.1).
@@ -1451,6 +1454,7 @@ impl Engine {
         self.seal(key);
         for (i, chunk) in whole.chunks(room).enumerate() {
             let p = &mut self.peerings[key];
+            p.cur.reserve(max);
             wire::put_header(&mut p.cur, Cmd::Nom, p.remote_id);
             wire::put_record_header(&mut p.cur, wire::RECORD_FRAG, chunk.len() + 8, dseq, rseq);
             p.cur.extend_from_slice(&(flen as u32).to_be_bytes());
@@ -1467,22 +1471,28 @@ impl Engine {
         if p.cur.is_empty() {
             return;
         }
-        let dgram = std::mem::take(&mut p.cur);
+        let mut dgram = std::mem::take(&mut p.cur);
         let len = dgram.len();
         if let Some(b) = p.batch.as_mut()
             && !b.closed
             && b.count < max_seg
             && len <= b.seg
-            && b.buf.len() + len <= 65_000
+            && b.buf.len() + len <= BATCH_BYTES
         {
             b.buf.extend_from_slice(&dgram);
             b.count += 1;
             b.closed = len < b.seg;
-            p.cur = Vec::new(); // idle peerings hold no buffer
+            // The next datagram reuses the buffer (flush_peering frees it).
+            dgram.clear();
+            p.cur = dgram;
             return;
         }
         if let Some(b) = p.batch.take() {
             self.out.push_back(b);
+        }
+        if max_seg > 1 {
+            // Room for the run at once, not grown by doubling.
+            dgram.reserve((len * (max_seg - 1)).min(BATCH_BYTES - len));
         }
         let (local, dst) = (p.local, p.remote);
         p.batch = Some(Batch {
@@ -1505,7 +1515,11 @@ impl Engine {
 
     fn flush_peering(&mut self, key: usize) {
         self.seal(key);
-        if let Some(b) = self.peerings.get_mut(key).and_then(|p| p.batch.take()) {
+        let Some(p) = self.peerings.get_mut(key) else {
+            return;
+        };
+        p.cur = Vec::new(); // idle peerings hold no buffer
+        if let Some(b) = p.batch.take() {
             self.out.push_back(b);
         }
     }
