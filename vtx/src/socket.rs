@@ -781,7 +781,8 @@ impl VtxSocket {
     /// Reads metadata by key, as the seed's `vtx_getmeta`: `peers`, `last-peer`,
     /// `socket-type`, the counters of [`VtxSocket::stats`] (`msgs-in`, `msgs-out`,
     /// `dropped`, `dropped-hwm`, `refused`, `heartbeat-timeouts`, `handshake-failures`,
-    /// `protocol-errors`, ...), `driver-timers` (entries in the driver's timer heap),
+    /// `protocol-errors`, ...), `driver-timers` (entries in the driver's timer heap), `driver-sockets` (sockets
+    /// it serves, lingering ones included),
     /// transport keys (`sctp-evicted`), and transport keys of the last peer as
     /// `last-peer.<key>` (TLS: `last-peer.cert-subject`).
     pub fn meta(&self, key: &str) -> Result<Option<String>> {

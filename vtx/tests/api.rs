@@ -73,11 +73,14 @@ fn a_send_waits_for_a_peer() {
 }
 
 /// LINGER -1 (libzmq's default) flushes whatever it takes: here a reader that resumes
-/// only after the 2 s vtx used to give up at.
+/// only after the 2 s vtx used to give up at. Once everything is out, the lingering
+/// socket is gone from its driver (it once stayed for ever).
 #[test]
 fn linger_minus_one_waits_until_sent() {
     let (_ctx, vtx) = setup();
-    let pull = vtx.socket(zmq::PULL).unwrap();
+    // The reader on a driver of its own: nothing else wakes the sender's.
+    let (_rx_ctx, rx) = setup();
+    let pull = rx.socket(zmq::PULL).unwrap();
     pull.set_rcvhwm(10).unwrap();
     let ep = pull.bind("tcp6://[::1]:0").unwrap();
     let push = vtx.socket(zmq::PUSH).unwrap();
@@ -96,6 +99,15 @@ fn linger_minus_one_waits_until_sent() {
     for i in 0..n {
         assert_eq!(pull.recv_bytes(0).unwrap().len(), big.len(), "message {i}");
     }
+    // A bystander on the sender's driver counts what it still serves.
+    let bystander = vtx.socket(zmq::PULL).unwrap();
+    bystander.bind("tcp6://[::1]:0").unwrap();
+    let sockets = || bystander.meta("driver-sockets").unwrap().unwrap();
+    wait_until(
+        "the lingering PUSH is destroyed",
+        Duration::from_secs(5),
+        || sockets() == "1",
+    );
 }
 
 /// Options set after `bind`/`connect` reach the driver for what comes next.

@@ -301,6 +301,8 @@ impl<T: Transport> EventLoop<T> {
             // Entries in the driver's timer heap, superseded ones included: a bounded
             // number however long traffic runs.
             "driver-timers" => n(self.driver.timers.len() as u64),
+            // Sockets the driver still serves, lingering ones included.
+            "driver-sockets" => n(self.driver.sockets.len() as u64),
             "protocol-errors" => n(stats.protocol_errors),
             "dropped-hwm" => n(stats.dropped_hwm),
             "dropped-app-full" => n(stats.dropped_app_full),
