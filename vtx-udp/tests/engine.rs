@@ -42,49 +42,9 @@ fn take_up(e: &mut Engine, v: &mut Vocket, now: Instant) -> Option<(PeeringId, P
     None
 }
 
-/// A server that sends at once when a peering comes up (an XPUB's welcome, a PUSH with
-/// messages waiting): its first datagrams reach the client in the same read as the
-/// OHAI-OK, before the client's Vocket has taken the peering. They wait for it.
-#[test]
-fn datagrams_before_the_vocket_takes_a_peering_are_not_lost() {
-    let now = Instant::now();
-    let (mut client, mut server) = (
-        Engine::new(Config::default(), 1, now),
-        Engine::new(Config::default(), 2, now),
-    );
-    let (c_addr, s_addr): (SocketAddr, SocketAddr) = (
-        "127.0.0.1:1".parse().unwrap(),
-        "127.0.0.1:2".parse().unwrap(),
-    );
-    let cl = client.add_local(owner(1, SocketType::Pull), false);
-    let sl = server.add_local(owner(2, SocketType::Push), true);
-    let mut vc = Vocket::new(SocketType::Pull, Default::default());
-    let mut vs = Vocket::new(SocketType::Push, Default::default());
-    client.connect(cl, s_addr, false, Duration::from_millis(100), now);
-    // OHAI, COOKIE, OHAI with the cookie: the server's peering comes up.
-    pump(&mut client, &mut server, sl, c_addr, now);
-    pump(&mut server, &mut client, cl, s_addr, now);
-    pump(&mut client, &mut server, sl, c_addr, now);
-    let (s_peering, _) = take_up(&mut server, &mut vs, now).expect("server peering");
-    server.accept(s_peering, take_peer(&mut vs), now);
-    server.send(
-        s_peering,
-        Transmit::Message {
-            msg: Msg::single("first"),
-            seq: None,
-        },
-        now,
-    );
-    server.flush(s_peering);
-    // OHAI-OK and the message in one read.
-    pump(&mut server, &mut client, cl, s_addr, now);
-    let (c_peering, c_peer) = take_up(&mut client, &mut vc, now).expect("client peering");
-    assert!(
-        client.poll_event().is_none(),
-        "nothing delivered before it is taken"
-    );
-    client.accept(c_peering, c_peer, now);
-    let got: Vec<Msg> = std::iter::from_fn(|| client.poll_event())
+/// The messages among the engine's events.
+fn delivered(e: &mut Engine) -> Vec<Msg> {
+    std::iter::from_fn(|| e.poll_event())
         .filter_map(|ev| match ev {
             Event::Input {
                 input: Input::Message { msg, .. },
@@ -92,13 +52,103 @@ fn datagrams_before_the_vocket_takes_a_peering_are_not_lost() {
             } => Some(msg),
             _ => None,
         })
-        .collect();
-    assert_eq!(got, [Msg::single("first")]);
+        .collect()
 }
 
-/// The peer id the server's Vocket gave its one peering.
-fn take_peer(v: &mut Vocket) -> PeerId {
-    v.peer_ids()[0]
+/// A client engine connecting to a server engine, each with one local socket and its
+/// Vocket. After `new`, the server's peering is up and taken (OHAI, COOKIE, OHAI with
+/// the cookie); the client's OHAI-OK waits at the server.
+struct Pair {
+    now: Instant,
+    client: Engine,
+    server: Engine,
+    cl: usize,
+    sl: usize,
+    c_addr: SocketAddr,
+    s_addr: SocketAddr,
+    vc: Vocket,
+    s_peering: PeeringId,
+}
+
+impl Pair {
+    fn new(cfg: Config, client_ty: SocketType, server_ty: SocketType) -> Pair {
+        let now = Instant::now();
+        let (mut client, mut server) = (Engine::new(cfg.clone(), 1, now), Engine::new(cfg, 2, now));
+        let (c_addr, s_addr): (SocketAddr, SocketAddr) = (
+            "127.0.0.1:1".parse().unwrap(),
+            "127.0.0.1:2".parse().unwrap(),
+        );
+        let cl = client.add_local(owner(1, client_ty), false);
+        let sl = server.add_local(owner(2, server_ty), true);
+        let mut vs = Vocket::new(server_ty, Default::default());
+        client.connect(cl, s_addr, false, Duration::from_millis(100), now);
+        pump(&mut client, &mut server, sl, c_addr, now);
+        pump(&mut server, &mut client, cl, s_addr, now);
+        pump(&mut client, &mut server, sl, c_addr, now);
+        let (s_peering, s_peer) = take_up(&mut server, &mut vs, now).expect("server peering");
+        server.accept(s_peering, s_peer, now);
+        Pair {
+            now,
+            client,
+            server,
+            cl,
+            sl,
+            c_addr,
+            s_addr,
+            vc: Vocket::new(client_ty, Default::default()),
+            s_peering,
+        }
+    }
+
+    /// What the server queued, handed to the client in one read.
+    fn deliver_to_client(&mut self) {
+        pump(
+            &mut self.server,
+            &mut self.client,
+            self.cl,
+            self.s_addr,
+            self.now,
+        );
+    }
+
+    /// What the client queued, handed to the server in one read.
+    fn deliver_to_server(&mut self) {
+        pump(
+            &mut self.client,
+            &mut self.server,
+            self.sl,
+            self.c_addr,
+            self.now,
+        );
+    }
+
+    /// The client's peering, taken by its Vocket (after `deliver_to_client`).
+    fn client_up(&mut self) -> (PeeringId, PeerId) {
+        take_up(&mut self.client, &mut self.vc, self.now).expect("client peering")
+    }
+}
+
+/// A server that sends at once when a peering comes up (an XPUB's welcome, a PUSH with
+/// messages waiting): its first datagrams reach the client in the same read as the
+/// OHAI-OK, before the client's Vocket has taken the peering. They wait for it.
+#[test]
+fn datagrams_before_the_vocket_takes_a_peering_are_not_lost() {
+    let mut p = Pair::new(Config::default(), SocketType::Pull, SocketType::Push);
+    let first = Transmit::Message {
+        msg: Msg::single("first"),
+        seq: None,
+    };
+    p.server.send(p.s_peering, first, p.now);
+    p.server.flush(p.s_peering);
+    // OHAI-OK and the message in one read.
+    p.deliver_to_client();
+    let (c_peering, c_peer) = p.client_up();
+    assert!(
+        p.client.poll_event().is_none(),
+        "nothing delivered before it is taken"
+    );
+    p.client.accept(c_peering, c_peer, p.now);
+    assert_eq!(delivered(&mut p.client), [Msg::single("first")]);
 }
 
 /// What a message costs against the limit counts its frames (`Msg::cost`), as the
@@ -106,27 +156,12 @@ fn take_peer(v: &mut Vocket) -> PeerId {
 /// than the limit, with few bytes, and delivers one that costs exactly the limit.
 #[test]
 fn the_sender_drops_what_the_receiver_would_refuse_by_cost() {
-    let now = Instant::now();
     let cfg = Config::default();
     let limit = cfg.max_msg_size as u64;
-    let (mut client, mut server) = (Engine::new(cfg.clone(), 1, now), Engine::new(cfg, 2, now));
-    let (c_addr, s_addr): (SocketAddr, SocketAddr) = (
-        "127.0.0.1:1".parse().unwrap(),
-        "127.0.0.1:2".parse().unwrap(),
-    );
-    let cl = client.add_local(owner(1, SocketType::Push), false);
-    let sl = server.add_local(owner(2, SocketType::Pull), true);
-    let mut vc = Vocket::new(SocketType::Push, Default::default());
-    let mut vs = Vocket::new(SocketType::Pull, Default::default());
-    client.connect(cl, s_addr, false, Duration::from_millis(100), now);
-    pump(&mut client, &mut server, sl, c_addr, now);
-    pump(&mut server, &mut client, cl, s_addr, now);
-    pump(&mut client, &mut server, sl, c_addr, now);
-    let (s_peering, s_peer) = take_up(&mut server, &mut vs, now).expect("server peering");
-    server.accept(s_peering, s_peer, now);
-    pump(&mut server, &mut client, cl, s_addr, now);
-    let (c_peering, c_peer) = take_up(&mut client, &mut vc, now).expect("client peering");
-    client.accept(c_peering, c_peer, now);
+    let mut p = Pair::new(cfg, SocketType::Push, SocketType::Pull);
+    p.deliver_to_client();
+    let (c_peering, c_peer) = p.client_up();
+    p.client.accept(c_peering, c_peer, p.now);
 
     let empties = |n| Msg::from_frames(std::iter::repeat_n(Bytes::new(), n));
     let at_limit = empties(usize::try_from(limit / 64).unwrap() + 1);
@@ -134,20 +169,12 @@ fn the_sender_drops_what_the_receiver_would_refuse_by_cost() {
     assert_eq!(at_limit.cost(), limit);
     assert!(over.cost() > limit && over.byte_len() == 0);
     for msg in [over, at_limit.clone()] {
-        assert!(client.send(c_peering, Transmit::Message { msg, seq: None }, now));
+        let t = Transmit::Message { msg, seq: None };
+        assert!(p.client.send(c_peering, t, p.now));
     }
-    client.flush(c_peering);
-    assert_eq!(client.dropped, 1, "the message over the limit is counted");
-    pump(&mut client, &mut server, sl, c_addr, now);
-    let got: Vec<Msg> = std::iter::from_fn(|| server.poll_event())
-        .filter_map(|ev| match ev {
-            Event::Input {
-                input: Input::Message { msg, .. },
-                ..
-            } => Some(msg),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(got, [at_limit]);
-    assert_eq!(server.dropped, 0);
+    p.client.flush(c_peering);
+    assert_eq!(p.client.dropped, 1, "the message over the limit is counted");
+    p.deliver_to_server();
+    assert_eq!(delivered(&mut p.server), [at_limit]);
+    assert_eq!(p.server.dropped, 0);
 }
