@@ -308,6 +308,41 @@ fn req_resends_on_lossy_peers_only() {
     );
 }
 
+/// A reply dropped at RCVHWM on a datagram peering (which cannot be paused) leaves its
+/// request unanswered: it is resent, so the REP's cached reply comes again. (It was
+/// marked answered before it was queued, and the application's REQ hung.)
+#[test]
+fn req_resends_a_request_whose_reply_was_dropped_at_rcvhwm() {
+    let now = Instant::now();
+    let mut o = opts();
+    o.rcvhwm = 1;
+    o.req_resend_ivl = Some(Duration::from_millis(200));
+    let mut v = Vocket::new(T::Req, o);
+    let p = v
+        .handle_peer_up(PeerInfo::new(T::Rep, "u://a", 1).lossy(true), now)
+        .unwrap();
+    let reply = |seq, text| Input::Message {
+        msg: req(text),
+        seq: Some(seq),
+    };
+    // REQ_RELAXED: a second request while the first reply still waits for the
+    // application, whose inbox (RCVHWM 1) is then full.
+    for (text, answer) in [("q1", "r1"), ("q2", "r2")] {
+        v.handle_app(req(text), now);
+        let Some(Transmit::Message { seq: Some(seq), .. }) = v.poll_transmit(p) else {
+            panic!("the request {text}, with its sequence");
+        };
+        v.handle_input(p, reply(seq, answer), now);
+    }
+    assert_eq!(v.stats().dropped_app_full, 1, "r2 did not fit");
+    while v.pop_to_app().is_some() {}
+    v.handle_timeout(now + Duration::from_millis(250));
+    let Some(Transmit::Message { msg, .. }) = v.poll_transmit(p) else {
+        panic!("the unanswered request is resent");
+    };
+    assert_eq!(body(&msg), b"q2");
+}
+
 #[test]
 fn rep_drops_requests_without_delimiter() {
     let now = Instant::now();

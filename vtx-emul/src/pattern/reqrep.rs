@@ -223,7 +223,19 @@ impl Vocket {
             }
         };
         match verdict {
-            Ok(()) => self.queue_message_for_app(from, msg),
+            Ok(()) => {
+                let full = self.stats.dropped_app_full;
+                let flow = self.queue_message_for_app(from, msg);
+                if self.stats.dropped_app_full != full {
+                    // Dropped at RCVHWM (a datagram peering cannot be paused): the
+                    // request is not answered, so it is resent and the REP's cached
+                    // reply comes again, or the application's REQ would wait for ever.
+                    if let Some(p) = self.req().and_then(|r| r.pending.as_mut()) {
+                        p.answered = false;
+                    }
+                }
+                flow
+            }
             Err(reason) => {
                 self.drop_msg(reason);
                 Flow::Continue
