@@ -244,6 +244,38 @@ fn msg_strategy() -> impl Strategy<Value = Vec<Vec<u8>>> {
 }
 
 proptest! {
+    /// Read out in pieces of any size, a message's serialization is `encode_frames`'s,
+    /// byte for byte, and `frames_len` long (fragments are cut from it).
+    #[test]
+    fn frames_reader_matches_encode_frames(
+        frames in proptest::collection::vec(
+            prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..3),
+                proptest::collection::vec(any::<u8>(), 100..200),
+                proptest::collection::vec(any::<u8>(), 16_380..16_390),
+            ],
+            1..6,
+        ),
+        pieces in proptest::collection::vec(1usize..3000, 1..40),
+    ) {
+        let msg = Msg::from_frames(frames.into_iter().map(Bytes::from));
+        let mut want = Vec::new();
+        wire::encode_frames(&mut want, &msg);
+        prop_assert_eq!(want.len(), wire::frames_len(&msg));
+        let mut reader = wire::FramesReader::new(&msg);
+        let mut got = Vec::new();
+        for n in pieces.iter().cycle() {
+            let before = got.len();
+            let copied = reader.read_into(&mut got, *n);
+            prop_assert_eq!(copied, got.len() - before);
+            if copied < *n {
+                break;
+            }
+        }
+        prop_assert_eq!(reader.read_into(&mut got, 1), 0, "nothing after the end");
+        prop_assert_eq!(got, want);
+    }
+
     /// Records packed in a NOM body decode to the same messages, sequences and tags.
     #[test]
     fn records_round_trip(msgs in proptest::collection::vec((msg_strategy(), proptest::option::of(any::<u32>())), 1..8)) {

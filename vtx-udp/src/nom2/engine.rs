@@ -1447,63 +1447,62 @@ impl Engine {
             wire::encode_frames(&mut p.cur, msg);
             return;
         }
-        // Too large for one datagram: fragments, each in a datagram of its own (§5.3).
-        let mut whole = Vec::with_capacity(flen);
-        wire::encode_frames(&mut whole, msg);
+        // Too large for one datagram: fragments, each in a datagram of its own (§5.3),
+        // written straight into the GSO batch from the message's frames.
         let room = max - wire::HEADER_LEN - hdr - 8;
         self.seal(key);
-        for (i, chunk) in whole.chunks(room).enumerate() {
-            let p = &mut self.peerings[key];
-            p.cur.reserve(max);
-            wire::put_header(&mut p.cur, Cmd::Nom, p.remote_id);
-            wire::put_record_header(&mut p.cur, wire::RECORD_FRAG, chunk.len() + 8, dseq, rseq);
-            p.cur.extend_from_slice(&(flen as u32).to_be_bytes());
-            p.cur.extend_from_slice(&((i * room) as u32).to_be_bytes());
-            p.cur.extend_from_slice(chunk);
-            self.seal(key);
+        let remote_id = self.peerings[key].remote_id;
+        let mut frames = wire::FramesReader::new(msg);
+        let mut offset = 0;
+        while offset < flen {
+            let n = room.min(flen - offset);
+            let buf = self.batch_for(key, wire::HEADER_LEN + hdr + 8 + n);
+            wire::put_header(buf, Cmd::Nom, remote_id);
+            wire::put_record_header(buf, wire::RECORD_FRAG, n + 8, dseq, rseq);
+            buf.extend_from_slice(&(flen as u32).to_be_bytes());
+            buf.extend_from_slice(&(offset as u32).to_be_bytes());
+            let copied = frames.read_into(buf, n);
+            debug_assert_eq!(copied, n, "frames_len and the serialization agree");
+            offset += n;
         }
     }
 
-    /// Moves the datagram being packed into the peering's GSO batch.
+    /// Moves the datagram being packed into the peering's GSO batch; its buffer stays
+    /// for the next one (`flush_peering` frees it).
     fn seal(&mut self, key: usize) {
+        let mut dgram = std::mem::take(&mut self.peerings[key].cur);
+        if dgram.is_empty() {
+            return;
+        }
+        self.batch_for(key, dgram.len()).extend_from_slice(&dgram);
+        dgram.clear();
+        self.peerings[key].cur = dgram;
+    }
+
+    /// Where a datagram of `len` bytes is appended: the peering's GSO batch when it
+    /// takes one more of that length, else a new batch (the old one goes out).
+    fn batch_for(&mut self, key: usize, len: usize) -> &mut Vec<u8> {
         let max_seg = self.cfg.max_segments;
         let p = &mut self.peerings[key];
-        if p.cur.is_empty() {
-            return;
-        }
-        let mut dgram = std::mem::take(&mut p.cur);
-        let len = dgram.len();
-        if let Some(b) = p.batch.as_mut()
-            && !b.closed
-            && b.count < max_seg
-            && len <= b.seg
-            && b.buf.len() + len <= BATCH_BYTES
-        {
-            b.buf.extend_from_slice(&dgram);
-            b.count += 1;
-            b.closed = len < b.seg;
-            // The next datagram reuses the buffer (flush_peering frees it).
-            dgram.clear();
-            p.cur = dgram;
-            return;
-        }
-        if let Some(b) = p.batch.take() {
+        let fits = |b: &Batch| {
+            !b.closed && b.count < max_seg && len <= b.seg && b.buf.len() + len <= BATCH_BYTES
+        };
+        if let Some(b) = p.batch.take_if(|b| !fits(b)) {
             self.out.push_back(b);
         }
-        if max_seg > 1 {
-            // Room for the run at once, not grown by doubling.
-            dgram.reserve((len * (max_seg - 1)).min(BATCH_BYTES - len));
-        }
         let (local, dst) = (p.local, p.remote);
-        p.batch = Some(Batch {
+        let b = p.batch.get_or_insert_with(|| Batch {
             local,
             dst,
-            buf: dgram,
+            // Room for the whole run at once, not grown by doubling.
+            buf: Vec::with_capacity((len * max_seg.max(1)).min(BATCH_BYTES.max(len))),
             seg: len,
-            count: 1,
+            count: 0,
             closed: false,
         });
-        p.cur = Vec::new(); // idle peerings hold no buffer
+        b.count += 1;
+        b.closed = len < b.seg;
+        &mut b.buf
     }
 
     /// Ends packing for a peering: what it has goes out.

@@ -538,6 +538,65 @@ pub fn encode_frames(out: &mut Vec<u8>, msg: &Msg) {
     }
 }
 
+/// A message's serialization ([`encode_frames`]) read out in pieces, so a message
+/// that is cut into fragments is copied once, into its datagrams, not serialized whole
+/// first.
+#[derive(Debug)]
+pub struct FramesReader<'a> {
+    frames: std::slice::Iter<'a, Bytes>,
+    /// The current frame's length prefix, `head[at..len]` still to copy.
+    head: [u8; 10],
+    head_at: usize,
+    head_len: usize,
+    /// The current frame's bytes still to copy, after its prefix.
+    body: &'a [u8],
+}
+
+impl<'a> FramesReader<'a> {
+    /// Reads `msg`'s serialization from the start.
+    pub fn new(msg: &'a Msg) -> FramesReader<'a> {
+        FramesReader {
+            frames: msg.frames().iter(),
+            head: [0; 10],
+            head_at: 0,
+            head_len: 0,
+            body: &[],
+        }
+    }
+
+    /// Appends the next `n` bytes of the serialization to `out` (fewer at its end);
+    /// returns how many.
+    pub fn read_into(&mut self, out: &mut Vec<u8>, n: usize) -> usize {
+        let mut left = n;
+        while left > 0 {
+            if self.head_at < self.head_len {
+                let k = left.min(self.head_len - self.head_at);
+                out.extend_from_slice(&self.head[self.head_at..self.head_at + k]);
+                self.head_at += k;
+                left -= k;
+            } else if !self.body.is_empty() {
+                let k = left.min(self.body.len());
+                out.extend_from_slice(&self.body[..k]);
+                self.body = &self.body[k..];
+                left -= k;
+            } else if let Some(f) = self.frames.next() {
+                let mut v = f.len();
+                let mut i = 0;
+                while v >= 0x80 {
+                    self.head[i] = (v as u8) | 0x80;
+                    v >>= 7;
+                    i += 1;
+                }
+                self.head[i] = v as u8;
+                (self.head_at, self.head_len, self.body) = (0, i + 1, &f[..]);
+            } else {
+                break;
+            }
+        }
+        n - left
+    }
+}
+
 /// Parses serialized frames; frames share `body`. At least one frame, and at most
 /// `limit` of cost ([`Msg::cost`]: bytes plus [`vtx_emul::msg::FRAME_COST`] per frame
 /// after the first), checked as it goes, so a message of countless empty frames stops
