@@ -65,11 +65,13 @@ impl Vocket {
             // The timeout runs from the oldest unanswered PING.
             p.ping_sent_at.get_or_insert(now);
             p.next_ping = Some(now + ivl);
-            p.control.push_back(Transmit::Ping {
-                ttl,
-                context: Bytes::new(),
-            });
-            self.mark_ready(id);
+            self.push_control(
+                id,
+                Transmit::Ping {
+                    ttl,
+                    context: Bytes::new(),
+                },
+            );
         }
         let Some(p) = self.peers.get(id) else { return };
         let next = [

@@ -283,7 +283,7 @@ impl Vocket {
         if let Kind::Router(router) = &mut self.kind {
             router.bind(route_id.clone(), id, announced);
             if self.opts.router_notify & crate::options::NOTIFY_CONNECT != 0 {
-                self.queue_for_app(id, Msg::from_frames([route_id, Bytes::new()]), true);
+                let _ = self.queue_for_app(id, Msg::from_frames([route_id, Bytes::new()]), true);
             }
         }
         self.stats.peers_up += 1;
@@ -349,8 +349,7 @@ impl Vocket {
                     return Flow::Continue;
                 };
                 p.ttl_deadline = ttl.filter(|t| !t.is_zero()).map(|t| now + t);
-                p.control.push_back(Transmit::Pong { context });
-                self.mark_ready(peer);
+                self.push_control(peer, Transmit::Pong { context });
                 self.rearm_if_sooner(peer);
                 Flow::Continue
             }
@@ -402,7 +401,6 @@ impl Vocket {
     pub fn can_send(&self) -> bool {
         match self.kind {
             Kind::Dealer | Kind::Push | Kind::Pair => self.unsent.is_empty() && !self.lb.is_empty(),
-            // A ROUTER_MANDATORY message waits for its full peering.
             // A message held for a full peering (ROUTER_MANDATORY, XPUB_NODROP) waits.
             Kind::Router(_) | Kind::Pub(_) => self.unsent.is_empty(),
             Kind::Pull => false,
@@ -603,39 +601,39 @@ impl Vocket {
     /// RCVHWM (see `queue_for_app`); counted in `msgs_in` when queued.
     fn queue_message_for_app(&mut self, from: PeerId, msg: Msg) -> Flow {
         self.queue_for_app(from, msg, false)
+            .unwrap_or(Flow::Continue)
     }
 
     /// Most messages of peerings that went down waiting for the application: as many
     /// as one live peering may hold (0: no limit, as RCVHWM 0).
     fn orphan_cap(&self) -> usize {
         let limit = self.opts.rcvhwm;
-        limit.saturating_mul(2).max(limit + 1024) * usize::from(limit != 0)
+        pausable_cap(limit) * usize::from(limit != 0)
     }
 
     /// Queues a message (or, `notice`, a PUB's subscription notice) in its peering's
     /// inbox under RCVHWM, as libzmq's per-pipe limit: a pausable peering is paused at
     /// the limit; one that cannot be paused loses what comes past it (notices: past
-    /// twice the limit, since losing one loses a subscription), counted.
-    fn queue_for_app(&mut self, from: PeerId, msg: Msg, notice: bool) -> Flow {
+    /// twice the limit, since losing one loses a subscription), counted. `None` when
+    /// the message was not queued.
+    fn queue_for_app(&mut self, from: PeerId, msg: Msg, notice: bool) -> Option<Flow> {
         let limit = self.opts.rcvhwm;
         if self.closing {
-            return Flow::Continue; // no application left to read it
+            return None; // no application left to read it
         }
-        let Some(p) = self.peers.get_mut(from) else {
-            return Flow::Continue;
-        };
+        let p = self.peers.get_mut(from)?;
         let pausable = p.info.pausable;
         // Streams pause at the limit and may overshoot by what one read decoded; this hard
         // cap only guards against a transport that ignores Flow::Pause.
         let cap = match (pausable, notice) {
-            (true, _) => limit.saturating_mul(2).max(limit + 1024),
+            (true, _) => pausable_cap(limit),
             (false, true) => limit.saturating_mul(2),
             (false, false) => limit,
         };
         let queued = p.inbox.len();
         if limit != 0 && queued >= cap {
             self.drop_msg(DropReason::AppFull);
-            return Flow::Continue;
+            return None;
         }
         let pause = limit != 0 && pausable && queued + 1 >= limit;
         if pause {
@@ -645,7 +643,7 @@ impl Vocket {
             self.stats.msgs_in += 1;
         }
         self.fq.push(&mut self.peers, from, msg);
-        if pause { Flow::Pause } else { Flow::Continue }
+        Some(if pause { Flow::Pause } else { Flow::Continue })
     }
 
     /// Forgets a peering; `tell_transport` when the transport does not know yet.
@@ -707,4 +705,10 @@ impl Vocket {
             self.req_on_peer_lost(now);
         }
     }
+}
+
+/// What a pausable peering's inbox holds at most: it is paused at RCVHWM and may
+/// overshoot by what one read decoded.
+fn pausable_cap(limit: usize) -> usize {
+    limit.saturating_mul(2).max(limit.saturating_add(1024))
 }

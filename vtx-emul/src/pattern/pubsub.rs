@@ -104,6 +104,7 @@ impl Vocket {
             return Flow::Continue;
         }
         self.queue_for_app(peer, Msg::single(subscription_message(on, &topic)), true)
+            .unwrap_or(Flow::Continue)
     }
 
     /// A message from a subscriber: a ZMTP 3.0 style subscription, or (XPUB) upstream data.

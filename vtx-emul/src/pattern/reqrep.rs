@@ -212,30 +212,26 @@ impl Vocket {
     /// A message from a peer: a reply if it comes from the peering that holds the latest
     /// request (and, on datagram peerings, carries its sequence and is the first).
     pub(super) fn req_on_reply(&mut self, from: PeerId, msg: Msg, seq: Option<u32>) -> Flow {
-        let verdict = match self.req().and_then(|r| r.pending.as_mut()) {
+        let verdict = match self.req().and_then(|r| r.pending.as_ref()) {
             None => Err(DropReason::Invalid),
             Some(p) if p.peer != Some(from) => Err(DropReason::Invalid),
             Some(p) if seq.is_some_and(|s| s != p.seq) => Err(DropReason::Duplicate),
             Some(p) if seq.is_some() && p.answered => Err(DropReason::Duplicate),
-            Some(p) => {
-                p.answered = true;
-                Ok(())
-            }
+            Some(_) => Ok(()),
         };
         match verdict {
-            Ok(()) => {
-                let full = self.stats.dropped_app_full;
-                let flow = self.queue_message_for_app(from, msg);
-                if self.stats.dropped_app_full != full {
-                    // Dropped at RCVHWM (a datagram peering cannot be paused): the
-                    // request is not answered, so it is resent and the REP's cached
-                    // reply comes again, or the application's REQ would wait for ever.
+            // Answered once queued: a reply dropped at RCVHWM (a datagram peering cannot
+            // be paused) leaves the request to be resent, and the REP's cached reply
+            // comes again; else the application's REQ would wait for ever.
+            Ok(()) => match self.queue_for_app(from, msg, false) {
+                Some(flow) => {
                     if let Some(p) = self.req().and_then(|r| r.pending.as_mut()) {
-                        p.answered = false;
+                        p.answered = true;
                     }
+                    flow
                 }
-                flow
-            }
+                None => Flow::Continue,
+            },
             Err(reason) => {
                 self.drop_msg(reason);
                 Flow::Continue

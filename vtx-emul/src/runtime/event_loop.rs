@@ -183,9 +183,7 @@ impl<T: Transport> EventLoop<T> {
                 endpoint,
                 reply,
             } => {
-                let r = self
-                    .open_socket(sock)
-                    .and_then(|()| self.transport.bind(&mut self.driver, sock, &endpoint));
+                let r = self.on_open(sock, |t, d| t.bind(d, sock, &endpoint));
                 let _ = reply.send(r);
             }
             Command::Connect {
@@ -193,29 +191,21 @@ impl<T: Transport> EventLoop<T> {
                 endpoint,
                 reply,
             } => {
-                let r = self
-                    .open_socket(sock)
-                    .and_then(|()| self.transport.connect(&mut self.driver, sock, &endpoint));
-                let _ = reply.send(r);
+                let _ = reply.send(self.on_open(sock, |t, d| t.connect(d, sock, &endpoint)));
             }
             Command::Unbind {
                 sock,
                 endpoint,
                 reply,
             } => {
-                let r = self
-                    .open_socket(sock)
-                    .and_then(|()| self.transport.unbind(&mut self.driver, sock, &endpoint));
-                let _ = reply.send(r);
+                let _ = reply.send(self.on_open(sock, |t, d| t.unbind(d, sock, &endpoint)));
             }
             Command::Disconnect {
                 sock,
                 endpoint,
                 reply,
             } => {
-                let r = self
-                    .open_socket(sock)
-                    .and_then(|()| self.transport.disconnect(&mut self.driver, sock, &endpoint));
+                let r = self.on_open(sock, |t, d| t.disconnect(d, sock, &endpoint));
                 let _ = reply.send(r);
             }
             Command::Close { sock, reply } => {
@@ -274,6 +264,16 @@ impl<T: Transport> EventLoop<T> {
     }
 
     /// The socket exists and the application has not closed it.
+    /// Runs a transport call for a socket the application still has open.
+    fn on_open<R>(
+        &mut self,
+        sock: SocketId,
+        call: impl FnOnce(&mut T, &mut Driver) -> Result<R>,
+    ) -> Result<R> {
+        self.open_socket(sock)?;
+        call(&mut self.transport, &mut self.driver)
+    }
+
     fn open_socket(&self, sock: SocketId) -> Result<()> {
         match self.driver.sockets.get(&sock) {
             Some(s) if s.pipe.is_some() => Ok(()),
