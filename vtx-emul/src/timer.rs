@@ -24,6 +24,37 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::time::Instant;
 
+/// The one deadline an owner keeps armed in a heap it cannot cancel in, when the
+/// firing tells it only its key, not the entry's `at` (a transport's
+/// `Driver::set_timer`): a sooner deadline is armed beside the current one, and the
+/// entry it superseded still fires later. Only a firing once the armed deadline is
+/// due clears it; an earlier one is stale. (Clearing on every firing re-armed one
+/// more entry per stale one, and they never died out.)
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Deadline(Option<Instant>);
+
+impl Deadline {
+    /// Records `at` and returns true, to arm it, when nothing is armed or `at` is
+    /// sooner; a later deadline is armed when this one fires.
+    pub fn arm_if_sooner(&mut self, at: Instant) -> bool {
+        let sooner = self.0.is_none_or(|t| at < t);
+        if sooner {
+            self.0 = Some(at);
+        }
+        sooner
+    }
+
+    /// An entry fired at `now`: false if the armed deadline is still to come (the
+    /// entry was superseded; ignore it), else the deadline is cleared and true.
+    pub fn fired(&mut self, now: Instant) -> bool {
+        if self.0.is_some_and(|t| t > now) {
+            return false;
+        }
+        self.0 = None;
+        true
+    }
+}
+
 /// A min-heap of deadlines, each with its owner's key, cancelled lazily (see the
 /// [module](self) docs).
 ///
@@ -91,6 +122,21 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[test]
+    fn a_deadline_ignores_the_entries_it_superseded() {
+        let t0 = Instant::now();
+        let mut d = Deadline::default();
+        assert!(d.arm_if_sooner(ms(t0, 20)));
+        assert!(d.arm_if_sooner(ms(t0, 10)), "sooner: armed beside");
+        assert!(!d.arm_if_sooner(ms(t0, 15)), "later: waits");
+        assert!(d.fired(ms(t0, 10)), "the armed one");
+        assert!(d.arm_if_sooner(ms(t0, 30)));
+        assert!(!d.fired(ms(t0, 20)), "the superseded entry: stale");
+        assert!(!d.arm_if_sooner(ms(t0, 40)), "still armed at 30");
+        assert!(d.fired(ms(t0, 30)));
+        assert!(d.fired(ms(t0, 31)), "nothing armed: a firing is not stale");
+    }
 
     fn ms(t0: Instant, n: u64) -> Instant {
         t0 + Duration::from_millis(n)

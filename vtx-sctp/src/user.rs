@@ -38,6 +38,7 @@ use vtx_emul::peering::{
     split_conn_id, split_timer_key, timer_key,
 };
 use vtx_emul::runtime::{Driver, SocketId, Transport};
+use vtx_emul::timer::Deadline;
 use vtx_emul::zmtp::ZmtpSession;
 use vtx_emul::{Endpoint as VtxEndpoint, Result, SocketOptions};
 
@@ -110,7 +111,7 @@ struct Assoc {
     assoc: Association,
     peering: Peering<ZmtpSession>,
     /// The association timer armed in the runtime heap.
-    armed: Option<Instant>,
+    armed: Deadline,
     /// When a graceful close gives up on the peer's SHUTDOWN-ACK.
     close_by: Option<Instant>,
     /// Bytes sent and not yet acknowledged, as of the last drive (for linger).
@@ -307,7 +308,7 @@ impl SctpTransport {
             handle,
             assoc,
             peering,
-            armed: None,
+            armed: Deadline::default(),
             close_by: None,
             unacked: 0,
         });
@@ -531,9 +532,8 @@ impl SctpTransport {
             (t, c) => t.or(c),
         };
         if let Some(at) = deadline
-            && a.armed.is_none_or(|armed| at < armed)
+            && a.armed.arm_if_sooner(at)
         {
-            a.armed = Some(at);
             driver.set_timer(at, timer_key(TIMER_ASSOC, a.peering.generation, key));
         }
     }
@@ -1090,13 +1090,9 @@ impl Transport for SctpTransport {
                 else {
                     return;
                 };
-                // An entry an earlier deadline superseded fires too; only the armed
-                // one's firing may clear it, or each stale firing would arm one more
-                // entry and they would pile up in the heap.
-                if a.armed.is_some_and(|t| t > now) {
-                    return;
+                if !a.armed.fired(now) {
+                    return; // superseded
                 }
-                a.armed = None;
                 if a.close_by.is_some_and(|c| c <= now) {
                     log::debug!("{}: did not confirm the shutdown", a.peering);
                     self.remove_assoc(driver, k);

@@ -5,7 +5,7 @@
 
 use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use quinn_udp::{BATCH_SIZE, RecvMeta, Transmit as UdpTransmit, UdpSocketState};
@@ -14,9 +14,11 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use slab::Slab;
 use socket2::{Domain, Protocol, Socket, Type};
 
+use smallvec::SmallVec;
 use vtx_emul::endpoint::{Host as EpHost, format_addr};
 use vtx_emul::pattern::{ConnId, DownReason, Flow, Input, PeerId, PeerInfo, Refusal};
 use vtx_emul::runtime::{Driver, SocketId, Transport};
+use vtx_emul::timer::Deadline;
 use vtx_emul::{Endpoint, Error, Result, SocketOptions, SocketType};
 
 use crate::host::{self, Host};
@@ -75,7 +77,7 @@ pub struct UdpTransport {
     by_local: FxHashMap<LocalId, usize>,
     links: FxHashMap<SocketId, Links>,
     recv: Vec<u8>,
-    timer_at: Option<Instant>,
+    timer_at: Deadline,
     /// Peerings whose transmits stopped on a full output queue.
     starved: FxHashSet<ConnId>,
 }
@@ -105,7 +107,7 @@ impl UdpTransport {
             by_local: FxHashMap::default(),
             links: FxHashMap::default(),
             recv: Vec::new(),
-            timer_at: None,
+            timer_at: Deadline::default(),
             starved: FxHashSet::default(),
         }
     }
@@ -262,8 +264,7 @@ impl UdpTransport {
             return;
         };
         // One entry per deadline: a later one is armed when this fires.
-        if self.timer_at.is_none_or(|t| at < t) {
-            self.timer_at = Some(at);
+        if self.timer_at.arm_if_sooner(at) {
             driver.set_timer(at, TIMER_ENGINE);
         }
     }
@@ -355,7 +356,7 @@ impl UdpTransport {
             }
             let local = u.local;
             let n = {
-                let mut bufs: Vec<IoSliceMut<'_>> = self
+                let mut bufs: SmallVec<[IoSliceMut<'_>; BATCH_SIZE]> = self
                     .recv
                     .chunks_mut(RECV_SLOT)
                     .map(IoSliceMut::new)
@@ -644,13 +645,9 @@ impl Transport for UdpTransport {
             self.read(driver, (key & !TIMER_READ_MORE) as usize);
         } else {
             let now = driver.now();
-            // An entry an earlier deadline superseded fires too; only the armed one's
-            // firing may clear it, or each stale firing would arm one more entry and
-            // they would pile up in the heap (two per message at 64 B, before).
-            if self.timer_at.is_some_and(|t| t > now) {
-                return;
+            if !self.timer_at.fired(now) {
+                return; // superseded
             }
-            self.timer_at = None;
             if let Some(e) = self.engine.as_mut() {
                 e.handle_timeout(now);
             }

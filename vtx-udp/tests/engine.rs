@@ -178,3 +178,56 @@ fn the_sender_drops_what_the_receiver_would_refuse_by_cost() {
     assert_eq!(delivered(&mut p.server), [at_limit]);
     assert_eq!(p.server.dropped, 0);
 }
+
+/// With GSO, small messages pack into datagrams and a large one's fragments leave in
+/// runs of equal segments (the last shorter): every batch is `count` datagrams of
+/// `seg` bytes but the last, and everything arrives, in order.
+#[test]
+fn gso_batches_carry_packed_and_fragmented_messages() {
+    let cfg = Config {
+        max_segments: 64,
+        ..Config::default()
+    };
+    let mut p = Pair::new(cfg, SocketType::Push, SocketType::Pull);
+    p.deliver_to_client();
+    let (c_peering, c_peer) = p.client_up();
+    p.client.accept(c_peering, c_peer, p.now);
+    let big = Msg::single(Bytes::from(
+        (0..60_000u32).map(|i| i as u8).collect::<Vec<u8>>(),
+    ));
+    let small = |i: u32| Msg::single(Bytes::copy_from_slice(&i.to_be_bytes()));
+    let want: Vec<Msg> = (0..100)
+        .map(small)
+        .chain([big])
+        .chain((100..200).map(small))
+        .collect();
+    for msg in &want {
+        let t = Transmit::Message {
+            msg: msg.clone(),
+            seq: None,
+        };
+        assert!(p.client.send(c_peering, t, p.now));
+    }
+    p.client.flush(c_peering);
+    let mut batches = 0;
+    while let Some(b) = p.client.peek_batch() {
+        assert!(
+            b.count >= 1 && b.buf.len() <= b.seg * b.count,
+            "{} in {}",
+            b.buf.len(),
+            b.count
+        );
+        assert!(
+            b.buf.len() > b.seg * (b.count - 1),
+            "the last datagram is not empty"
+        );
+        for d in b.buf.chunks(b.seg) {
+            p.server
+                .handle_datagram(p.sl, p.c_addr, Bytes::copy_from_slice(d), p.now);
+        }
+        p.client.pop_batch();
+        batches += 1;
+    }
+    assert!(batches >= 3, "packed, fragments, packed: {batches} batches");
+    assert_eq!(delivered(&mut p.server), want);
+}

@@ -183,8 +183,7 @@ impl<T: Transport> EventLoop<T> {
                 endpoint,
                 reply,
             } => {
-                let r = self.on_open(sock, |t, d| t.bind(d, sock, &endpoint));
-                let _ = reply.send(r);
+                let _ = reply.send(self.on_open(sock, |t, d| t.bind(d, sock, &endpoint)));
             }
             Command::Connect {
                 sock,
@@ -205,8 +204,7 @@ impl<T: Transport> EventLoop<T> {
                 endpoint,
                 reply,
             } => {
-                let r = self.on_open(sock, |t, d| t.disconnect(d, sock, &endpoint));
-                let _ = reply.send(r);
+                let _ = reply.send(self.on_open(sock, |t, d| t.disconnect(d, sock, &endpoint)));
             }
             Command::Close { sock, reply } => {
                 self.close(sock);
@@ -263,7 +261,6 @@ impl<T: Transport> EventLoop<T> {
         }
     }
 
-    /// The socket exists and the application has not closed it.
     /// Runs a transport call for a socket the application still has open.
     fn on_open<R>(
         &mut self,
@@ -274,6 +271,7 @@ impl<T: Transport> EventLoop<T> {
         call(&mut self.transport, &mut self.driver)
     }
 
+    /// The socket exists and the application has not closed it.
     fn open_socket(&self, sock: SocketId) -> Result<()> {
         match self.driver.sockets.get(&sock) {
             Some(s) if s.pipe.is_some() => Ok(()),

@@ -19,7 +19,7 @@ use vtx_emul::timer::TimerHeap;
 use vtx_emul::{Msg, SocketType};
 
 use super::cookie::CookieJar;
-use super::peering::{Batch, Origin, Partial, Peering, Piece, PieceError};
+use super::peering::{BATCH_BYTES, Batch, Origin, Partial, Peering, Piece, PieceError};
 use super::wire::{self, Cmd, Cookie, Datagram, Hello, Reason, Record, Records, WireError};
 
 /// Index of a local UDP socket in the engine.
@@ -231,9 +231,6 @@ enum Timer {
     Ack(usize, u32),
     Probe(usize, u32),
 }
-
-/// Bytes of one GSO batch at most: a UDP send takes at most 64 KiB.
-const BATCH_BYTES: usize = 65_000;
 
 /// Refusals remembered to answer OHAI retries without asking the Vocket again.
 const REFUSAL_MEMORY: Duration = Duration::from_secs(5);
@@ -1456,52 +1453,66 @@ impl Engine {
         let mut offset = 0;
         while offset < flen {
             let n = room.min(flen - offset);
-            let buf = self.batch_for(key, wire::HEADER_LEN + hdr + 8 + n);
+            let len = wire::HEADER_LEN + hdr + 8 + n;
+            let buf = self.batch_for(key, len);
+            let start = buf.len();
             wire::put_header(buf, Cmd::Nom, remote_id);
             wire::put_record_header(buf, wire::RECORD_FRAG, n + 8, dseq, rseq);
             buf.extend_from_slice(&(flen as u32).to_be_bytes());
             buf.extend_from_slice(&(offset as u32).to_be_bytes());
-            let copied = frames.read_into(buf, n);
-            debug_assert_eq!(copied, n, "frames_len and the serialization agree");
+            frames.read_into(buf, n);
+            debug_assert_eq!(
+                buf.len() - start,
+                len,
+                "the datagram is as long as announced"
+            );
             offset += n;
         }
     }
 
-    /// Moves the datagram being packed into the peering's GSO batch; its buffer stays
-    /// for the next one (`flush_peering` frees it).
+    /// Moves the datagram being packed into the peering's GSO batch: appended to it
+    /// (its buffer then stays for the next datagram; `flush_peering` frees it), or, as
+    /// it is, the first of a new one.
     fn seal(&mut self, key: usize) {
-        let mut dgram = std::mem::take(&mut self.peerings[key].cur);
-        if dgram.is_empty() {
+        let max_seg = self.cfg.max_segments;
+        let p = &mut self.peerings[key];
+        let len = p.cur.len();
+        if len == 0 {
             return;
         }
-        self.batch_for(key, dgram.len()).extend_from_slice(&dgram);
-        dgram.clear();
-        self.peerings[key].cur = dgram;
+        if let Some(b) = p.batch.as_mut().filter(|b| b.takes(len, max_seg)) {
+            b.buf.extend_from_slice(&p.cur);
+            b.appended(len);
+            p.cur.clear();
+            return;
+        }
+        if let Some(b) = p.batch.take() {
+            self.out.push_back(b);
+        }
+        p.batch = Some(Batch::new(p.local, p.remote, std::mem::take(&mut p.cur)));
     }
 
-    /// Where a datagram of `len` bytes is appended: the peering's GSO batch when it
-    /// takes one more of that length, else a new batch (the old one goes out).
+    /// The buffer to write a datagram of `len` bytes to (fragments): the peering's GSO
+    /// batch when it takes one more of that length, else a new batch with room for a
+    /// run of them (the old one goes out). The caller writes exactly `len` bytes.
     fn batch_for(&mut self, key: usize, len: usize) -> &mut Vec<u8> {
         let max_seg = self.cfg.max_segments;
         let p = &mut self.peerings[key];
-        let fits = |b: &Batch| {
-            !b.closed && b.count < max_seg && len <= b.seg && b.buf.len() + len <= BATCH_BYTES
-        };
-        if let Some(b) = p.batch.take_if(|b| !fits(b)) {
+        if let Some(b) = p.batch.take_if(|b| !b.takes(len, max_seg)) {
             self.out.push_back(b);
         }
-        let (local, dst) = (p.local, p.remote);
-        let b = p.batch.get_or_insert_with(|| Batch {
-            local,
-            dst,
-            // Room for the whole run at once, not grown by doubling.
-            buf: Vec::with_capacity((len * max_seg.max(1)).min(BATCH_BYTES.max(len))),
-            seg: len,
-            count: 0,
-            closed: false,
-        });
-        b.count += 1;
-        b.closed = len < b.seg;
+        match &mut p.batch {
+            Some(b) => b.appended(len),
+            None => {
+                let room = (len * max_seg).clamp(len, BATCH_BYTES.max(len));
+                let mut b = Batch::new(p.local, p.remote, Vec::with_capacity(room));
+                b.seg = len;
+                p.batch = Some(b);
+            }
+        }
+        let Some(b) = p.batch.as_mut() else {
+            unreachable!("a batch was just made")
+        };
         &mut b.buf
     }
 
@@ -1514,9 +1525,7 @@ impl Engine {
 
     fn flush_peering(&mut self, key: usize) {
         self.seal(key);
-        let Some(p) = self.peerings.get_mut(key) else {
-            return;
-        };
+        let p = &mut self.peerings[key];
         p.cur = Vec::new(); // idle peerings hold no buffer
         if let Some(b) = p.batch.take() {
             self.out.push_back(b);

@@ -191,6 +191,37 @@ pub(crate) struct Batch {
     pub(crate) closed: bool,
 }
 
+/// Bytes of one GSO batch at most: a UDP send takes at most 64 KiB.
+pub(crate) const BATCH_BYTES: usize = 65_000;
+
+impl Batch {
+    /// A batch of one datagram, the bytes of `buf`.
+    pub(crate) fn new(local: LocalId, dst: SocketAddr, buf: Vec<u8>) -> Batch {
+        Batch {
+            local,
+            dst,
+            seg: buf.len(),
+            buf,
+            count: 1,
+            closed: false,
+        }
+    }
+
+    /// Whether a datagram of `len` bytes may follow, in batches of `max_seg` at most.
+    pub(crate) fn takes(&self, len: usize, max_seg: usize) -> bool {
+        !self.closed
+            && self.count < max_seg
+            && len <= self.seg
+            && self.buf.len() + len <= BATCH_BYTES
+    }
+
+    /// Counts a datagram of `len` bytes appended to `buf`.
+    pub(crate) fn appended(&mut self, len: usize) {
+        self.count += 1;
+        self.closed = len < self.seg;
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Peering {
     pub(crate) generation: u32,

@@ -510,12 +510,22 @@ fn varint_len(mut v: usize) -> usize {
     n
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: usize) {
+fn put_varint(out: &mut Vec<u8>, v: usize) {
+    let mut b = [0; 10];
+    let n = varint(v, &mut b);
+    out.extend_from_slice(&b[..n]);
+}
+
+/// Writes `v` as LEB128 into `b`; returns its length.
+fn varint(mut v: usize, b: &mut [u8; 10]) -> usize {
+    let mut n = 0;
     while v >= 0x80 {
-        out.push((v as u8) | 0x80);
+        b[n] = (v as u8) | 0x80;
         v >>= 7;
+        n += 1;
     }
-    out.push(v as u8);
+    b[n] = v as u8;
+    n + 1
 }
 
 /// The longest serialization (§5.1) of a message whose [`Msg::cost`] is within `limit`:
@@ -544,7 +554,7 @@ pub fn encode_frames(out: &mut Vec<u8>, msg: &Msg) {
 #[derive(Debug)]
 pub struct FramesReader<'a> {
     frames: std::slice::Iter<'a, Bytes>,
-    /// The current frame's length prefix, `head[at..len]` still to copy.
+    /// The current frame's length prefix, `head[head_at..head_len]` still to copy.
     head: [u8; 10],
     head_at: usize,
     head_len: usize,
@@ -580,15 +590,8 @@ impl<'a> FramesReader<'a> {
                 self.body = &self.body[k..];
                 left -= k;
             } else if let Some(f) = self.frames.next() {
-                let mut v = f.len();
-                let mut i = 0;
-                while v >= 0x80 {
-                    self.head[i] = (v as u8) | 0x80;
-                    v >>= 7;
-                    i += 1;
-                }
-                self.head[i] = v as u8;
-                (self.head_at, self.head_len, self.body) = (0, i + 1, &f[..]);
+                self.head_len = varint(f.len(), &mut self.head);
+                (self.head_at, self.body) = (0, &f[..]);
             } else {
                 break;
             }
