@@ -28,6 +28,8 @@ use crate::nom2::{Config, Engine, Failure, LocalId, Owner};
 const RECV_SLOT: usize = 64 * 1024;
 /// Batches queued in the engine before pulling from Vockets pauses.
 const OUT_LIMIT: usize = 256;
+/// Batches queued while pulling from a Vocket before they are sent.
+const SEND_AT: usize = 8;
 /// Datagram batches read per readiness event before other work gets a turn.
 const READ_BUDGET: usize = 64;
 const TIMER_ENGINE: u64 = 1;
@@ -273,39 +275,8 @@ impl UdpTransport {
         let Some(engine) = self.engine.as_mut() else {
             return;
         };
-        while let Some(b) = engine.peek_batch() {
-            let Some(u) = self.by_local.get(&b.local).and_then(|&k| self.udp.get(k)) else {
-                engine.pop_batch();
-                continue;
-            };
-            let t = UdpTransmit {
-                destination: b.dst,
-                ecn: None,
-                contents: b.buf,
-                segment_size: (b.count > 1).then_some(b.seg),
-                src_ip: None,
-            };
-            match u.state.try_send((&u.socket).into(), &t) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return, // writable will resume
-                Err(e) if b.count > 1 => {
-                    // GSO refused (quinn-udp then reports one segment): send one by one.
-                    log::debug!("GSO send failed ({e}); falling back to single datagrams");
-                    for d in b.buf.chunks(b.seg) {
-                        let one = UdpTransmit {
-                            destination: b.dst,
-                            ecn: None,
-                            contents: d,
-                            segment_size: None,
-                            src_ip: None,
-                        };
-                        let _ = u.state.try_send((&u.socket).into(), &one);
-                    }
-                    engine.set_max_segments(u.state.max_gso_segments());
-                }
-                Err(e) => log::debug!("udp send to {} failed: {e}", b.dst),
-            }
-            engine.pop_batch();
+        if !transmit(&self.udp, &self.by_local, engine) {
+            return; // writable will resume
         }
         // Room again: pull what starved peerings still have.
         if !self.starved.is_empty() {
@@ -325,6 +296,11 @@ impl UdpTransport {
         };
         let now = driver.now();
         loop {
+            if engine.queued_batches() >= SEND_AT {
+                // Out before more is packed: sent batches leave their buffers to the
+                // next ones, and what is queued stays small.
+                transmit(&self.udp, &self.by_local, engine);
+            }
             if engine.queued_batches() >= OUT_LIMIT {
                 self.starved.insert(conn);
                 break;
@@ -734,4 +710,44 @@ impl UdpTransport {
             }
         }
     }
+}
+
+/// Sends the engine's queued batches until the socket is full. `false` when it is (a
+/// writable event resumes), `true` when the queue is empty.
+fn transmit(udp: &Slab<Udp>, by_local: &FxHashMap<LocalId, usize>, engine: &mut Engine) -> bool {
+    while let Some(b) = engine.peek_batch() {
+        let Some(u) = by_local.get(&b.local).and_then(|&k| udp.get(k)) else {
+            engine.pop_batch();
+            continue;
+        };
+        let t = UdpTransmit {
+            destination: b.dst,
+            ecn: None,
+            contents: b.buf,
+            segment_size: (b.count > 1).then_some(b.seg),
+            src_ip: None,
+        };
+        match u.state.try_send((&u.socket).into(), &t) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+            Err(e) if b.count > 1 => {
+                // GSO refused (quinn-udp then reports one segment): send one by one.
+                log::debug!("GSO send failed ({e}); falling back to single datagrams");
+                for d in b.buf.chunks(b.seg) {
+                    let one = UdpTransmit {
+                        destination: b.dst,
+                        ecn: None,
+                        contents: d,
+                        segment_size: None,
+                        src_ip: None,
+                    };
+                    let _ = u.state.try_send((&u.socket).into(), &one);
+                }
+                engine.set_max_segments(u.state.max_gso_segments());
+            }
+            Err(e) => log::debug!("udp send to {} failed: {e}", b.dst),
+        }
+        engine.pop_batch();
+    }
+    true
 }

@@ -231,3 +231,41 @@ fn gso_batches_carry_packed_and_fragmented_messages() {
     assert!(batches >= 3, "packed, fragments, packed: {batches} batches");
     assert_eq!(delivered(&mut p.server), want);
 }
+
+/// A large message is reassembled in a buffer that comes back when the application
+/// releases the message: a later one of that size is reassembled in the same memory.
+/// While the first is held, the second gets other memory.
+#[test]
+fn a_released_large_message_leaves_its_buffer_to_the_next() {
+    let mut p = Pair::new(Config::default(), SocketType::Push, SocketType::Pull);
+    p.deliver_to_client();
+    let (c_peering, c_peer) = p.client_up();
+    p.client.accept(c_peering, c_peer, p.now);
+    let send = |p: &mut Pair, fill: u8| {
+        let t = Transmit::Message {
+            msg: Msg::single(vec![fill; 64 * 1024]),
+            seq: None,
+        };
+        assert!(p.client.send(c_peering, t, p.now));
+        p.client.flush(c_peering);
+        p.deliver_to_server();
+        let mut got = delivered(&mut p.server);
+        assert_eq!(got.len(), 1);
+        let msg = got.pop().unwrap();
+        assert_eq!(msg.byte_len(), 64 * 1024);
+        assert!(msg.iter().flat_map(|f| f.iter()).all(|&b| b == fill));
+        msg
+    };
+    let at = |m: &Msg| m.first().unwrap().as_ptr();
+    let first = send(&mut p, 1);
+    let held = send(&mut p, 2);
+    let (a, b) = (at(&first), at(&held));
+    assert_ne!(a, b, "the first is still held");
+    drop(first);
+    drop(held);
+    // Allocations of that size in between: freed memory would go to them, pooled not.
+    let others: Vec<Vec<u8>> = (0..4).map(|_| vec![0; 66 * 1024]).collect();
+    let third = send(&mut p, 3);
+    assert!([a, b].contains(&at(&third)), "a released buffer is reused");
+    drop(others);
+}

@@ -9,6 +9,8 @@ fn main() {
     let mode = args.next().unwrap_or_else(|| "vtx".into());
     let vtx = if std::env::var("UDP").is_ok() {
         vtx::bench::End::Vtx("udp://127.0.0.1:0".into())
+    } else if std::env::var("TLS").is_ok() {
+        vtx::bench::End::Vtx("tls://127.0.0.1:0".into())
     } else {
         vtx::bench::End::Vtx("tcp6://[::1]:0".into())
     };
@@ -18,6 +20,9 @@ fn main() {
         "mixed" => vtx::bench::Pairing::new(native, vtx),
         _ => vtx::bench::Pairing::new(vtx.clone(), vtx),
     };
-    let r = vtx::bench::throughput(&p, size, count, |v| v.register_defaults());
+    let r = vtx::bench::throughput(&p, size, count, |v| {
+        v.register_defaults()?;
+        v.register("tls", vtx::tls::transport(vtx::bench::ephemeral_tls()?))
+    });
     println!("{}: {:?} msg/s", p.name, r);
 }

@@ -20,6 +20,7 @@ use vtx_emul::{Msg, SocketType};
 
 use super::cookie::CookieJar;
 use super::peering::{BATCH_BYTES, Batch, Origin, Partial, Peering, Piece, PieceError};
+use super::pool::{BufPool, POOL_MIN};
 use super::wire::{self, Cmd, Cookie, Datagram, Hello, Reason, Record, Records, WireError};
 
 /// Index of a local UDP socket in the engine.
@@ -263,6 +264,12 @@ pub struct Engine {
     timers: TimerHeap<Timer>,
     events: VecDeque<Event>,
     out: VecDeque<Batch>,
+    /// Buffers of sent fragment batches, kept for the next ones (at most
+    /// [`SPARE_BATCHES`]): a 64 KiB buffer per batch, allocated and freed each time, made
+    /// the allocator hand pages back to the kernel and fault them in again.
+    spare: Vec<Vec<u8>>,
+    /// Buffers large messages are reassembled in, back from the application.
+    pool: BufPool,
     reassembly_bytes: usize,
     unknown_budget: (Instant, u32),
     next_generation: u32,
@@ -271,6 +278,9 @@ pub struct Engine {
     /// COOKIEs sent (OHAIs from addresses not yet validated).
     pub cookies_sent: u64,
 }
+
+/// Batch buffers an engine keeps for reuse, at most (each [`BATCH_BYTES`]).
+const SPARE_BATCHES: usize = 8;
 
 /// Frames slice the datagram they arrived in. A small message from a large datagram
 /// (GRO, a peer's large datagrams) is copied out, so that while it waits for a slow
@@ -327,6 +337,8 @@ impl Engine {
             timers: TimerHeap::new(),
             events: VecDeque::new(),
             out: VecDeque::new(),
+            spare: Vec::new(),
+            pool: BufPool::default(),
             reassembly_bytes: 0,
             unknown_budget: (now, UNKNOWN_REPLIES_PER_SEC),
             next_generation: 0,
@@ -1093,6 +1105,9 @@ impl Engine {
         let p = &mut self.peerings[key];
         let part = &mut p.partials[idx];
         let before = part.charge();
+        if total >= POOL_MIN && part.wants_buffer(offset) {
+            part.give_buffer(self.pool.take(total));
+        }
         let added = part.add(offset, chunk, datagram);
         self.reassembly_bytes = self.reassembly_bytes + part.charge() - before;
         match added {
@@ -1121,7 +1136,10 @@ impl Engine {
         p.partials.retain(|x| super::peering::newer(x.dseq, dseq));
         self.reassembly_bytes -= stale;
         let seq = part.rseq;
-        let body = part.into_bytes();
+        let body = match part.into_vec() {
+            v if v.len() >= POOL_MIN => self.pool.wrap(v),
+            v => Bytes::from(v),
+        };
         match wire::decode_frames(&body, max) {
             Ok(msg) => self.events.push_back(Event::Input {
                 peering: pid,
@@ -1505,7 +1523,11 @@ impl Engine {
             Some(b) => b.appended(len),
             None => {
                 let room = (len * max_seg).clamp(len, BATCH_BYTES.max(len));
-                let mut b = Batch::new(p.local, p.remote, Vec::with_capacity(room));
+                let buf = match self.spare.pop() {
+                    Some(buf) if buf.capacity() >= room => buf,
+                    _ => Vec::with_capacity(room),
+                };
+                let mut b = Batch::new(p.local, p.remote, buf);
                 b.seg = len;
                 p.batch = Some(b);
             }
@@ -1611,7 +1633,14 @@ impl Engine {
 
     /// Removes the batch [`Engine::peek_batch`] showed (it was sent, or cannot be).
     pub fn pop_batch(&mut self) {
-        self.out.pop_front();
+        if let Some(b) = self.out.pop_front()
+            && b.buf.capacity() >= BATCH_BYTES
+            && self.spare.len() < SPARE_BATCHES
+        {
+            let mut buf = b.buf;
+            buf.clear();
+            self.spare.push(buf);
+        }
     }
 
     /// Batches waiting to be sent.

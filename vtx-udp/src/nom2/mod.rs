@@ -6,6 +6,7 @@
 mod cookie;
 pub mod engine;
 mod peering;
+mod pool;
 pub use peering::PieceError;
 pub mod wire;
 

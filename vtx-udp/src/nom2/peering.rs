@@ -45,7 +45,7 @@ pub(crate) struct Partial {
     pub(crate) total: usize,
     pub(crate) deadline: Instant,
     /// The first octets of the message, in order; room for all of it is reserved when
-    /// the first in-order piece arrives.
+    /// the first in-order piece arrives (or given by [`Partial::give_buffer`]).
     prefix: Vec<u8>,
     /// Pieces after a gap, by offset, with the memory each holds (its own bytes, or
     /// the datagram a shared piece keeps alive): disjoint, none touching the prefix.
@@ -86,10 +86,12 @@ impl Partial {
     }
 
     /// The most `add` can raise [`Partial::charge`] by for a piece of `len` octets at
-    /// `offset` arriving in a datagram of `datagram` octets.
+    /// `offset` arriving in a datagram of `datagram` octets. The first in-order piece
+    /// brings room for the whole message, which a pooled buffer may exceed by an
+    /// eighth (`pool::BufPool::take`).
     pub(crate) fn charge_bound(&self, offset: usize, len: usize, datagram: usize) -> usize {
         let data = if offset == self.prefix.len() && self.prefix.capacity() == 0 {
-            self.total
+            self.total + self.total / 8
         } else {
             len.max(datagram)
         };
@@ -164,9 +166,22 @@ impl Partial {
         self.prefix.len() == self.total
     }
 
+    /// Whether a piece at `offset` would start the prefix, reserving room for the whole
+    /// message: the caller may give that room with [`Partial::give_buffer`] first.
+    pub(crate) fn wants_buffer(&self, offset: usize) -> bool {
+        offset == 0 && self.prefix.capacity() == 0
+    }
+
+    /// Room for the whole message: an empty buffer of at least `total` octets'
+    /// capacity (charged as it is).
+    pub(crate) fn give_buffer(&mut self, buf: Vec<u8>) {
+        debug_assert!(buf.is_empty() && buf.capacity() >= self.total);
+        self.prefix = buf;
+    }
+
     /// The whole message, once complete.
-    pub(crate) fn into_bytes(self) -> Bytes {
-        Bytes::from(self.prefix)
+    pub(crate) fn into_vec(self) -> Vec<u8> {
+        self.prefix
     }
 }
 
@@ -339,7 +354,7 @@ mod tests {
         assert_eq!(p.add(0, piece(300), 1400), Ok(Piece::Added));
         assert!(p.is_complete());
         assert_eq!(p.charge(), 1000 + 3 * PIECE_COST, "waiting pieces released");
-        assert_eq!(p.into_bytes().len(), 1000);
+        assert_eq!(p.into_vec().len(), 1000);
     }
 
     #[test]
