@@ -1,4 +1,6 @@
-//! Quick throughput probe for profiling: `cargo run --release --example thr -- 64 1000000`.
+//! Quick throughput probe for profiling: `cargo run --release --example thr -- 64 1000000`
+//! (vtx tcp6; `UDP=1`, `SCTP=1` or `TLS=1` for those; a third argument `native` or
+//! `mixed` for native libzmq on both sides or on the sending side).
 fn main() {
     let mut args = std::env::args().skip(1);
     let size: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(64);
@@ -9,6 +11,8 @@ fn main() {
     let mode = args.next().unwrap_or_else(|| "vtx".into());
     let vtx = if std::env::var("UDP").is_ok() {
         vtx::bench::End::Vtx("udp://127.0.0.1:0".into())
+    } else if std::env::var("SCTP").is_ok() {
+        vtx::bench::End::Vtx("sctp://127.0.0.1:0".into())
     } else if std::env::var("TLS").is_ok() {
         vtx::bench::End::Vtx("tls://127.0.0.1:0".into())
     } else {
