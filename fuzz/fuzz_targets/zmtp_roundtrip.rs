@@ -35,6 +35,7 @@ fuzz_target!(|input: (u8, Vec<Item>)| {
         identity: None,
         metadata: Vec::new(),
         max_msg_size: None,
+        security: Default::default(),
     };
     let mut tx = ZmtpSession::new(&local(SocketType::XPub), Role::Client);
     let mut rx = ZmtpSession::new(&local(SocketType::XSub), Role::Server);
@@ -106,7 +107,7 @@ fuzz_target!(|input: (u8, Vec<Item>)| {
                 SessionEvent::Ready { socket_type, .. } => {
                     assert_eq!(socket_type, SocketType::XPub)
                 }
-                SessionEvent::PeerError(e) => panic!("{e}"),
+                SessionEvent::PeerError(e) | SessionEvent::Refused(e) => panic!("{e}"),
             }
         }
     }

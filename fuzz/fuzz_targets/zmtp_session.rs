@@ -35,6 +35,7 @@ fuzz_target!(|input: (bool, u8, &[u8])| {
         identity: None,
         metadata: Vec::new(),
         max_msg_size: Some(LIMIT),
+        security: Default::default(),
     };
     let mut s = ZmtpSession::new(&local, Role::Server);
     let mut out = OutBuf::new();

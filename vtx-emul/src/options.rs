@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::security::Security;
+
 /// Transport-specific configuration for one socket (the TLS settings of a `tls://`
 /// socket, for instance), overriding the driver's defaults. Opaque to everything but
 /// the transport that knows its type.
@@ -150,6 +152,9 @@ pub struct SocketOptions {
     pub linger: Option<Duration>,
     /// Per-socket transport configuration (e.g. TLS certificates), if any.
     pub transport: TransportConfig,
+    /// The ZMTP security mechanism (NULL by default). Transports without ZMTP refuse
+    /// to bind or connect a socket that asks for another.
+    pub security: Security,
 }
 
 impl Default for SocketOptions {
@@ -179,6 +184,7 @@ impl Default for SocketOptions {
             reconnect_ivl_max: None,
             linger: None,
             transport: TransportConfig::default(),
+            security: Security::Null,
         }
     }
 }
@@ -229,6 +235,7 @@ setters! {
     with_reconnect_ivl_max => reconnect_ivl_max: Option<Duration>,
     with_linger => linger: Option<Duration>,
     with_transport => transport: TransportConfig,
+    with_security => security: Security,
 }
 
 /// Most bytes of application metadata (names and values) a socket announces: a READY

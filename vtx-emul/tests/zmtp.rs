@@ -27,6 +27,7 @@ fn local(ty: SocketType, identity: Option<&'static [u8]>, max: Option<u64>) -> L
         identity: identity.map(Bytes::from_static),
         metadata: Vec::new(),
         max_msg_size: max,
+        security: Default::default(),
     }
 }
 
@@ -130,9 +131,15 @@ fn refuses_old_versions_and_other_mechanisms() {
     g[10] = 2;
     let mut s = ZmtpSession::new(&local(SocketType::Rep, None, None), Role::Server);
     assert!(feed(&mut s, &g, 64).1.unwrap().0.contains("version"));
+    // Another mechanism is refused with an ERROR to the peer, not met halfway.
     let g = Greeting::new(b"CURVE", false).encode();
     let mut s = ZmtpSession::new(&local(SocketType::Rep, None, None), Role::Server);
-    assert!(feed(&mut s, &g, 64).1.unwrap().0.contains("mechanism"));
+    let (ev, _, mut out) = feed(&mut s, &g, 64);
+    assert!(
+        matches!(ev.as_slice(), [SessionEvent::Refused(r)] if r.contains("CURVE")),
+        "{ev:?}"
+    );
+    assert!(bytes_of(&mut out).ends_with(b"\x05ERROR\x1bsecurity mechanism mismatch"));
 }
 
 #[test]
@@ -153,7 +160,7 @@ fn message_before_ready_is_refused() {
             .1
             .unwrap()
             .0
-            .contains("before READY")
+            .contains("before the handshake completed")
     );
 }
 

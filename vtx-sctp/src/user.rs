@@ -953,6 +953,10 @@ impl Assoc {
 }
 
 impl Transport for SctpTransport {
+    fn secures(&self) -> bool {
+        true
+    }
+
     fn adjust_options(&self, opts: &mut SocketOptions) {
         // sctp-proto sends no SCTP HEARTBEATs: ZMTP PING/PONG watches idle peerings.
         opts.heartbeat_ivl.get_or_insert(self.cfg.heartbeat_ivl);

@@ -41,6 +41,7 @@ pub fn feed_server(data: &[u8], chunk: usize) -> usize {
         identity: None,
         metadata: Vec::new(),
         max_msg_size: Some(1 << 20),
+        security: Default::default(),
     };
     let mut zmtp = ZmtpSession::new(&local, Role::Server);
     let mut out = OutBuf::new();

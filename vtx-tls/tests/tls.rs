@@ -42,6 +42,19 @@ fn req_rep_with_the_right_ca_over_v4_v6_and_names() {
     }
 }
 
+/// PLAIN inside TLS: the password travels encrypted, and the same handshake as on
+/// tcp6 lets the right client in and keeps the wrong one out.
+#[test]
+fn plain_inside_tls() {
+    let pki = Pki::new("plain");
+    let (_ctx, vtx) = tls(config(&pki));
+    let intruder = vtx_emul::plain_handshakes!(|ty| sock(&vtx, ty), "tls://127.0.0.1:0", LIMIT);
+    // The refused client heard ERROR "400".
+    vtx_emul::testing::wait_for_count("handshake failures", LIMIT, 1, || {
+        intruder.stats().map_or(0, |s| s.handshake_failures)
+    });
+}
+
 #[test]
 fn every_socket_pair() {
     let pki = Pki::new("pairs");

@@ -165,3 +165,30 @@ fn instances_share_a_port() {
         assert_eq!(c.recv_bytes(0).unwrap(), b"pong");
     }
 }
+
+/// NOM-2 has no ZMTP security handshake: a socket asking for PLAIN gets an error at
+/// bind and connect, never a peering without the security it asked for.
+#[test]
+fn a_security_mechanism_is_refused_not_ignored() {
+    let (_ctx, vtx) = setup();
+    let server = sock(&vtx, zmq::REP);
+    server
+        .set_plain_server(vtx_emul::security::PlainPasswords::new())
+        .unwrap();
+    let err = server.bind("udp://127.0.0.1:0").unwrap_err();
+    assert!(
+        matches!(&err, vtx::Error::InvalidConfig { reason } if reason.contains("PLAIN")),
+        "{err}"
+    );
+    let client = sock(&vtx, zmq::REQ);
+    client.set_plain_client(b"u", b"p").unwrap();
+    assert!(matches!(
+        client.connect("udp://127.0.0.1:9"),
+        Err(vtx::Error::InvalidConfig { .. })
+    ));
+    // Back to NULL, the same socket binds.
+    server
+        .set_security(vtx_emul::security::Security::Null)
+        .unwrap();
+    server.bind("udp://127.0.0.1:0").unwrap();
+}

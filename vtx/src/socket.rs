@@ -8,6 +8,7 @@ use std::time::Duration;
 use vtx_emul::options::DEFAULT_MAX_MSG_SIZE;
 use vtx_emul::pattern::PeerProperties;
 use vtx_emul::runtime::{DriverHandle, SocketId, SocketShared};
+use vtx_emul::security::{Authenticator, Security};
 use vtx_emul::{Endpoint, Error, Result, SocketOptions, SocketType, Stats};
 
 use crate::manager::Inner;
@@ -32,6 +33,7 @@ struct Overrides {
     max_msg_size: Option<Option<u64>>,
     max_subscriptions: Option<(usize, usize)>,
     transport: Option<vtx_emul::options::TransportConfig>,
+    security: Option<Security>,
 }
 
 /// A vtx socket: a real libzmq socket for the application, whose peer is a driver.
@@ -567,6 +569,9 @@ impl VtxSocket {
         if let Some(x) = &v.transport {
             o.transport = x.clone();
         }
+        if let Some(x) = &v.security {
+            o.security = x.clone();
+        }
         Ok(o)
     }
 
@@ -656,6 +661,33 @@ impl VtxSocket {
     /// later binds and connects (for `tls://`: a `vtx::tls::TlsConfig`).
     pub fn set_transport_config<T: std::any::Any + Send + Sync>(&self, config: T) -> Result<()> {
         self.set_override(|o| o.transport = Some(vtx_emul::options::TransportConfig::new(config)))
+    }
+
+    /// The ZMTP security mechanism for later binds and connects (see
+    /// `vtx::emul::security`): NULL by default. Transports without ZMTP (`udp://`)
+    /// refuse to bind or connect a socket with another.
+    pub fn set_security(&self, security: Security) -> Result<()> {
+        self.set_override(|o| o.security = Some(security))
+    }
+
+    /// PLAIN server (libzmq's PLAIN_SERVER): every client's user name and password go
+    /// to `authenticator` (a [`vtx_emul::security::PlainPasswords`] table, or a
+    /// closure); its `User-Id` becomes a property of the client's messages. PLAIN
+    /// sends passwords in clear: use it inside `tls://`.
+    pub fn set_plain_server(&self, authenticator: impl Authenticator) -> Result<()> {
+        self.set_security(Security::PlainServer {
+            authenticator: Arc::new(authenticator),
+        })
+    }
+
+    /// PLAIN client (libzmq's PLAIN_USERNAME and PLAIN_PASSWORD): these credentials,
+    /// each at most 255 bytes.
+    pub fn set_plain_client(&self, username: &[u8], password: &[u8]) -> Result<()> {
+        let security =
+            Security::plain_client(username, password).ok_or_else(|| Error::InvalidConfig {
+                reason: "PLAIN user name and password are at most 255 bytes each".into(),
+            })?;
+        self.set_security(security)
     }
 
     // ----- endpoints ---------------------------------------------------------------------

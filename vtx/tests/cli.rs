@@ -468,3 +468,78 @@ fn bench_repeats_plots_and_writes_the_readme() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `vtx cat` with PLAIN (libzmq's option names): a server letting one user in, with
+/// its password from a file, and clients with the right and a wrong password.
+#[test]
+fn cat_req_rep_with_plain() {
+    let dir = std::env::temp_dir().join(format!("vtx-cli-plain-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("password");
+    std::fs::write(&file, "s3cret\nnot this line\n").unwrap();
+    let at_file = format!("@{}", file.display());
+    let (_rep, ep) = spawn_bound(&cat_bind(
+        "rep",
+        "tcp6://[::1]:0",
+        &[
+            "-n",
+            "1",
+            "--reply",
+            "welcome",
+            "--plain-server",
+            "--plain-username",
+            "ops",
+            "--plain-password",
+            &at_file,
+        ],
+    ));
+    let wrong = vtx(&[
+        "cat",
+        "-t",
+        "req",
+        "-c",
+        &ep,
+        "-m",
+        "hi",
+        "--timeout",
+        "500",
+        "--plain-username",
+        "ops",
+        "--plain-password",
+        "guess",
+    ]);
+    assert!(!wrong.status.success(), "a wrong password gets no peer");
+    let out = vtx(&[
+        "cat",
+        "-t",
+        "req",
+        "-c",
+        &ep,
+        "-m",
+        "hi",
+        "--plain-username",
+        "ops",
+        "--plain-password",
+        "s3cret",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "welcome\n");
+    let half = vtx(&[
+        "cat",
+        "-t",
+        "req",
+        "-c",
+        &ep,
+        "-m",
+        "x",
+        "--plain-username",
+        "ops",
+    ]);
+    assert_eq!(half.status.code(), Some(1));
+    assert!(
+        text(&half.stderr).contains("--plain-password"),
+        "{}",
+        text(&half.stderr)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

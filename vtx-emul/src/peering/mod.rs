@@ -277,6 +277,10 @@ impl<S: Session> Peering<S> {
                 driver.link_failed(self.sock, self.peer.is_some(), &self.address, &reason);
                 Some(Decode::End(End::Failed))
             }
+            SessionEvent::Refused(reason) => {
+                driver.handshake_failed(self.sock, &self.address, &reason);
+                Some(Decode::End(End::Refused))
+            }
         }
     }
 

@@ -11,6 +11,7 @@ use super::pipe::{Pipe, Serviced};
 use super::{RESERVED_TOKENS, SocketId, Transport, sleep_until};
 use crate::options::SHUTDOWN_LINGER;
 use crate::pattern::{Action, DownReason, Event, Output, Vocket};
+use crate::security::Security;
 use crate::{Error, Result};
 
 pub(crate) const WAKER: Token = Token(usize::MAX);
@@ -268,6 +269,18 @@ impl<T: Transport> EventLoop<T> {
         call: impl FnOnce(&mut T, &mut Driver) -> Result<R>,
     ) -> Result<R> {
         self.open_socket(sock)?;
+        let security = self.driver.options(sock).map(|o| &o.security);
+        if let Some(s) = security.filter(|s| **s != Security::Null)
+            && !self.transport.secures()
+        {
+            return Err(Error::InvalidConfig {
+                reason: format!(
+                    "{}:// has no ZMTP security handshake: it cannot run {}",
+                    self.driver.scheme(),
+                    String::from_utf8_lossy(s.name())
+                ),
+            });
+        }
         call(&mut self.transport, &mut self.driver)
     }
 

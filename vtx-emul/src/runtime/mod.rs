@@ -46,6 +46,15 @@ pub trait Transport: Send + 'static {
         true
     }
 
+    /// Whether peerings of this transport run the ZMTP security handshake of the
+    /// socket's mechanism (`SocketOptions::security`). A transport that does not is
+    /// never asked to bind or connect a socket with a mechanism other than NULL: the
+    /// application gets an error instead of a peering without the security it asked
+    /// for.
+    fn secures(&self) -> bool {
+        false
+    }
+
     /// Fills transport defaults into options the application left unset.
     fn adjust_options(&self, opts: &mut SocketOptions) {
         let _ = opts;

@@ -12,6 +12,7 @@ use bytes::{Bytes, BytesMut};
 
 pub use self::outbuf::{OutBuf, VectoredWrite};
 use crate::pattern::{Input, Transmit};
+use crate::security::Security;
 use crate::{SocketOptions, SocketType};
 
 /// Which side of a link we are.
@@ -34,6 +35,8 @@ pub struct Local {
     pub metadata: Vec<(Bytes, Bytes)>,
     /// Largest message accepted, checked before allocating.
     pub max_msg_size: Option<u64>,
+    /// The security mechanism, and its credentials or authenticator.
+    pub security: Security,
 }
 
 impl Local {
@@ -44,6 +47,7 @@ impl Local {
             identity: opts.identity.clone(),
             metadata: opts.metadata.clone(),
             max_msg_size: opts.max_msg_size,
+            security: opts.security.clone(),
         }
     }
 }
@@ -65,6 +69,10 @@ pub enum SessionEvent {
     Input(Input),
     /// The peer reported an error and will close (ZMTP ERROR).
     PeerError(String),
+    /// The handshake refused the peer (a mechanism it does not share, credentials the
+    /// authenticator denied): the reason is for the log, the reply that tells the peer
+    /// is in the output buffer; flush it, then close.
+    Refused(String),
 }
 
 /// A peer broke the protocol; the link is closed and the reason logged and counted.
@@ -98,4 +106,12 @@ pub trait Session: Send + 'static {
     fn encode(&mut self, t: Transmit, out: &mut OutBuf);
     /// Encodes a refusal before the link closes.
     fn refuse(&mut self, reason: &str, out: &mut OutBuf);
+    /// Whether the session runs the security handshake of [`Local::security`] (see
+    /// `runtime::Transport::secures`).
+    fn secures() -> bool
+    where
+        Self: Sized,
+    {
+        false
+    }
 }

@@ -297,6 +297,10 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
 }
 
 impl<N: Network, S: Session> Transport for StreamTransport<N, S> {
+    fn secures(&self) -> bool {
+        S::secures()
+    }
+
     fn supports(&self, socket_type: SocketType) -> bool {
         (self.supports)(socket_type)
     }

@@ -280,3 +280,52 @@ macro_rules! unsubscribe_holds {
         assert_eq!(got, b"sentinel", "a cancelled subscription still delivers");
     }};
 }
+
+/// PLAIN between two vtx sockets of one manager over `$bind` (an endpoint with port
+/// 0): the right password gets a REQ/REP round trip with the client's `User-Id` at
+/// the server; a wrong one gets no peering, and a failed handshake counted at the
+/// server. Evaluates to the refused client (its own count is the caller's to check).
+/// `$sock(ty)` makes a socket with timeouts.
+#[macro_export]
+macro_rules! plain_handshakes {
+    ($sock:expr, $bind:expr, $limit:expr) => {{
+        let sock = $sock;
+        let rep = sock(::zmq::REP);
+        rep.set_plain_server(
+            $crate::security::PlainPasswords::new().with_user(b"admin", b"secret"),
+        )
+        .unwrap_or_else(|e| panic!("plain server: {e}"));
+        let ep = rep
+            .bind($bind)
+            .unwrap_or_else(|e| panic!("bind {}: {e}", $bind));
+        let req = sock(::zmq::REQ);
+        req.set_plain_client(b"admin", b"secret")
+            .unwrap_or_else(|e| panic!("plain client: {e}"));
+        req.connect(&ep)
+            .unwrap_or_else(|e| panic!("connect {ep}: {e}"));
+        $crate::round_trip!(req, rep, 0);
+        assert_eq!(
+            rep.msg_gets("User-Id").unwrap().as_deref(),
+            Some("admin"),
+            "the server knows who sent it"
+        );
+        assert_eq!(
+            req.msg_gets("User-Id").unwrap(),
+            None,
+            "servers are not authenticated"
+        );
+
+        let intruder = sock(::zmq::REQ);
+        intruder
+            .set_plain_client(b"admin", b"guess")
+            .unwrap_or_else(|e| panic!("plain client: {e}"));
+        intruder
+            .connect(&ep)
+            .unwrap_or_else(|e| panic!("connect {ep}: {e}"));
+        let count = |s: &::vtx::VtxSocket| s.stats().map_or(0, |st| st.handshake_failures);
+        $crate::testing::wait_until("refused by the server", $limit, || count(&rep) >= 1);
+        assert_eq!(intruder.peer_count(), 0);
+        assert_eq!(rep.peer_count(), 1, "only the client with the password");
+        intruder
+    }};
+}

@@ -73,6 +73,7 @@ impl ZmtpSwarm {
                 identity: id(i),
                 metadata: Vec::new(),
                 max_msg_size: None,
+                security: Default::default(),
             };
             let mut c = Client {
                 stream,

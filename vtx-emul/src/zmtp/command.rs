@@ -1,5 +1,6 @@
 //! ZMTP commands (RFC 23 §2.5, RFC 37 §3): READY with its metadata, ERROR, SUBSCRIBE,
-//! CANCEL, PING and PONG.
+//! CANCEL, PING and PONG; and the security handshake's HELLO, WELCOME and INITIATE,
+//! whose bodies the mechanism parses (`zmtp::plain` for PLAIN).
 
 use std::fmt;
 use std::time::Duration;
@@ -12,8 +13,14 @@ pub const MAX_PING_CONTEXT: usize = 16;
 /// A decoded command.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
-    /// NULL-mechanism handshake: metadata properties.
+    /// The handshake's last step: metadata properties.
     Ready(Vec<(Bytes, Bytes)>),
+    /// A client's first handshake command; the body after the name.
+    Hello(Bytes),
+    /// A server's acceptance of a HELLO; the body after the name.
+    Welcome(Bytes),
+    /// A client's metadata after WELCOME; the body after the name.
+    Initiate(Bytes),
     /// The peer refuses and will close.
     Error(Bytes),
     /// Subscribe to a prefix.
@@ -58,6 +65,9 @@ impl Command {
         let name = take(&mut body, n, "command name past end of frame")?;
         Ok(match &name[..] {
             b"READY" => Command::Ready(parse_properties(body)?),
+            b"HELLO" => Command::Hello(body),
+            b"WELCOME" => Command::Welcome(body),
+            b"INITIATE" => Command::Initiate(body),
             b"ERROR" => {
                 let n = *body.first().ok_or(CommandError("ERROR without reason"))? as usize;
                 body.advance(1);
@@ -92,12 +102,19 @@ impl Command {
         match self {
             Command::Ready(props) => {
                 name(&mut b, b"READY");
-                for (k, v) in props {
-                    b.put_u8(k.len().min(255) as u8);
-                    b.put_slice(&k[..k.len().min(255)]);
-                    b.put_u32(v.len() as u32);
-                    b.put_slice(v);
-                }
+                put_properties(&mut b, props);
+            }
+            Command::Hello(body) => {
+                name(&mut b, b"HELLO");
+                b.put_slice(body);
+            }
+            Command::Welcome(body) => {
+                name(&mut b, b"WELCOME");
+                b.put_slice(body);
+            }
+            Command::Initiate(body) => {
+                name(&mut b, b"INITIATE");
+                b.put_slice(body);
             }
             Command::Error(reason) => {
                 name(&mut b, b"ERROR");
@@ -125,6 +142,17 @@ impl Command {
             Command::Unknown(n) => name(&mut b, &n[..n.len().min(255)]),
         }
         b.freeze()
+    }
+}
+
+/// Writes metadata as READY and INITIATE carry it: name-size (1), name, value-size (4,
+/// network order), value.
+pub fn put_properties(b: &mut BytesMut, props: &[(Bytes, Bytes)]) {
+    for (k, v) in props {
+        b.put_u8(k.len().min(255) as u8);
+        b.put_slice(&k[..k.len().min(255)]);
+        b.put_u32(v.len() as u32);
+        b.put_slice(v);
     }
 }
 

@@ -3,11 +3,14 @@
 //!
 //! [`greeting`] and [`frame`] are pure codecs (`&[u8]` in, typed value or typed error
 //! out, lengths checked before any allocation); [`command`] parses and builds the
-//! commands; [`ZmtpSession`] is the per-link state machine the stream transport drives.
+//! commands, [`plain`] PLAIN's; [`ZmtpSession`] is the per-link state machine the
+//! stream transport drives, with the security handshake of the socket's mechanism
+//! ([`crate::security`]).
 
 pub mod command;
 pub mod frame;
 pub mod greeting;
+pub mod plain;
 mod session;
 
 pub use self::session::ZmtpSession;

@@ -1,13 +1,17 @@
-//! The ZMTP 3.1 state machine of one link, NULL mechanism: greeting, READY, traffic.
+//! The ZMTP 3.1 state machine of one link: greeting, the security handshake of the
+//! socket's mechanism (NULL: READY both ways; PLAIN: HELLO, WELCOME, INITIATE,
+//! READY), traffic.
 
 use bytes::{Buf, Bytes, BytesMut};
 
 use super::command::{self, Command};
 use super::frame::{self, FrameError};
 use super::greeting::{GREETING_LEN, Greeting};
+use super::plain;
 use crate::msg::FRAME_COST;
 use crate::pattern::pubsub::subscription_message;
 use crate::pattern::{Input, Transmit};
+use crate::security::{AuthOutcome, AuthRequest, Credentials, Security};
 use crate::session::{Local, OutBuf, ProtocolError, Role, Session, SessionEvent};
 use crate::{Msg, SocketType};
 
@@ -20,14 +24,25 @@ const NO_LIMIT: u64 = 1 << 48;
 /// Longest identity (libzmq's limit).
 const MAX_IDENTITY: usize = 255;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 enum Phase {
     Greeting,
+    /// NULL, or a PLAIN client after INITIATE: the peer's READY completes it.
     AwaitReady,
+    /// PLAIN client: HELLO sent.
+    AwaitWelcome,
+    /// PLAIN server: the client's HELLO comes first.
+    AwaitHello,
+    /// PLAIN server: WELCOME sent. The credentials wait for INITIATE, which names the
+    /// client (its socket type and identity) for the authenticator.
+    AwaitInitiate(plain::Hello),
     Traffic,
 }
 
-/// One link's ZMTP 3.1 session (RFC 23/37), NULL security mechanism.
+/// The property only authentication sets.
+const USER_ID: &str = "User-Id";
+
+/// One link's ZMTP 3.1 session (RFC 23/37), with the socket's security mechanism.
 #[derive(Debug)]
 pub struct ZmtpSession {
     local: Local,
@@ -54,7 +69,8 @@ impl ZmtpSession {
         self.local.max_msg_size.unwrap_or(NO_LIMIT).min(NO_LIMIT)
     }
 
-    fn ready_command(&self) -> Bytes {
+    /// Our metadata, as READY and INITIATE carry it.
+    fn metadata(&self) -> Vec<(Bytes, Bytes)> {
         let mut props = vec![(
             Bytes::from_static(b"Socket-Type"),
             Bytes::from_static(self.local.socket_type.name().as_bytes()),
@@ -70,7 +86,11 @@ impl ZmtpSession {
             ));
         }
         props.extend(self.local.metadata.iter().cloned());
-        Command::Ready(props).encode()
+        props
+    }
+
+    fn ready_command(&self) -> Bytes {
+        Command::Ready(self.metadata()).encode()
     }
 
     fn send_command(out: &mut OutBuf, cmd: &Command) {
@@ -91,8 +111,10 @@ impl ZmtpSession {
         if identity.as_ref().is_some_and(|i| i.len() > MAX_IDENTITY) {
             return Err(ProtocolError("identity longer than 255 bytes".into()));
         }
+        // A peer's own User-Id would pass for an authenticated one: dropped.
         let properties = props
             .iter()
+            .filter(|(k, _)| !k.eq_ignore_ascii_case(USER_ID.as_bytes()))
             .map(|(k, v)| (Bytes::copy_from_slice(k), Bytes::copy_from_slice(v)))
             .collect();
         Ok(SessionEvent::Ready {
@@ -102,31 +124,148 @@ impl ZmtpSession {
         })
     }
 
+    /// The peer's greeting: `Ok(None)` when it has not all arrived or the handshake
+    /// goes on (`self.phase` tells), an event when it ends the handshake.
     fn decode_greeting(
         &mut self,
         buf: &mut BytesMut,
         out: &mut OutBuf,
-    ) -> Result<bool, ProtocolError> {
+    ) -> Result<Option<SessionEvent>, ProtocolError> {
         let have = buf.len().min(GREETING_LEN);
         Greeting::check_prefix(&buf[..have]).map_err(|e| ProtocolError(e.to_string()))?;
         let Some(raw) = buf.get(..GREETING_LEN) else {
-            return Ok(false);
+            return Ok(None);
         };
         let mut g = [0u8; GREETING_LEN];
         g.copy_from_slice(raw);
         let greeting = Greeting::decode(&g).map_err(|e| ProtocolError(e.to_string()))?;
-        if greeting.mechanism != b"NULL" {
-            return Err(ProtocolError(format!(
-                "unsupported security mechanism {}",
-                String::from_utf8_lossy(&greeting.mechanism)
-            )));
-        }
         buf.advance(GREETING_LEN);
         self.peer_minor = greeting.minor;
-        let ready = self.ready_command();
-        frame::encode(out, &ready, false, true);
-        self.phase = Phase::AwaitReady;
-        Ok(true)
+        let ours = self.local.security.name();
+        if greeting.mechanism != ours {
+            // One mechanism per socket: never met halfway (RFC 23 §2.4).
+            return Ok(Some(self.refuse_with(
+                out,
+                "security mechanism mismatch",
+                format!(
+                    "the peer's security mechanism is {}, ours {}",
+                    String::from_utf8_lossy(&greeting.mechanism),
+                    String::from_utf8_lossy(ours)
+                ),
+            )));
+        }
+        // The peer's as-server bit is not checked: libzmq sends 0 whatever its role.
+        // Two servers then wait for a HELLO until HANDSHAKE_IVL; two clients each get
+        // a HELLO out of turn.
+        self.phase = match &self.local.security {
+            Security::Null => {
+                let ready = self.ready_command();
+                frame::encode(out, &ready, false, true);
+                Phase::AwaitReady
+            }
+            Security::PlainClient { username, password } => {
+                Self::send_command(out, &plain::hello(username, password));
+                Phase::AwaitWelcome
+            }
+            Security::PlainServer { .. } => Phase::AwaitHello,
+        };
+        Ok(None)
+    }
+
+    /// Tells the peer `reply` (ZMTP ERROR) and ends the handshake with `reason` logged.
+    fn refuse_with(&mut self, out: &mut OutBuf, reply: &str, reason: String) -> SessionEvent {
+        self.refuse(reply, out);
+        SessionEvent::Refused(reason)
+    }
+
+    /// One handshake command after the greeting; `None` when the handshake goes on.
+    fn on_handshake(
+        &mut self,
+        cmd: Command,
+        out: &mut OutBuf,
+    ) -> Result<Option<SessionEvent>, ProtocolError> {
+        let phase = std::mem::replace(&mut self.phase, Phase::Traffic);
+        let unexpected = |what: &str| Err(ProtocolError(format!("{what} during the handshake")));
+        let (next, event) = match (phase, cmd) {
+            (_, Command::Error(reason)) => {
+                let reason = String::from_utf8_lossy(&reason).into_owned();
+                return Ok(Some(SessionEvent::PeerError(reason)));
+            }
+            (Phase::AwaitReady, Command::Ready(props)) => {
+                (Phase::Traffic, Some(Self::on_ready(&props)?))
+            }
+            (Phase::AwaitWelcome, Command::Welcome(_)) => {
+                Self::send_command(out, &Command::Initiate(self.initiate_body()));
+                (Phase::AwaitReady, None)
+            }
+            (Phase::AwaitHello, Command::Hello(body)) => {
+                let hello = plain::parse_hello(&body)?;
+                Self::send_command(out, &Command::Welcome(Bytes::new()));
+                (Phase::AwaitInitiate(hello), None)
+            }
+            (Phase::AwaitInitiate(hello), Command::Initiate(body)) => {
+                let props = command::parse_properties(body)?;
+                return self.authenticate(&hello, &props, out).map(Some);
+            }
+            (_, Command::Ready(_)) => return unexpected("READY out of turn"),
+            (_, Command::Hello(_) | Command::Welcome(_) | Command::Initiate(_)) => {
+                return unexpected("a security command out of turn");
+            }
+            _ => return unexpected("a command before the handshake completed"),
+        };
+        self.phase = next;
+        Ok(event)
+    }
+
+    fn initiate_body(&self) -> Bytes {
+        let mut b = BytesMut::new();
+        command::put_properties(&mut b, &self.metadata());
+        b.freeze()
+    }
+
+    /// A PLAIN server's decision on a client: READY and the peering (with its
+    /// `User-Id`), or ERROR with the status code.
+    fn authenticate(
+        &mut self,
+        hello: &plain::Hello,
+        props: &[(Bytes, Bytes)],
+        out: &mut OutBuf,
+    ) -> Result<SessionEvent, ProtocolError> {
+        let Security::PlainServer { authenticator } = &self.local.security else {
+            return Err(ProtocolError("INITIATE to a client".into()));
+        };
+        let mut ready = Self::on_ready(props)?;
+        let SessionEvent::Ready {
+            socket_type,
+            identity,
+            properties,
+        } = &mut ready
+        else {
+            unreachable!("on_ready makes Ready")
+        };
+        let request = AuthRequest {
+            mechanism: "PLAIN",
+            identity: identity.as_deref().unwrap_or_default(),
+            socket_type: socket_type.name(),
+            credentials: Credentials::Plain {
+                username: &hello.username,
+                password: &hello.password,
+            },
+        };
+        match authenticator.authenticate(&request) {
+            AuthOutcome::Allow { user_id } => {
+                properties.push((Bytes::from_static(USER_ID.as_bytes()), user_id));
+                let ready_cmd = self.ready_command();
+                frame::encode(out, &ready_cmd, false, true);
+                self.phase = Phase::Traffic;
+                Ok(ready)
+            }
+            AuthOutcome::Deny { status, text } => Ok(self.refuse_with(
+                out,
+                &status.to_string(),
+                format!("PLAIN: denied ({status}): {text}"),
+            )),
+        }
     }
 }
 
@@ -142,8 +281,9 @@ impl Session for ZmtpSession {
     }
 
     fn start(&mut self, out: &mut OutBuf) {
-        // NULL mechanism: as-server is zero on both sides (RFC 23 §2.3).
-        out.put_slice(&Greeting::new(b"NULL", false).encode());
+        // NULL: as-server is zero on both sides (RFC 23 §2.3); PLAIN: set on its server.
+        let s = &self.local.security;
+        out.put_slice(&Greeting::new(s.name(), s.is_server()).encode());
     }
 
     fn decode(
@@ -154,28 +294,34 @@ impl Session for ZmtpSession {
         loop {
             match self.phase {
                 Phase::Greeting => {
-                    if !self.decode_greeting(buf, out)? {
-                        return Ok(None);
+                    let ev = self.decode_greeting(buf, out)?;
+                    if ev.is_some() || matches!(self.phase, Phase::Greeting) {
+                        return Ok(ev);
                     }
                 }
-                Phase::AwaitReady => {
+                Phase::AwaitReady
+                | Phase::AwaitWelcome
+                | Phase::AwaitHello
+                | Phase::AwaitInitiate(_) => {
                     let Some(f) = frame::decode(buf, HANDSHAKE_COMMAND_MAX)? else {
                         return Ok(None);
                     };
                     if !f.command {
-                        return Err(ProtocolError("message before READY".into()));
+                        return Err(ProtocolError(
+                            "message before the handshake completed".into(),
+                        ));
                     }
-                    return match Command::decode(f.body)? {
-                        Command::Ready(props) => {
-                            let ev = Self::on_ready(&props)?;
-                            self.phase = Phase::Traffic;
-                            Ok(Some(ev))
-                        }
-                        Command::Error(reason) => Ok(Some(SessionEvent::PeerError(
-                            String::from_utf8_lossy(&reason).into_owned(),
-                        ))),
-                        _ => Err(ProtocolError("command before READY".into())),
+                    let libzmq_error = match self.local.security {
+                        Security::PlainClient { .. } => plain::libzmq_error(&f.body),
+                        _ => None,
                     };
+                    let cmd = match libzmq_error {
+                        Some(cmd) => cmd,
+                        None => Command::decode(f.body)?,
+                    };
+                    if let Some(ev) = self.on_handshake(cmd, out)? {
+                        return Ok(Some(ev));
+                    }
                 }
                 Phase::Traffic => {
                     let remaining = self.limit().saturating_sub(self.msg_cost);
@@ -200,6 +346,11 @@ impl Session for ZmtpSession {
                                 )));
                             }
                             Command::Ready(_) => return Err(ProtocolError("second READY".into())),
+                            Command::Hello(_) | Command::Welcome(_) | Command::Initiate(_) => {
+                                return Err(ProtocolError(
+                                    "a security command after the handshake".into(),
+                                ));
+                            }
                             Command::Unknown(name) => {
                                 log::debug!(
                                     "ignoring unknown ZMTP command {:?}",
@@ -261,6 +412,10 @@ impl Session for ZmtpSession {
             Transmit::Pong { context } if v31 => Self::send_command(out, &Command::Pong(context)),
             Transmit::Ping { .. } | Transmit::Pong { .. } => {}
         }
+    }
+
+    fn secures() -> bool {
+        true
     }
 
     fn refuse(&mut self, reason: &str, out: &mut OutBuf) {

@@ -54,6 +54,8 @@ pub(crate) struct CatArgs {
     reply: Option<String>,
     #[command(flatten)]
     tls: super::TlsArgs,
+    #[command(flatten)]
+    security: super::SecurityArgs,
 }
 
 fn sends(t: SockType) -> bool {
@@ -184,6 +186,7 @@ pub(crate) fn run(a: CatArgs) -> CliResult {
     let ctx = zmq::Context::new();
     let vtx = manager(&ctx, &a.tls)?;
     let s = vtx.socket(a.ty.zmq())?;
+    a.security.apply(&s)?;
     if matches!(a.ty, SockType::Sub) {
         if a.subscribe.is_empty() {
             s.set_subscribe(b"")?;

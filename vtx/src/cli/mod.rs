@@ -138,6 +138,56 @@ pub(crate) struct TlsArgs {
     require_client_cert: bool,
 }
 
+/// ZMTP security for the vtx socket (libzmq's option names).
+#[derive(Debug, Default, clap::Args)]
+pub(crate) struct SecurityArgs {
+    /// Act as a PLAIN server: clients must present --plain-username and
+    /// --plain-password (the one user let in).
+    #[arg(long)]
+    plain_server: bool,
+    /// PLAIN user name: the client's, or the one a --plain-server lets in.
+    #[arg(long, value_name = "USER")]
+    plain_username: Option<String>,
+    /// PLAIN password, or @FILE to read it from a file (its first line).
+    #[arg(long, value_name = "PASSWORD|@FILE")]
+    plain_password: Option<String>,
+}
+
+impl SecurityArgs {
+    /// Sets the mechanism asked for on `s`.
+    pub(crate) fn apply(&self, s: &vtx::VtxSocket) -> CliResult {
+        let password = self.plain_password.as_deref().map(secret).transpose()?;
+        match (self.plain_server, &self.plain_username, password) {
+            (false, None, None) => Ok(()),
+            (_, None, _) | (_, _, None) => Err(CliError(
+                "PLAIN needs --plain-username and --plain-password".into(),
+            )),
+            (true, Some(user), Some(pass)) => {
+                let users = vtx::emul::security::PlainPasswords::new()
+                    .with_user(user.as_bytes(), pass.as_bytes());
+                Ok(s.set_plain_server(users)?)
+            }
+            (false, Some(user), Some(pass)) => {
+                Ok(s.set_plain_client(user.as_bytes(), pass.as_bytes())?)
+            }
+        }
+    }
+}
+
+/// A secret given as itself or as `@FILE` (the file's first line), so that it need
+/// not appear in the process list.
+fn secret(arg: &str) -> CliResult<zeroize::Zeroizing<String>> {
+    let Some(path) = arg.strip_prefix('@') else {
+        return Ok(zeroize::Zeroizing::new(arg.to_owned()));
+    };
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path).map_err(|e| CliError(format!("{path}: {e}")))?,
+    );
+    Ok(zeroize::Zeroizing::new(
+        text.lines().next().unwrap_or_default().to_owned(),
+    ))
+}
+
 #[cfg(feature = "tls")]
 fn tls_config(a: &TlsArgs) -> CliResult<vtx::tls::TlsConfig> {
     let mut b = vtx::tls::TlsConfig::builder();

@@ -28,6 +28,9 @@ pub(crate) struct ProxyArgs {
     back_bind: bool,
     #[command(flatten)]
     tls: super::TlsArgs,
+    /// ZMTP security of the vtx side.
+    #[command(flatten)]
+    security: super::SecurityArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -84,6 +87,7 @@ pub(crate) fn run(a: ProxyArgs) -> CliResult {
         }
     }
     let back = vtx.socket(back_ty)?;
+    a.security.apply(&back)?;
     if a.back_bind {
         let bound = back.bind(&a.back)?;
         eprintln!("back bound {bound}");
