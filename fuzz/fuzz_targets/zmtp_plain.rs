@@ -58,6 +58,7 @@ fuzz_target!(|input: (bool, u8, u8, &[u8])| {
         metadata: Vec::new(),
         max_msg_size: Some(LIMIT),
         security,
+        seed: None,
     };
     let role = if server { Role::Server } else { Role::Client };
     let mut s = ZmtpSession::new(&local, role);

@@ -36,6 +36,7 @@ fuzz_target!(|input: (u8, Vec<Item>)| {
         metadata: Vec::new(),
         max_msg_size: None,
         security: Default::default(),
+        seed: None,
     };
     let mut tx = ZmtpSession::new(&local(SocketType::XPub), Role::Client);
     let mut rx = ZmtpSession::new(&local(SocketType::XSub), Role::Server);

@@ -36,6 +36,7 @@ fuzz_target!(|input: (bool, u8, &[u8])| {
         metadata: Vec::new(),
         max_msg_size: Some(LIMIT),
         security: Default::default(),
+        seed: None,
     };
     let mut s = ZmtpSession::new(&local, Role::Server);
     let mut out = OutBuf::new();

@@ -4,7 +4,9 @@
 //! One mechanism per socket, fixed by configuration: a peer greeting with another one
 //! is refused, never met halfway, so there is no negotiation to downgrade. NULL is the
 //! default. PLAIN (RFC 24) carries a user name and password in clear: it
-//! authenticates, it does not protect, so use it inside `tls://`.
+//! authenticates, it does not protect, so use it inside `tls://`. CURVE (RFC 25/26)
+//! encrypts everything and authenticates both ends by their Curve25519 keys, written
+//! in Z85 as libzmq writes them ([`curve_keypair`]).
 //!
 //! A server's [`Authenticator`] decides for each peer. It runs on the driver thread, so
 //! it must answer quickly (a lookup, not a network round trip). What it calls the peer
@@ -39,6 +41,42 @@ pub enum Security {
         /// Decides for each client.
         authenticator: Arc<dyn Authenticator>,
     },
+    /// CURVE client: knows the server's public key, proves its own.
+    CurveClient {
+        /// The server's long-term public key.
+        server_key: [u8; 32],
+        /// Our long-term secret key (the public key follows from it); wiped when
+        /// dropped.
+        secret_key: Arc<Zeroizing<[u8; 32]>>,
+    },
+    /// CURVE server: its long-term keys, and who may connect.
+    CurveServer {
+        /// Our long-term secret keys: the first is the current one; a HELLO made for
+        /// any of them opens, so clients move to a new key without downtime.
+        secret_keys: Arc<Vec<Zeroizing<[u8; 32]>>>,
+        /// Decides for each client, by its public key.
+        authenticator: Arc<dyn Authenticator>,
+    },
+}
+
+/// A new key pair for CURVE, as libzmq's `zmq_curve_keypair` gives it: the public key
+/// and the secret key in Z85 (40 characters each), from the operating system's
+/// randomness (hence the runtime feature).
+#[cfg(feature = "runtime")]
+pub fn curve_keypair() -> (String, Zeroizing<String>) {
+    let (public, secret) = crate::zmtp::curve::keypair_from(rand::random());
+    (z85_encode(&public), Zeroizing::new(z85_encode(&secret)))
+}
+
+/// A 32-byte key in Z85.
+pub fn z85_encode(key: &[u8; 32]) -> String {
+    z85::encode(key)
+}
+
+/// A 32-byte key from its Z85 text (40 characters); `None` for anything else.
+pub fn z85_decode(text: &str) -> Option<[u8; 32]> {
+    let bytes = Zeroizing::new(z85::decode(text.trim()).ok()?);
+    bytes.as_slice().try_into().ok()
 }
 
 impl fmt::Debug for Security {
@@ -50,6 +88,14 @@ impl fmt::Debug for Security {
                 .field("username", username)
                 .finish_non_exhaustive(),
             Security::PlainServer { .. } => f.write_str("PlainServer"),
+            Security::CurveClient { server_key, .. } => f
+                .debug_struct("CurveClient")
+                .field("server_key", &z85_encode(server_key))
+                .finish_non_exhaustive(),
+            Security::CurveServer { secret_keys, .. } => f
+                .debug_struct("CurveServer")
+                .field("keys", &secret_keys.len())
+                .finish_non_exhaustive(),
         }
     }
 }
@@ -71,6 +117,26 @@ impl PartialEq for Security {
                 Security::PlainServer { authenticator },
                 Security::PlainServer { authenticator: a },
             ) => Arc::ptr_eq(authenticator, a),
+            (
+                Security::CurveClient {
+                    server_key,
+                    secret_key,
+                },
+                Security::CurveClient {
+                    server_key: k,
+                    secret_key: s,
+                },
+            ) => server_key == k && **secret_key == **s,
+            (
+                Security::CurveServer {
+                    secret_keys,
+                    authenticator,
+                },
+                Security::CurveServer {
+                    secret_keys: k,
+                    authenticator: a,
+                },
+            ) => Arc::ptr_eq(secret_keys, k) && Arc::ptr_eq(authenticator, a),
             _ => false,
         }
     }
@@ -90,17 +156,57 @@ impl Security {
         })
     }
 
+    /// A CURVE client of the server whose public key is `server_key`, holding the
+    /// key pair whose secret is `secret_key` (both Z85); `None` if either is not a
+    /// Z85 key.
+    pub fn curve_client(server_key: &str, secret_key: &str) -> Option<Security> {
+        Some(Security::CurveClient {
+            server_key: z85_decode(server_key)?,
+            secret_key: Arc::new(Zeroizing::new(z85_decode(secret_key)?)),
+        })
+    }
+
+    /// A CURVE server holding these secret keys (Z85; the first is the current one)
+    /// and asking `authenticator` about each client; `None` if there is no key or one
+    /// is not a Z85 key.
+    pub fn curve_server(
+        secret_keys: &[&str],
+        authenticator: Arc<dyn Authenticator>,
+    ) -> Option<Security> {
+        let keys = secret_keys
+            .iter()
+            .map(|k| z85_decode(k).map(Zeroizing::new))
+            .collect::<Option<Vec<_>>>()?;
+        (!keys.is_empty()).then(|| Security::CurveServer {
+            secret_keys: Arc::new(keys),
+            authenticator,
+        })
+    }
+
     /// The mechanism's name in the greeting.
     pub fn name(&self) -> &'static [u8] {
         match self {
             Security::Null => b"NULL",
             Security::PlainClient { .. } | Security::PlainServer { .. } => b"PLAIN",
+            Security::CurveClient { .. } | Security::CurveServer { .. } => b"CURVE",
         }
     }
 
     /// Whether we are the mechanism's server (the greeting's as-server bit).
     pub fn is_server(&self) -> bool {
-        matches!(self, Security::PlainServer { .. })
+        matches!(
+            self,
+            Security::PlainServer { .. } | Security::CurveServer { .. }
+        )
+    }
+
+    /// The authenticator of a server mechanism.
+    pub fn authenticator(&self) -> Option<&Arc<dyn Authenticator>> {
+        match self {
+            Security::PlainServer { authenticator }
+            | Security::CurveServer { authenticator, .. } => Some(authenticator),
+            _ => None,
+        }
     }
 }
 
@@ -113,6 +219,11 @@ pub enum Credentials<'a> {
         username: &'a [u8],
         /// As the client sent it.
         password: &'a [u8],
+    },
+    /// CURVE's long-term public key, which the client proved it holds.
+    Curve {
+        /// The key (`z85_encode` writes it as libzmq's tools do).
+        public_key: &'a [u8; 32],
     },
 }
 
@@ -210,7 +321,9 @@ impl PlainPasswords {
 
 impl Authenticator for PlainPasswords {
     fn authenticate(&self, request: &AuthRequest<'_>) -> AuthOutcome {
-        let Credentials::Plain { username, password } = request.credentials;
+        let Credentials::Plain { username, password } = request.credentials else {
+            return AuthOutcome::denied("a PLAIN password table asked about another mechanism");
+        };
         let found = self.users.iter().find(|(u, _)| u == username);
         // Compared in constant time even for an unknown user (against an empty
         // password of the same length), so timing does not tell who exists.
@@ -231,6 +344,58 @@ impl Authenticator for PlainPasswords {
                 String::from_utf8_lossy(username)
             ))
         }
+    }
+}
+
+/// A CURVE authenticator letting in the clients whose public keys it lists (libzmq's
+/// `zauth` allow list); the `User-Id` is the key in Z85.
+#[derive(Clone, Debug, Default)]
+pub struct AllowedKeys {
+    keys: Vec<[u8; 32]>,
+}
+
+impl AllowedKeys {
+    /// An empty list (it denies everyone).
+    pub fn new() -> AllowedKeys {
+        AllowedKeys::default()
+    }
+
+    /// The list with `key` (Z85) added; `None` if it is not a Z85 key.
+    pub fn with_key(mut self, key: &str) -> Option<AllowedKeys> {
+        self.keys.push(z85_decode(key)?);
+        Some(self)
+    }
+}
+
+impl Authenticator for AllowedKeys {
+    fn authenticate(&self, request: &AuthRequest<'_>) -> AuthOutcome {
+        match request.credentials {
+            Credentials::Curve { public_key } if self.keys.contains(public_key) => {
+                AuthOutcome::Allow {
+                    user_id: Bytes::from(z85_encode(public_key)),
+                }
+            }
+            Credentials::Curve { public_key } => {
+                AuthOutcome::denied(format!("CURVE key {} not allowed", z85_encode(public_key)))
+            }
+            _ => AuthOutcome::denied("a CURVE key list asked about another mechanism"),
+        }
+    }
+}
+
+/// Lets every client in: for CURVE, encryption and the server's authentication
+/// without checking who the client is (libzmq's behaviour without a ZAP handler). The
+/// `User-Id` is the client's key in Z85, or PLAIN's user name.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AllowAny;
+
+impl Authenticator for AllowAny {
+    fn authenticate(&self, request: &AuthRequest<'_>) -> AuthOutcome {
+        let user_id = match request.credentials {
+            Credentials::Curve { public_key } => Bytes::from(z85_encode(public_key)),
+            Credentials::Plain { username, .. } => Bytes::copy_from_slice(username),
+        };
+        AuthOutcome::Allow { user_id }
     }
 }
 
@@ -273,6 +438,45 @@ mod tests {
                 "{u:?} {p:?}"
             );
         }
+    }
+
+    #[test]
+    fn curve_keys_are_z85_as_libzmq_writes_them() {
+        // RFC 32's test vector: these 8 bytes are "HelloWorld".
+        assert_eq!(
+            z85::encode([0x86, 0x4F, 0xD2, 0x6F, 0xB5, 0x59, 0xF7, 0x5B]),
+            "HelloWorld"
+        );
+        let (public, secret) = curve_keypair();
+        assert_eq!((public.len(), secret.len()), (40, 40));
+        let p = z85_decode(&public).unwrap();
+        let s = z85_decode(&secret).unwrap();
+        assert_eq!(crate::zmtp::curve::public_of(&s), p);
+        assert!(z85_decode("short").is_none() && z85_decode(&secret[..35]).is_none());
+        let allowed = AllowedKeys::new().with_key(&public).unwrap();
+        let ask = |k: &[u8; 32]| {
+            allowed.authenticate(&AuthRequest {
+                mechanism: "CURVE",
+                identity: b"",
+                socket_type: "REQ",
+                credentials: Credentials::Curve { public_key: k },
+            })
+        };
+        assert_eq!(
+            ask(&p),
+            AuthOutcome::Allow {
+                user_id: Bytes::from(public.clone())
+            }
+        );
+        assert!(matches!(
+            ask(&[7; 32]),
+            AuthOutcome::Deny { status: 400, .. }
+        ));
+        let shown = format!("{:?}", Security::curve_client(&public, &secret).unwrap());
+        assert!(
+            shown.contains(&public) && !shown.contains(secret.as_str()),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! ZMTP security handshakes between two sessions, sans-IO: PLAIN accepted and denied,
-//! mechanisms that do not match, a `User-Id` only authentication sets, and hostile
-//! handshake commands.
+//! ZMTP security handshakes between two sessions, sans-IO: PLAIN and CURVE accepted
+//! and denied, mechanisms that do not match, a `User-Id` only authentication sets,
+//! CURVE traffic, key rotation, and hostile handshake commands and frames.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -9,16 +9,26 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
-use vtx_emul::SocketType;
-use vtx_emul::security::{AuthOutcome, AuthRequest, Credentials, PlainPasswords, Security};
+use vtx_emul::pattern::{Input, Transmit};
+use vtx_emul::security::{
+    AllowedKeys, AuthOutcome, AuthRequest, Credentials, PlainPasswords, Security, z85_encode,
+};
 use vtx_emul::stream::{Local, OutBuf, ProtocolError, Role, Session, SessionEvent};
 use vtx_emul::zmtp::ZmtpSession;
 use vtx_emul::zmtp::command::{self, Command};
 use vtx_emul::zmtp::frame;
 use vtx_emul::zmtp::greeting::Greeting;
+use vtx_emul::{Msg, SocketType};
+
+/// Each session's own seed, different for every one made, the same in every run.
+fn seed() -> Option<[u8; 32]> {
+    static NEXT: AtomicUsize = AtomicUsize::new(1);
+    Some([NEXT.fetch_add(1, Ordering::Relaxed) as u8; 32])
+}
 
 fn local(ty: SocketType, identity: &'static [u8], security: Security) -> Local {
     Local {
+        seed: seed(),
         socket_type: ty,
         identity: (!identity.is_empty()).then(|| Bytes::from_static(identity)),
         metadata: vec![(Bytes::from_static(b"X-Colour"), Bytes::from_static(b"teal"))],
@@ -157,7 +167,9 @@ fn the_authenticator_sees_the_client_and_its_status_reaches_it() {
     let seen = asked.clone();
     let auth = move |r: &AuthRequest<'_>| {
         seen.fetch_add(1, Ordering::SeqCst);
-        let Credentials::Plain { username, password } = r.credentials;
+        let Credentials::Plain { username, password } = r.credentials else {
+            panic!("PLAIN credentials expected")
+        };
         assert_eq!(
             (r.mechanism, r.socket_type, r.identity, username, password),
             ("PLAIN", "DEALER", &b"who"[..], &b"u"[..], &b"p"[..])
@@ -290,5 +302,171 @@ fn hostile_handshake_commands_are_protocol_errors() {
                 .any(|e| matches!(e, SessionEvent::Ready { .. })),
             "{what}"
         );
+    }
+}
+
+/// A key pair, different for every call, the same in every run.
+fn curve_keypair() -> (String, String) {
+    static NEXT: AtomicUsize = AtomicUsize::new(100);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed) as u8;
+    let (public, secret) = vtx_emul::zmtp::curve::keypair_from([n; 32]);
+    (z85_encode(&public), z85_encode(&secret))
+}
+
+fn curve_pair(allowed: &str, extra_server_keys: &[&str]) -> (Security, Security, String, String) {
+    let (server_pub, server_sec) = curve_keypair();
+    let (client_pub, client_sec) = curve_keypair();
+    let mut keys = vec![server_sec.as_str()];
+    keys.extend_from_slice(extra_server_keys);
+    let allow = if allowed.is_empty() {
+        client_pub.as_str()
+    } else {
+        allowed
+    };
+    let server =
+        Security::curve_server(&keys, Arc::new(AllowedKeys::new().with_key(allow).unwrap()))
+            .unwrap();
+    let client = Security::curve_client(&server_pub, &client_sec).unwrap();
+    (client, server, client_pub, server_pub)
+}
+
+/// Encodes `t` on one side, decodes it on the other: what arrives.
+fn carry(from: &mut Side, to: &mut Side, t: Transmit) -> Vec<SessionEvent> {
+    let mut out = OutBuf::new();
+    from.s.encode(t, &mut out);
+    let bytes = drain(&mut out);
+    let before = to.events.len();
+    to.take(&bytes, 64);
+    assert!(to.error.is_none(), "{:?}", to.error);
+    to.events.split_off(before)
+}
+
+proptest! {
+    // Each case makes keys and runs X25519 five times: a few dozen chunkings do.
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// CURVE over any chunking: both sides come up, the server's side of the peering
+    /// has the client's key in Z85 as `User-Id`, and messages and commands (a
+    /// subscription, inside the box with the COMMAND flag) cross both ways encrypted.
+    #[test]
+    fn curve_completes_and_carries_traffic(chunk in 1usize..300) {
+        let (client, server, client_pub, _) = curve_pair("", &[]);
+        let (mut c, mut s) = handshake(
+            &local(SocketType::Sub, b"", client),
+            &local(SocketType::Pub, b"", server),
+            chunk,
+        );
+        prop_assert_eq!(prop(ready_props(&s), "User-Id"), Some(client_pub.as_bytes()));
+        prop_assert_eq!(prop(ready_props(&c), "X-Colour"), Some(&b"teal"[..]));
+        let sub = carry(&mut c, &mut s, Transmit::Subscribe(Bytes::from_static(b"t")));
+        prop_assert_eq!(&sub[..], &[SessionEvent::Input(Input::Subscribe(Bytes::from_static(b"t")))]);
+        let msg = Msg::from_frames([Bytes::from_static(b"t1"), Bytes::from(vec![9u8; 3000])]);
+        let got = carry(&mut s, &mut c, Transmit::Message { msg: msg.clone(), seq: None });
+        prop_assert_eq!(&got[..], &[SessionEvent::Input(Input::Message { msg, seq: None })]);
+    }
+}
+
+/// A client the server's list does not have hears ERROR "400"; a client that has the
+/// wrong server key never gets a WELCOME it can open; a server keeping its old key
+/// beside its new one still lets in a client that knows only the old one.
+#[test]
+fn curve_refuses_strangers_and_wrong_keys_and_rotates() {
+    let (stranger_pub, _) = curve_keypair();
+    let (client, server, _, _) = curve_pair(&stranger_pub, &[]);
+    let (c, s) = handshake(
+        &local(SocketType::Req, b"", client),
+        &local(SocketType::Rep, b"", server),
+        64,
+    );
+    assert!(matches!(s.events.as_slice(), [SessionEvent::Refused(r)] if r.contains("400")));
+    assert_eq!(c.events, [SessionEvent::PeerError("400".into())]);
+
+    let (client, _, _, _) = curve_pair("", &[]);
+    let (_, other_server, _, _) = curve_pair("", &[]);
+    let (c, s) = handshake(
+        &local(SocketType::Req, b"", client),
+        &local(SocketType::Rep, b"", other_server),
+        64,
+    );
+    assert!(
+        s.error.is_some(),
+        "a HELLO for another server's key does not open"
+    );
+    assert!(c.events.is_empty() && s.events.is_empty());
+
+    // Rotation: the client still knows the old key.
+    let (old_pub, old_sec) = curve_keypair();
+    let (client_pub, client_sec) = curve_keypair();
+    let (_, new_sec) = curve_keypair();
+    let server = Security::curve_server(
+        &[new_sec.as_str(), old_sec.as_str()],
+        Arc::new(AllowedKeys::new().with_key(&client_pub).unwrap()),
+    )
+    .unwrap();
+    let client = Security::curve_client(&old_pub, &client_sec).unwrap();
+    let (c, s) = handshake(
+        &local(SocketType::Req, b"", client),
+        &local(SocketType::Rep, b"", server),
+        64,
+    );
+    assert_eq!(
+        prop(ready_props(&s), "User-Id"),
+        Some(client_pub.as_bytes())
+    );
+    ready_props(&c);
+}
+
+/// After a CURVE handshake, a frame that is not a MESSAGE box, a replayed one, or one
+/// with a flipped bit is a protocol error.
+#[test]
+fn curve_traffic_refuses_plaintext_replays_and_tampering() {
+    let (client, server, _, _) = curve_pair("", &[]);
+    let cl = local(SocketType::Push, b"", client);
+    let sl = local(SocketType::Pull, b"", server);
+    let mut out = OutBuf::new();
+    let frame_of = |data: &'static [u8]| {
+        let mut o = OutBuf::new();
+        frame::encode(&mut o, &Bytes::from_static(data), false, false);
+        drain(&mut o)
+    };
+    type Mangle = Box<dyn Fn(Vec<u8>) -> Vec<u8>>;
+    let cases: Vec<(&str, Mangle)> = vec![
+        ("plaintext", Box::new(move |_| frame_of(b"hello"))),
+        ("replay", Box::new(|m: Vec<u8>| [m.clone(), m].concat())),
+        (
+            "tampered",
+            Box::new(|mut m: Vec<u8>| {
+                *m.last_mut().unwrap() ^= 0x80;
+                m
+            }),
+        ),
+    ];
+    for (what, mangle) in cases {
+        let (mut c, mut s) = handshake(&cl, &sl, 64);
+        ready_props(&s);
+        c.s.encode(
+            Transmit::Message {
+                msg: Msg::single("m"),
+                seq: None,
+            },
+            &mut out,
+        );
+        let sent = drain(&mut out);
+        s.take(&mangle(sent), 64);
+        assert!(s.error.is_some(), "{what}: {:?}", s.events);
+    }
+}
+
+/// A CURVE session given no seed fails its handshake instead of running on guessable
+/// keys.
+#[test]
+fn curve_without_a_seed_does_not_start() {
+    let (client, server, _, _) = curve_pair("", &[]);
+    for (security, role) in [(client, Role::Client), (server, Role::Server)] {
+        let mut l = local(SocketType::Pair, b"", security);
+        l.seed = None;
+        let (mut side, _) = Side::new(&l, role);
+        side.take(&Greeting::new(b"CURVE", role == Role::Client).encode(), 64);
+        assert!(side.error.is_some_and(|e| e.0.contains("seed")));
     }
 }

@@ -28,6 +28,7 @@ fn local(ty: SocketType, identity: Option<&'static [u8]>, max: Option<u64>) -> L
         metadata: Vec::new(),
         max_msg_size: max,
         security: Default::default(),
+        seed: None,
     }
 }
 

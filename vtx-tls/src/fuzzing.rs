@@ -42,6 +42,7 @@ pub fn feed_server(data: &[u8], chunk: usize) -> usize {
         metadata: Vec::new(),
         max_msg_size: Some(1 << 20),
         security: Default::default(),
+        seed: None,
     };
     let mut zmtp = ZmtpSession::new(&local, Role::Server);
     let mut out = OutBuf::new();

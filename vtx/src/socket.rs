@@ -690,6 +690,36 @@ impl VtxSocket {
         self.set_security(security)
     }
 
+    /// CURVE server (libzmq's CURVE_SERVER with CURVE_SECRETKEY): `secret_keys` in
+    /// Z85, the current one first (a client that still knows an older one gets in
+    /// too, so keys rotate without downtime); `authenticator` decides by the client's
+    /// public key ([`vtx_emul::security::AllowedKeys`], or
+    /// [`vtx_emul::security::AllowAny`] for encryption without client checks).
+    pub fn set_curve_server(
+        &self,
+        secret_keys: &[&str],
+        authenticator: impl Authenticator,
+    ) -> Result<()> {
+        let security =
+            Security::curve_server(secret_keys, Arc::new(authenticator)).ok_or_else(|| {
+                Error::InvalidConfig {
+                    reason: "CURVE server keys are 40-character Z85 secret keys, at least one"
+                        .into(),
+                }
+            })?;
+        self.set_security(security)
+    }
+
+    /// CURVE client (libzmq's CURVE_SERVERKEY and CURVE_SECRETKEY; the public key
+    /// follows from the secret): both in Z85.
+    pub fn set_curve_client(&self, server_key: &str, secret_key: &str) -> Result<()> {
+        let security =
+            Security::curve_client(server_key, secret_key).ok_or_else(|| Error::InvalidConfig {
+                reason: "CURVE keys are 40-character Z85 keys".into(),
+            })?;
+        self.set_security(security)
+    }
+
     // ----- endpoints ---------------------------------------------------------------------
 
     /// Attaches to the endpoint's driver (first call), or checks it is the same one.

@@ -543,3 +543,98 @@ fn cat_req_rep_with_plain() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `vtx keygen` prints a key pair as libzmq's tools do (public, then secret, Z85), and
+/// `vtx cat` runs CURVE with them: a server letting one client key in, the secret key
+/// from a file; a client with another key pair gets no peer.
+#[test]
+fn keygen_and_cat_with_curve() {
+    let keys = |out: Output| {
+        assert!(out.status.success());
+        let text = text(&out.stdout);
+        let lines: Vec<String> = text.lines().map(str::to_owned).collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines.iter().all(|l| l.len() == 40), "{text}");
+        (lines[0].clone(), lines[1].clone())
+    };
+    let (server_pub, server_sec) = keys(vtx(&["keygen"]));
+    let (client_pub, client_sec) = keys(vtx(&["keygen"]));
+    let (_, stranger_sec) = keys(vtx(&["keygen"]));
+    assert_ne!(server_pub, client_pub);
+    let dir = std::env::temp_dir().join(format!("vtx-cli-curve-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("server.key");
+    std::fs::write(&file, format!("{server_sec}\n")).unwrap();
+    let at_file = format!("@{}", file.display());
+    let (_rep, ep) = spawn_bound(&cat_bind(
+        "rep",
+        "tcp6://[::1]:0",
+        &[
+            "-n",
+            "1",
+            "--reply",
+            "sealed",
+            "--curve-server",
+            "--curve-secretkey",
+            &at_file,
+            "--allow-key",
+            &client_pub,
+        ],
+    ));
+    let stranger = vtx(&[
+        "cat",
+        "-t",
+        "req",
+        "-c",
+        &ep,
+        "-m",
+        "hi",
+        "--timeout",
+        "500",
+        "--curve-serverkey",
+        &server_pub,
+        "--curve-secretkey",
+        &stranger_sec,
+    ]);
+    assert!(
+        !stranger.status.success(),
+        "a key not on the list gets no peer"
+    );
+    let out = vtx(&[
+        "cat",
+        "-t",
+        "req",
+        "-c",
+        &ep,
+        "-m",
+        "hi",
+        "--curve-serverkey",
+        &server_pub,
+        "--curve-secretkey",
+        &client_sec,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "sealed\n");
+    let both = vtx(&[
+        "cat",
+        "-t",
+        "req",
+        "-c",
+        &ep,
+        "-m",
+        "x",
+        "--curve-serverkey",
+        &server_pub,
+        "--curve-secretkey",
+        &client_sec,
+        "--plain-username",
+        "u",
+    ]);
+    assert_eq!(both.status.code(), Some(1));
+    assert!(
+        text(&both.stderr).contains("one mechanism"),
+        "{}",
+        text(&both.stderr)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

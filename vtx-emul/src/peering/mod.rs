@@ -147,7 +147,9 @@ impl<S: Session> Peering<S> {
         address: String,
         origin: Origin,
     ) -> Option<Self> {
-        let local = Local::new(driver.socket_type(sock)?, driver.options(sock)?);
+        let mut local = Local::new(driver.socket_type(sock)?, driver.options(sock)?);
+        // Each link's own: from the operating system (a CSPRNG seeded by it).
+        local.seed = Some(rand::random());
         Some(Peering {
             generation,
             sock,

@@ -37,6 +37,10 @@ pub struct Local {
     pub max_msg_size: Option<u64>,
     /// The security mechanism, and its credentials or authenticator.
     pub security: Security,
+    /// Randomness for the handshake (CURVE's transient keys and nonces): 32 bytes no
+    /// one else knows, fresh for each link. The runtime draws them from the operating
+    /// system; `None` makes a CURVE handshake fail rather than run on a guessable key.
+    pub seed: Option<[u8; 32]>,
 }
 
 impl Local {
@@ -48,6 +52,7 @@ impl Local {
             metadata: opts.metadata.clone(),
             max_msg_size: opts.max_msg_size,
             security: opts.security.clone(),
+            seed: None,
         }
     }
 }

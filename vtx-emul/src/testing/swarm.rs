@@ -74,6 +74,7 @@ impl ZmtpSwarm {
                 metadata: Vec::new(),
                 max_msg_size: None,
                 security: Default::default(),
+                seed: None,
             };
             let mut c = Client {
                 stream,

@@ -8,6 +8,7 @@
 //! ([`crate::security`]).
 
 pub mod command;
+pub mod curve;
 pub mod frame;
 pub mod greeting;
 pub mod plain;

@@ -7,7 +7,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use super::command::{self, Command};
 use super::frame::{self, FrameError};
 use super::greeting::{GREETING_LEN, Greeting};
-use super::plain;
+use super::{curve, plain};
 use crate::msg::FRAME_COST;
 use crate::pattern::pubsub::subscription_message;
 use crate::pattern::{Input, Transmit};
@@ -36,6 +36,14 @@ enum Phase {
     /// PLAIN server: WELCOME sent. The credentials wait for INITIATE, which names the
     /// client (its socket type and identity) for the authenticator.
     AwaitInitiate(plain::Hello),
+    /// CURVE client: HELLO sent, WELCOME next.
+    CurveWelcome(Box<curve::Client>),
+    /// CURVE client: INITIATE sent, READY next.
+    CurveReady(Box<curve::Client>),
+    /// CURVE server: HELLO first.
+    CurveHello(Box<curve::Server>),
+    /// CURVE server: WELCOME sent, INITIATE next.
+    CurveInitiate(Box<curve::Server>),
     Traffic,
 }
 
@@ -47,6 +55,9 @@ const USER_ID: &str = "User-Id";
 pub struct ZmtpSession {
     local: Local,
     phase: Phase,
+    /// CURVE's traffic keys once its handshake is done: every frame then travels in a
+    /// MESSAGE box.
+    curve: Option<curve::Traffic>,
     peer_minor: u8,
     msg: Msg,
     msg_cost: u64,
@@ -93,8 +104,21 @@ impl ZmtpSession {
         Command::Ready(self.metadata()).encode()
     }
 
-    fn send_command(out: &mut OutBuf, cmd: &Command) {
-        frame::encode(out, &cmd.encode(), false, true);
+    fn send_command(&mut self, out: &mut OutBuf, cmd: &Command) {
+        self.put_frame(out, &cmd.encode(), false, true);
+    }
+
+    /// One frame out: as it is, or in a CURVE MESSAGE box (the flags inside it, the
+    /// outer frame's flags zero, as libzmq does).
+    fn put_frame(&mut self, out: &mut OutBuf, data: &Bytes, more: bool, command: bool) {
+        match &mut self.curve {
+            Some(t) => {
+                let flags = if more { curve::FLAG_MORE } else { 0 }
+                    | if command { curve::FLAG_COMMAND } else { 0 };
+                frame::encode(out, &t.seal(flags, data), false, false);
+            }
+            None => frame::encode(out, data, more, command),
+        }
     }
 
     fn on_ready(props: &[(Bytes, Bytes)]) -> Result<SessionEvent, ProtocolError> {
@@ -164,12 +188,142 @@ impl ZmtpSession {
                 Phase::AwaitReady
             }
             Security::PlainClient { username, password } => {
-                Self::send_command(out, &plain::hello(username, password));
+                self.send_command(out, &plain::hello(username, password));
                 Phase::AwaitWelcome
             }
             Security::PlainServer { .. } => Phase::AwaitHello,
+            Security::CurveClient {
+                server_key,
+                secret_key,
+            } => {
+                let seed = self.seed()?;
+                let mut c = Box::new(curve::Client::new(server_key, secret_key, seed));
+                frame::encode(out, &c.hello(), false, true);
+                Phase::CurveWelcome(c)
+            }
+            Security::CurveServer { secret_keys, .. } => {
+                let seed = self.seed()?;
+                let keys: Vec<&[u8; 32]> = secret_keys.iter().map(|k| &**k).collect();
+                Phase::CurveHello(Box::new(curve::Server::new(&keys, seed)))
+            }
         };
         Ok(None)
+    }
+
+    fn seed(&self) -> Result<[u8; 32], ProtocolError> {
+        self.local
+            .seed
+            .ok_or_else(|| ProtocolError("CURVE without a random seed (Local::seed)".into()))
+    }
+
+    /// Our metadata as INITIATE and READY carry it.
+    fn metadata_bytes(&self) -> Bytes {
+        let mut b = BytesMut::new();
+        command::put_properties(&mut b, &self.metadata());
+        b.freeze()
+    }
+
+    /// One CURVE handshake command (the frame's body); `None` when the handshake goes
+    /// on.
+    fn on_curve(
+        &mut self,
+        body: Bytes,
+        out: &mut OutBuf,
+    ) -> Result<Option<SessionEvent>, ProtocolError> {
+        let n = usize::from(*body.first().ok_or(ProtocolError("empty command".into()))?);
+        let (name, rest) = body
+            .get(1..1 + n)
+            .map(|name| (name, &body[1 + n..]))
+            .ok_or(ProtocolError("command name past end of frame".into()))?;
+        if name == b"ERROR" {
+            let Command::Error(reason) = Command::decode(body.clone())? else {
+                unreachable!("an ERROR decodes as one")
+            };
+            return Ok(Some(SessionEvent::PeerError(
+                String::from_utf8_lossy(&reason).into_owned(),
+            )));
+        }
+        let phase = std::mem::replace(&mut self.phase, Phase::Traffic);
+        match (phase, name) {
+            (Phase::CurveWelcome(mut c), b"WELCOME") => {
+                let initiate = c.on_welcome(rest, &self.metadata_bytes())?;
+                frame::encode(out, &initiate, false, true);
+                self.phase = Phase::CurveReady(c);
+                Ok(None)
+            }
+            (Phase::CurveReady(c), b"READY") => {
+                let (metadata, traffic) = c.on_ready(rest)?;
+                let props = command::parse_properties(Bytes::copy_from_slice(&metadata))?;
+                let ready = Self::on_ready(&props)?;
+                self.curve = Some(traffic);
+                Ok(Some(ready))
+            }
+            (Phase::CurveHello(mut srv), b"HELLO") => {
+                let welcome = srv.on_hello(rest)?;
+                frame::encode(out, &welcome, false, true);
+                self.phase = Phase::CurveInitiate(srv);
+                Ok(None)
+            }
+            (Phase::CurveInitiate(mut srv), b"INITIATE") => {
+                let initiate = srv.on_initiate(rest)?;
+                let props = command::parse_properties(Bytes::copy_from_slice(&initiate.metadata))?;
+                let credentials = Credentials::Curve {
+                    public_key: &initiate.client_key,
+                };
+                let mut ready = Self::on_ready(&props)?;
+                match self.decide("CURVE", credentials, &mut ready)? {
+                    None => {
+                        let (ready_cmd, traffic) = srv.ready(&self.metadata_bytes())?;
+                        frame::encode(out, &ready_cmd, false, true);
+                        self.curve = Some(traffic);
+                        Ok(Some(ready))
+                    }
+                    Some((status, reason)) => {
+                        Ok(Some(self.refuse_with(out, &status.to_string(), reason)))
+                    }
+                }
+            }
+            _ => Err(ProtocolError(format!(
+                "CURVE: {} out of turn",
+                String::from_utf8_lossy(name)
+            ))),
+        }
+    }
+
+    /// A server's decision on a client: `None` when it is let in (its `User-Id` then
+    /// added to `ready`), else the ZAP status and the reason to log.
+    fn decide(
+        &self,
+        mechanism: &str,
+        credentials: Credentials<'_>,
+        ready: &mut SessionEvent,
+    ) -> Result<Option<(u16, String)>, ProtocolError> {
+        let Some(authenticator) = self.local.security.authenticator() else {
+            return Err(ProtocolError(format!("{mechanism} INITIATE to a client")));
+        };
+        let SessionEvent::Ready {
+            socket_type,
+            identity,
+            properties,
+        } = ready
+        else {
+            unreachable!("on_ready makes Ready")
+        };
+        let request = AuthRequest {
+            mechanism,
+            identity: identity.as_deref().unwrap_or_default(),
+            socket_type: socket_type.name(),
+            credentials,
+        };
+        Ok(match authenticator.authenticate(&request) {
+            AuthOutcome::Allow { user_id } => {
+                properties.push((Bytes::from_static(USER_ID.as_bytes()), user_id));
+                None
+            }
+            AuthOutcome::Deny { status, text } => {
+                Some((status, format!("{mechanism}: denied ({status}): {text}")))
+            }
+        })
     }
 
     /// Tells the peer `reply` (ZMTP ERROR) and ends the handshake with `reason` logged.
@@ -195,12 +349,12 @@ impl ZmtpSession {
                 (Phase::Traffic, Some(Self::on_ready(&props)?))
             }
             (Phase::AwaitWelcome, Command::Welcome(_)) => {
-                Self::send_command(out, &Command::Initiate(self.initiate_body()));
+                self.send_command(out, &Command::Initiate(self.initiate_body()));
                 (Phase::AwaitReady, None)
             }
             (Phase::AwaitHello, Command::Hello(body)) => {
                 let hello = plain::parse_hello(&body)?;
-                Self::send_command(out, &Command::Welcome(Bytes::new()));
+                self.send_command(out, &Command::Welcome(Bytes::new()));
                 (Phase::AwaitInitiate(hello), None)
             }
             (Phase::AwaitInitiate(hello), Command::Initiate(body)) => {
@@ -231,40 +385,19 @@ impl ZmtpSession {
         props: &[(Bytes, Bytes)],
         out: &mut OutBuf,
     ) -> Result<SessionEvent, ProtocolError> {
-        let Security::PlainServer { authenticator } = &self.local.security else {
-            return Err(ProtocolError("INITIATE to a client".into()));
-        };
         let mut ready = Self::on_ready(props)?;
-        let SessionEvent::Ready {
-            socket_type,
-            identity,
-            properties,
-        } = &mut ready
-        else {
-            unreachable!("on_ready makes Ready")
+        let credentials = Credentials::Plain {
+            username: &hello.username,
+            password: &hello.password,
         };
-        let request = AuthRequest {
-            mechanism: "PLAIN",
-            identity: identity.as_deref().unwrap_or_default(),
-            socket_type: socket_type.name(),
-            credentials: Credentials::Plain {
-                username: &hello.username,
-                password: &hello.password,
-            },
-        };
-        match authenticator.authenticate(&request) {
-            AuthOutcome::Allow { user_id } => {
-                properties.push((Bytes::from_static(USER_ID.as_bytes()), user_id));
+        match self.decide("PLAIN", credentials, &mut ready)? {
+            None => {
                 let ready_cmd = self.ready_command();
                 frame::encode(out, &ready_cmd, false, true);
                 self.phase = Phase::Traffic;
                 Ok(ready)
             }
-            AuthOutcome::Deny { status, text } => Ok(self.refuse_with(
-                out,
-                &status.to_string(),
-                format!("PLAIN: denied ({status}): {text}"),
-            )),
+            Some((status, reason)) => Ok(self.refuse_with(out, &status.to_string(), reason)),
         }
     }
 }
@@ -274,6 +407,7 @@ impl Session for ZmtpSession {
         ZmtpSession {
             local: local.clone(),
             phase: Phase::Greeting,
+            curve: None,
             peer_minor: 1,
             msg: Msg::new(),
             msg_cost: 0,
@@ -297,6 +431,22 @@ impl Session for ZmtpSession {
                     let ev = self.decode_greeting(buf, out)?;
                     if ev.is_some() || matches!(self.phase, Phase::Greeting) {
                         return Ok(ev);
+                    }
+                }
+                Phase::CurveWelcome(_)
+                | Phase::CurveReady(_)
+                | Phase::CurveHello(_)
+                | Phase::CurveInitiate(_) => {
+                    let Some(f) = frame::decode(buf, HANDSHAKE_COMMAND_MAX)? else {
+                        return Ok(None);
+                    };
+                    if !f.command {
+                        return Err(ProtocolError(
+                            "message before the handshake completed".into(),
+                        ));
+                    }
+                    if let Some(ev) = self.on_curve(f.body, out)? {
+                        return Ok(Some(ev));
                     }
                 }
                 Phase::AwaitReady
@@ -325,9 +475,27 @@ impl Session for ZmtpSession {
                 }
                 Phase::Traffic => {
                     let remaining = self.limit().saturating_sub(self.msg_cost);
-                    let Some(f) = frame::decode(buf, remaining)? else {
+                    let boxed = if self.curve.is_some() {
+                        curve::OVERHEAD
+                    } else {
+                        0
+                    };
+                    let Some(mut f) = frame::decode(buf, remaining.saturating_add(boxed))? else {
                         return Ok(None);
                     };
+                    if let Some(t) = &mut self.curve {
+                        // The frame is a MESSAGE box; its flags are inside.
+                        let (flags, data) = t.open(&f.body)?;
+                        f.more = flags & curve::FLAG_MORE != 0;
+                        f.command = flags & curve::FLAG_COMMAND != 0;
+                        f.body = data;
+                        if f.body.len() as u64 > remaining {
+                            return Err(ProtocolError(format!(
+                                "frame of {} bytes exceeds limit {remaining}",
+                                f.body.len()
+                            )));
+                        }
+                    }
                     if f.command {
                         if !self.msg.is_empty() {
                             return Err(ProtocolError("command inside a multipart message".into()));
@@ -389,27 +557,25 @@ impl Session for ZmtpSession {
             Transmit::Message { msg, .. } => {
                 let n = msg.len();
                 for (i, f) in msg.iter().enumerate() {
-                    frame::encode(out, f, i + 1 < n, false);
+                    self.put_frame(out, f, i + 1 < n, false);
                 }
             }
-            Transmit::Subscribe(topic) if v31 => {
-                Self::send_command(out, &Command::Subscribe(topic))
-            }
-            Transmit::Cancel(topic) if v31 => Self::send_command(out, &Command::Cancel(topic)),
+            Transmit::Subscribe(topic) if v31 => self.send_command(out, &Command::Subscribe(topic)),
+            Transmit::Cancel(topic) if v31 => self.send_command(out, &Command::Cancel(topic)),
             Transmit::Subscribe(topic) => {
-                frame::encode(out, &subscription_message(true, &topic), false, false)
+                self.put_frame(out, &subscription_message(true, &topic), false, false)
             }
             Transmit::Cancel(topic) => {
-                frame::encode(out, &subscription_message(false, &topic), false, false)
+                self.put_frame(out, &subscription_message(false, &topic), false, false)
             }
-            Transmit::Ping { ttl, context } if v31 => Self::send_command(
+            Transmit::Ping { ttl, context } if v31 => self.send_command(
                 out,
                 &Command::Ping {
                     ttl_deci: command::ttl_to_deci(ttl),
                     context,
                 },
             ),
-            Transmit::Pong { context } if v31 => Self::send_command(out, &Command::Pong(context)),
+            Transmit::Pong { context } if v31 => self.send_command(out, &Command::Pong(context)),
             Transmit::Ping { .. } | Transmit::Pong { .. } => {}
         }
     }
@@ -419,7 +585,7 @@ impl Session for ZmtpSession {
     }
 
     fn refuse(&mut self, reason: &str, out: &mut OutBuf) {
-        Self::send_command(
+        self.send_command(
             out,
             &Command::Error(Bytes::copy_from_slice(reason.as_bytes())),
         );

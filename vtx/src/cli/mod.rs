@@ -31,6 +31,9 @@ enum Command {
     Proxy(proxy::ProxyArgs),
     /// Throughput and latency of vtx transports against native libzmq tcp, in one run.
     Bench(bench::BenchArgs),
+    /// Print a new CURVE key pair in Z85, as libzmq's zmq_curve_keypair makes one: the
+    /// public key on the first line, the secret key on the second.
+    Keygen,
 }
 
 /// A 0MQ socket type on the command line.
@@ -141,6 +144,20 @@ pub(crate) struct TlsArgs {
 /// ZMTP security for the vtx socket (libzmq's option names).
 #[derive(Debug, Default, clap::Args)]
 pub(crate) struct SecurityArgs {
+    /// Act as a CURVE server with --curve-secretkey (repeatable: the first is the
+    /// current key, the others still accepted), letting in the --allow-key clients
+    /// (every client when none is given).
+    #[arg(long)]
+    curve_server: bool,
+    /// CURVE secret key, Z85, or @FILE (its first line).
+    #[arg(long, value_name = "Z85|@FILE")]
+    curve_secretkey: Vec<String>,
+    /// CURVE client: the server's public key, Z85 or @FILE.
+    #[arg(long, value_name = "Z85|@FILE")]
+    curve_serverkey: Option<String>,
+    /// CURVE server: a client public key (Z85) let in (repeatable).
+    #[arg(long, value_name = "Z85")]
+    allow_key: Vec<String>,
     /// Act as a PLAIN server: clients must present --plain-username and
     /// --plain-password (the one user let in).
     #[arg(long)]
@@ -156,6 +173,20 @@ pub(crate) struct SecurityArgs {
 impl SecurityArgs {
     /// Sets the mechanism asked for on `s`.
     pub(crate) fn apply(&self, s: &vtx::VtxSocket) -> CliResult {
+        let curve = self.curve_server || self.curve_serverkey.is_some();
+        let plain =
+            self.plain_server || self.plain_username.is_some() || self.plain_password.is_some();
+        if curve && plain {
+            return Err(CliError("one mechanism per socket: CURVE or PLAIN".into()));
+        }
+        if curve {
+            return self.apply_curve(s);
+        }
+        if !self.curve_secretkey.is_empty() || !self.allow_key.is_empty() {
+            return Err(CliError(
+                "--curve-secretkey and --allow-key need --curve-server or --curve-serverkey".into(),
+            ));
+        }
         let password = self.plain_password.as_deref().map(secret).transpose()?;
         match (self.plain_server, &self.plain_username, password) {
             (false, None, None) => Ok(()),
@@ -171,6 +202,43 @@ impl SecurityArgs {
                 Ok(s.set_plain_client(user.as_bytes(), pass.as_bytes())?)
             }
         }
+    }
+}
+
+impl SecurityArgs {
+    fn apply_curve(&self, s: &vtx::VtxSocket) -> CliResult {
+        use vtx::emul::security::{AllowAny, AllowedKeys};
+        let secrets = self
+            .curve_secretkey
+            .iter()
+            .map(|k| secret(k))
+            .collect::<CliResult<Vec<_>>>()?;
+        let keys: Vec<&str> = secrets.iter().map(|k| k.as_str()).collect();
+        if keys.is_empty() {
+            return Err(CliError("CURVE needs --curve-secretkey".into()));
+        }
+        if self.curve_server {
+            if self.curve_serverkey.is_some() {
+                return Err(CliError("--curve-server takes no --curve-serverkey".into()));
+            }
+            if self.allow_key.is_empty() {
+                return Ok(s.set_curve_server(&keys, AllowAny)?);
+            }
+            let mut allowed = AllowedKeys::new();
+            for k in &self.allow_key {
+                allowed = allowed
+                    .with_key(k)
+                    .ok_or_else(|| CliError(format!("--allow-key {k}: not a Z85 key")))?;
+            }
+            return Ok(s.set_curve_server(&keys, allowed)?);
+        }
+        let [key] = keys.as_slice() else {
+            return Err(CliError(
+                "a CURVE client takes one --curve-secretkey".into(),
+            ));
+        };
+        let server = secret(self.curve_serverkey.as_deref().unwrap_or_default())?;
+        Ok(s.set_curve_client(&server, key)?)
     }
 }
 
@@ -223,6 +291,11 @@ pub(crate) fn manager(ctx: &zmq::Context, tls: &TlsArgs) -> CliResult<vtx::Vtx> 
 pub(crate) fn run(args: Args) -> CliResult {
     match args.command {
         Command::Demo(a) => demo::run(a),
+        Command::Keygen => {
+            let (public, secret) = vtx::emul::security::curve_keypair();
+            println!("{public}\n{}", secret.as_str());
+            Ok(())
+        }
         Command::Cat(a) => cat::run(a),
         Command::Proxy(a) => proxy::run(a),
         Command::Bench(a) => bench::run(a),
