@@ -61,6 +61,7 @@ fuzz_target!(|input: (u8, u8, &[u8])| {
                 metadata: Vec::new(),
                 max_msg_size: Some(LIMIT),
                 seed: Some([3; 32]),
+                peer_address: String::new(),
                 security: Security::curve_server(
                     &[&vtx_emul::security::z85_encode(&SERVER_SECRET)],
                     Arc::new(AllowAny),

@@ -59,6 +59,7 @@ fuzz_target!(|input: (bool, u8, u8, &[u8])| {
         max_msg_size: Some(LIMIT),
         security,
         seed: None,
+        peer_address: String::new(),
     };
     let role = if server { Role::Server } else { Role::Client };
     let mut s = ZmtpSession::new(&local, role);

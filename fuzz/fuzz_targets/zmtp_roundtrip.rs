@@ -37,6 +37,7 @@ fuzz_target!(|input: (u8, Vec<Item>)| {
         max_msg_size: None,
         security: Default::default(),
         seed: None,
+        peer_address: String::new(),
     };
     let mut tx = ZmtpSession::new(&local(SocketType::XPub), Role::Client);
     let mut rx = ZmtpSession::new(&local(SocketType::XSub), Role::Server);

@@ -37,6 +37,7 @@ fuzz_target!(|input: (bool, u8, &[u8])| {
         max_msg_size: Some(LIMIT),
         security: Default::default(),
         seed: None,
+        peer_address: String::new(),
     };
     let mut s = ZmtpSession::new(&local, Role::Server);
     let mut out = OutBuf::new();

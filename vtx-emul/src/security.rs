@@ -236,6 +236,8 @@ pub struct AuthRequest<'a> {
     pub identity: &'a [u8],
     /// The client's socket type name (`"DEALER"`).
     pub socket_type: &'a str,
+    /// Where it connects from (`tcp6://[::1]:40123`), as ZAP's address frame carries it.
+    pub address: &'a str,
     /// What it proved.
     pub credentials: Credentials<'a>,
 }
@@ -408,6 +410,7 @@ mod tests {
             mechanism: "PLAIN",
             identity: b"",
             socket_type: "DEALER",
+            address: "tcp6://[::1]:1",
             credentials: Credentials::Plain { username, password },
         }
     }
@@ -459,6 +462,7 @@ mod tests {
                 mechanism: "CURVE",
                 identity: b"",
                 socket_type: "REQ",
+                address: "",
                 credentials: Credentials::Curve { public_key: k },
             })
         };

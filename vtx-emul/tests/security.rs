@@ -29,6 +29,7 @@ fn seed() -> Option<[u8; 32]> {
 fn local(ty: SocketType, identity: &'static [u8], security: Security) -> Local {
     Local {
         seed: seed(),
+        peer_address: String::new(),
         socket_type: ty,
         identity: (!identity.is_empty()).then(|| Bytes::from_static(identity)),
         metadata: vec![(Bytes::from_static(b"X-Colour"), Bytes::from_static(b"teal"))],

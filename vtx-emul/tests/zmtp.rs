@@ -29,6 +29,7 @@ fn local(ty: SocketType, identity: Option<&'static [u8]>, max: Option<u64>) -> L
         max_msg_size: max,
         security: Default::default(),
         seed: None,
+        peer_address: String::new(),
     }
 }
 

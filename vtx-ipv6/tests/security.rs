@@ -11,11 +11,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 use common::*;
+use std::time::Duration;
+
+use vtx_emul::runtime::zap::ZapAuthenticator;
 use vtx_emul::security::PlainPasswords;
 
 /// A ZAP handler on `inproc://zeromq.zap.01` of `ctx`, as a libzmq application runs
-/// one: PLAIN `admin`/`secret` is let in as `admin-user` (200), everything else denied
-/// (400). Stops when dropped.
+/// one: PLAIN `admin`/`secret` is let in as `admin-user` (200), CURVE with the key of
+/// the secret key of all 9s as `curve-user`, everything else denied (400). Stops when
+/// dropped.
 struct Zap {
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<Vec<Vec<Vec<u8>>>>>,
@@ -35,13 +39,19 @@ impl Zap {
                 let Ok(req) = rep.recv_multipart(0) else {
                     continue;
                 };
-                let ok = req.len() == 8
+                let plain_ok = req.len() == 8
                     && req[0] == b"1.0"
                     && req[5] == b"PLAIN"
                     && req[6] == b"admin"
                     && req[7] == b"secret";
-                let (status, user): (&[u8], &[u8]) = if ok {
+                // CURVE: the public key of the secret key of all 9s.
+                let curve_ok = req.len() == 7
+                    && req[5] == b"CURVE"
+                    && req[6] == vtx_emul::zmtp::curve::public_of(&[9; 32]);
+                let (status, user): (&[u8], &[u8]) = if plain_ok {
                     (b"200", b"admin-user")
+                } else if curve_ok {
+                    (b"200", b"curve-user")
                 } else {
                     (b"400", b"")
                 };
@@ -169,6 +179,90 @@ fn wrong_passwords_are_refused_both_ways() {
     assert_eq!(meta(&client, "peers"), 0);
     rep.set_rcvtimeo(100).unwrap();
     assert!(rep.recv_bytes(0).is_err(), "nothing got through");
+}
+
+fn zap(t: &Setup, timeout_ms: u64) -> ZapAuthenticator {
+    ZapAuthenticator::new(&t.ctx, "vtx-tests", Duration::from_millis(timeout_ms)).unwrap()
+}
+
+/// A vtx PLAIN server asks the application's ZAP handler (RFC 27), as libzmq would:
+/// the request names the domain, the client's address and the identity it announced,
+/// and carries its credentials; the handler's user id is the `User-Id`, its 400 a
+/// refusal.
+#[test]
+fn a_vtx_plain_server_asks_the_applications_zap_handler() {
+    let t = setup();
+    let handler = Zap::start(&t.ctx);
+    let server = t.vtx_sock(zmq::ROUTER);
+    server
+        .set_plain_server(t.vtx.zap_authenticator("vtx-tests").unwrap())
+        .unwrap();
+    let bound = server.bind("tcp6://[::1]:0").unwrap();
+    let ep = vtx_emul::testing::addr::with_scheme(&bound, "tcp");
+    let good = t.native_connect_with(zmq::DEALER, &ep, |s| {
+        s.set_identity(b"dealer-7").unwrap();
+        s.set_plain_username(Some("admin")).unwrap();
+        s.set_plain_password(Some("secret")).unwrap();
+    });
+    good.send("in", 0).unwrap();
+    let msg = server.recv_multipart(0).unwrap();
+    assert_eq!(msg, [b"dealer-7".to_vec(), b"in".to_vec()]);
+    assert_eq!(
+        server.msg_gets("User-Id").unwrap().as_deref(),
+        Some("admin-user")
+    );
+    let bad = t.native_connect_with(zmq::DEALER, &ep, |s| {
+        s.set_plain_username(Some("admin")).unwrap();
+        s.set_plain_password(Some("guess")).unwrap();
+    });
+    let _ = bad.send("out", zmq::DONTWAIT);
+    wait_meta(&server, "handshake-failures", 1);
+    assert_eq!(meta(&server, "peers"), 1);
+    let asked = handler.finish();
+    let first = &asked[0];
+    assert_eq!(&first[..3], [&b"1.0"[..], b"1", b"vtx-tests"]);
+    assert!(first[3].starts_with(b"tcp6://[::1]:"), "{:?}", first[3]);
+    assert_eq!(
+        &first[4..],
+        [&b"dealer-7"[..], b"PLAIN", b"admin", b"secret"]
+    );
+}
+
+/// CURVE asks ZAP with the client's 32-byte key. With no handler bound, a ZAP
+/// authenticator refuses (500) when its timeout passes rather than letting anyone in;
+/// once a handler binds, the requests that timed out are answered and skipped, and the
+/// next handshake gets its own answer.
+#[test]
+fn zap_for_curve_and_before_a_handler_binds() {
+    let t = setup();
+    let (server_pub, server_sec) = vtx_emul::security::curve_keypair();
+    let client_sec = vtx_emul::security::z85_encode(&[9; 32]);
+    let server = t.vtx_sock(zmq::REP);
+    server
+        .set_curve_server(&[&server_sec], zap(&t, 300))
+        .unwrap();
+    let bound = server.bind("tcp6://[::1]:0").unwrap();
+    let early = t.vtx_sock(zmq::REQ);
+    early.set_curve_client(&server_pub, &client_sec).unwrap();
+    early.connect(&bound).unwrap();
+    wait_meta(&server, "handshake-failures", 1);
+    assert_eq!(meta(&server, "peers"), 0);
+    drop(early);
+
+    let handler = Zap::start(&t.ctx);
+    let client = t.vtx_sock(zmq::REQ);
+    client.set_curve_client(&server_pub, &client_sec).unwrap();
+    client.connect(&bound).unwrap();
+    client.send("sealed", 0).unwrap();
+    assert_eq!(server.recv_bytes(0).unwrap(), b"sealed");
+    assert_eq!(
+        server.msg_gets("User-Id").unwrap().as_deref(),
+        Some("curve-user")
+    );
+    server.send("ok", 0).unwrap();
+    assert_eq!(client.recv_bytes(0).unwrap(), b"ok");
+    let asked = handler.finish();
+    assert!(asked.iter().all(|r| r[5] == b"CURVE" && r[6].len() == 32));
 }
 
 /// A NULL libzmq peer and a PLAIN vtx socket do not meet halfway, either way round:

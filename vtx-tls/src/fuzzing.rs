@@ -43,6 +43,7 @@ pub fn feed_server(data: &[u8], chunk: usize) -> usize {
         max_msg_size: Some(1 << 20),
         security: Default::default(),
         seed: None,
+        peer_address: String::new(),
     };
     let mut zmtp = ZmtpSession::new(&local, Role::Server);
     let mut out = OutBuf::new();

@@ -77,6 +77,22 @@ impl Vtx {
         }
     }
 
+    /// An authenticator asking the ZAP handler (RFC 27) of this manager's context,
+    /// the application's, for `domain`, waiting up to
+    /// [`vtx_emul::runtime::zap::DEFAULT_ZAP_TIMEOUT`]: give it to
+    /// `VtxSocket::set_plain_server` or `set_curve_server`, and a ZAP handler written
+    /// for libzmq decides for vtx peers (see `vtx_emul::runtime::zap`).
+    pub fn zap_authenticator(
+        &self,
+        domain: &str,
+    ) -> Result<vtx_emul::runtime::zap::ZapAuthenticator> {
+        Ok(vtx_emul::runtime::zap::ZapAuthenticator::new(
+            &self.inner.ctx,
+            domain,
+            vtx_emul::runtime::zap::DEFAULT_ZAP_TIMEOUT,
+        )?)
+    }
+
     /// Starts a driver instance (its own thread) for endpoints `scheme://...`.
     ///
     /// One transport may be registered several times under different schemes (`udp`,

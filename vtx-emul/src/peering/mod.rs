@@ -150,6 +150,7 @@ impl<S: Session> Peering<S> {
         let mut local = Local::new(driver.socket_type(sock)?, driver.options(sock)?);
         // Each link's own: from the operating system (a CSPRNG seeded by it).
         local.seed = Some(rand::random());
+        local.peer_address.clone_from(&address);
         Some(Peering {
             generation,
             sock,

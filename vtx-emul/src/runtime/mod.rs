@@ -15,6 +15,7 @@ mod event_loop;
 mod handle;
 mod pipe;
 mod shared;
+pub mod zap;
 
 use std::time::Instant;
 

@@ -41,6 +41,8 @@ pub struct Local {
     /// one else knows, fresh for each link. The runtime draws them from the operating
     /// system; `None` makes a CURVE handshake fail rather than run on a guessable key.
     pub seed: Option<[u8; 32]>,
+    /// The peer's address (`tcp6://[::1]:5555`), for an authenticator; empty if unknown.
+    pub peer_address: String,
 }
 
 impl Local {
@@ -53,6 +55,7 @@ impl Local {
             max_msg_size: opts.max_msg_size,
             security: opts.security.clone(),
             seed: None,
+            peer_address: String::new(),
         }
     }
 }

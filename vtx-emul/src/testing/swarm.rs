@@ -75,6 +75,7 @@ impl ZmtpSwarm {
                 max_msg_size: None,
                 security: Default::default(),
                 seed: None,
+                peer_address: String::new(),
             };
             let mut c = Client {
                 stream,

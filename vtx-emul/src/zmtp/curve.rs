@@ -582,10 +582,16 @@ mod tests {
         let mut server = Server::new(&[&other], [4; KEY]);
         assert!(server.on_hello(strip(&hello, b"\x05HELLO")).is_err());
         for len in [0, 100, 193, 195] {
-            assert!(Server::new(&[&other], [4; KEY]).on_hello(&vec![0; len]).is_err());
+            assert!(
+                Server::new(&[&other], [4; KEY])
+                    .on_hello(&vec![0; len])
+                    .is_err()
+            );
         }
         assert!(
-            Server::new(&[&other], [4; KEY]).on_initiate(&[0; 300]).is_err(),
+            Server::new(&[&other], [4; KEY])
+                .on_initiate(&[0; 300])
+                .is_err(),
             "before HELLO"
         );
     }

@@ -313,6 +313,7 @@ impl ZmtpSession {
             mechanism,
             identity: identity.as_deref().unwrap_or_default(),
             socket_type: socket_type.name(),
+            address: &self.local.peer_address,
             credentials,
         };
         Ok(match authenticator.authenticate(&request) {
