@@ -150,13 +150,13 @@ pub(crate) struct SecurityArgs {
     #[arg(long)]
     curve_server: bool,
     /// CURVE secret key, Z85, or @FILE (its first line).
-    #[arg(long, value_name = "Z85|@FILE")]
+    #[arg(long, value_name = "Z85|@FILE", allow_hyphen_values = true)]
     curve_secretkey: Vec<String>,
     /// CURVE client: the server's public key, Z85 or @FILE.
-    #[arg(long, value_name = "Z85|@FILE")]
+    #[arg(long, value_name = "Z85|@FILE", allow_hyphen_values = true)]
     curve_serverkey: Option<String>,
     /// CURVE server: a client public key (Z85) let in (repeatable).
-    #[arg(long, value_name = "Z85")]
+    #[arg(long, value_name = "Z85", allow_hyphen_values = true)]
     allow_key: Vec<String>,
     /// Act as a PLAIN server: clients must present --plain-username and
     /// --plain-password (the one user let in).
@@ -211,7 +211,7 @@ impl SecurityArgs {
         let secrets = self
             .curve_secretkey
             .iter()
-            .map(|k| secret(k))
+            .map(|k| key(k))
             .collect::<CliResult<Vec<_>>>()?;
         let keys: Vec<&str> = secrets.iter().map(|k| k.as_str()).collect();
         if keys.is_empty() {
@@ -232,14 +232,23 @@ impl SecurityArgs {
             }
             return Ok(s.set_curve_server(&keys, allowed)?);
         }
-        let [key] = keys.as_slice() else {
+        let [secret_key] = keys.as_slice() else {
             return Err(CliError(
                 "a CURVE client takes one --curve-secretkey".into(),
             ));
         };
-        let server = secret(self.curve_serverkey.as_deref().unwrap_or_default())?;
-        Ok(s.set_curve_client(&server, key)?)
+        let server = key(self.curve_serverkey.as_deref().unwrap_or_default())?;
+        Ok(s.set_curve_client(&server, secret_key)?)
     }
+}
+
+/// A CURVE key given as itself or as `@FILE`. Z85 has `@` among its characters, so a
+/// 40-character Z85 key is a key even when it starts with one.
+fn key(arg: &str) -> CliResult<zeroize::Zeroizing<String>> {
+    if arg.len() == 40 && vtx::emul::security::z85_decode(arg).is_some() {
+        return Ok(zeroize::Zeroizing::new(arg.to_owned()));
+    }
+    secret(arg)
 }
 
 /// A secret given as itself or as `@FILE` (the file's first line), so that it need
@@ -299,5 +308,21 @@ pub(crate) fn run(args: Args) -> CliResult {
         Command::Cat(a) => cat::run(a),
         Command::Proxy(a) => proxy::run(a),
         Command::Bench(a) => bench::run(a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Z85 keys may start with `@` (and `-`): such a key is a key, not a file name.
+    #[test]
+    fn a_z85_key_starting_with_at_is_a_key() {
+        let at = (0u8..=255)
+            .map(|n| vtx::emul::security::z85_encode(&[n; 32]))
+            .find(|k| k.starts_with('@'))
+            .unwrap_or_else(|| panic!("no key of repeated bytes starts with @"));
+        assert_eq!(key(&at).map(|k| k.to_string()).ok(), Some(at.clone()));
+        assert!(key("@/nonexistent/key/file").is_err());
     }
 }
