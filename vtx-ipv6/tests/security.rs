@@ -293,3 +293,56 @@ fn null_native_peers_and_plain_vtx_sockets_do_not_peer() {
     assert!(failed.is_some(), "libzmq saw the mechanisms differ");
     assert_eq!(meta(&client, "peers"), 0);
 }
+
+/// Refusing a client (several attempts, as it reconnects) does not stand in the way
+/// of the next one.
+#[test]
+fn a_refused_client_does_not_hold_up_the_next() {
+    let t = setup();
+    let rep = t.vtx_sock(zmq::REP);
+    rep.set_plain_server(passwords()).unwrap();
+    let ep = rep.bind("tcp6://[::1]:0").unwrap();
+    let bad = t.vtx_sock(zmq::REQ);
+    bad.set_plain_client(b"admin", b"guess").unwrap();
+    bad.connect(&ep).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    drop(bad);
+    let good = t.vtx_sock(zmq::REQ);
+    good.set_plain_client(b"admin", b"secret").unwrap();
+    good.connect(&ep).unwrap();
+    good.send("hi", 0).unwrap();
+    assert_eq!(rep.recv_bytes(0).unwrap(), b"hi");
+}
+
+/// A PLAIN client speaks only after it has read the server's greeting. A server that
+/// greets the moment it accepts (as every ZMTP peer does) may have its greeting arrive
+/// with the connect's completion, in one edge-triggered event: the client must still
+/// read it. Each round, a raw server greets at once and waits for the HELLO.
+#[test]
+fn a_client_that_must_read_first_reads_what_came_with_the_connect() {
+    use std::io::{Read, Write};
+    let t = setup();
+    for round in 0..20 {
+        let listener = std::net::TcpListener::bind("[::1]:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let greeting = vtx_emul::zmtp::greeting::Greeting::new(b"PLAIN", true).encode();
+            s.write_all(&greeting).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 256];
+            while !got.windows(6).any(|w| w == b"\x05HELLO") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => return false,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            true
+        });
+        let client = t.vtx_sock(zmq::DEALER);
+        client.set_plain_client(b"u", b"p").unwrap();
+        client.connect(&format!("tcp6://[::1]:{port}")).unwrap();
+        assert!(server.join().unwrap(), "round {round}: no HELLO came");
+    }
+}

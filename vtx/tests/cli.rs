@@ -469,72 +469,44 @@ fn bench_repeats_plots_and_writes_the_readme() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `vtx cat -t req -c <ep> -m <msg> <rest>`, run to its end.
+fn req_to(ep: &str, msg: &str, rest: &[&str]) -> Output {
+    vtx(&[&["cat", "-t", "req", "-c", ep, "-m", msg][..], rest].concat())
+}
+
+/// A directory of this test's own with `name` holding `content`: the directory (to
+/// remove) and `@FILE` naming the file.
+fn secret_file(test: &str, name: &str, content: &str) -> (std::path::PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("vtx-cli-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(name);
+    std::fs::write(&file, content).unwrap();
+    let at = format!("@{}", file.display());
+    (dir, at)
+}
+
 /// `vtx cat` with PLAIN (libzmq's option names): a server letting one user in, with
 /// its password from a file, and clients with the right and a wrong password.
 #[test]
 fn cat_req_rep_with_plain() {
-    let dir = std::env::temp_dir().join(format!("vtx-cli-plain-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("password");
-    std::fs::write(&file, "s3cret\nnot this line\n").unwrap();
-    let at_file = format!("@{}", file.display());
+    let (dir, at_file) = secret_file("plain", "password", "s3cret\nnot this line\n");
+    let server = ["-n", "1", "--reply", "welcome", "--plain-server"];
+    let user = ["--plain-username", "ops", "--plain-password"];
     let (_rep, ep) = spawn_bound(&cat_bind(
         "rep",
         "tcp6://[::1]:0",
-        &[
-            "-n",
-            "1",
-            "--reply",
-            "welcome",
-            "--plain-server",
-            "--plain-username",
-            "ops",
-            "--plain-password",
-            &at_file,
-        ],
+        &[&server[..], &user, &[&at_file]].concat(),
     ));
-    let wrong = vtx(&[
-        "cat",
-        "-t",
-        "req",
-        "-c",
+    let wrong = req_to(
         &ep,
-        "-m",
         "hi",
-        "--timeout",
-        "500",
-        "--plain-username",
-        "ops",
-        "--plain-password",
-        "guess",
-    ]);
+        &[&["--timeout", "500"][..], &user, &["guess"]].concat(),
+    );
     assert!(!wrong.status.success(), "a wrong password gets no peer");
-    let out = vtx(&[
-        "cat",
-        "-t",
-        "req",
-        "-c",
-        &ep,
-        "-m",
-        "hi",
-        "--plain-username",
-        "ops",
-        "--plain-password",
-        "s3cret",
-    ]);
+    let out = req_to(&ep, "hi", &[&user[..], &["s3cret"]].concat());
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "welcome\n");
-    let half = vtx(&[
-        "cat",
-        "-t",
-        "req",
-        "-c",
-        &ep,
-        "-m",
-        "x",
-        "--plain-username",
-        "ops",
-    ]);
+    let half = req_to(&ep, "x", &user[..2]);
     assert_eq!(half.status.code(), Some(1));
     assert!(
         text(&half.stderr).contains("--plain-password"),
@@ -549,7 +521,8 @@ fn cat_req_rep_with_plain() {
 /// from a file; a client with another key pair gets no peer.
 #[test]
 fn keygen_and_cat_with_curve() {
-    let keys = |out: Output| {
+    let keys = || {
+        let out = vtx(&["keygen"]);
         assert!(out.status.success());
         let text = text(&out.stdout);
         let lines: Vec<String> = text.lines().map(str::to_owned).collect();
@@ -557,15 +530,11 @@ fn keygen_and_cat_with_curve() {
         assert!(lines.iter().all(|l| l.len() == 40), "{text}");
         (lines[0].clone(), lines[1].clone())
     };
-    let (server_pub, server_sec) = keys(vtx(&["keygen"]));
-    let (client_pub, client_sec) = keys(vtx(&["keygen"]));
-    let (_, stranger_sec) = keys(vtx(&["keygen"]));
+    let (server_pub, server_sec) = keys();
+    let (client_pub, client_sec) = keys();
+    let (_, stranger_sec) = keys();
     assert_ne!(server_pub, client_pub);
-    let dir = std::env::temp_dir().join(format!("vtx-cli-curve-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("server.key");
-    std::fs::write(&file, format!("{server_sec}\n")).unwrap();
-    let at_file = format!("@{}", file.display());
+    let (dir, at_file) = secret_file("curve", "server.key", &format!("{server_sec}\n"));
     let (_rep, ep) = spawn_bound(&cat_bind(
         "rep",
         "tcp6://[::1]:0",
@@ -581,55 +550,30 @@ fn keygen_and_cat_with_curve() {
             &client_pub,
         ],
     ));
-    let stranger = vtx(&[
-        "cat",
-        "-t",
-        "req",
-        "-c",
-        &ep,
-        "-m",
-        "hi",
-        "--timeout",
-        "500",
-        "--curve-serverkey",
-        &server_pub,
-        "--curve-secretkey",
-        &stranger_sec,
-    ]);
+    let client = |secret: &str| {
+        [
+            "--curve-serverkey",
+            &server_pub,
+            "--curve-secretkey",
+            secret,
+        ]
+        .map(str::to_owned)
+    };
+    let stranger = client(&stranger_sec);
+    let stranger: Vec<&str> = ["--timeout", "500"]
+        .into_iter()
+        .chain(stranger.iter().map(String::as_str))
+        .collect();
     assert!(
-        !stranger.status.success(),
+        !req_to(&ep, "hi", &stranger).status.success(),
         "a key not on the list gets no peer"
     );
-    let out = vtx(&[
-        "cat",
-        "-t",
-        "req",
-        "-c",
-        &ep,
-        "-m",
-        "hi",
-        "--curve-serverkey",
-        &server_pub,
-        "--curve-secretkey",
-        &client_sec,
-    ]);
+    let good = client(&client_sec);
+    let good: Vec<&str> = good.iter().map(String::as_str).collect();
+    let out = req_to(&ep, "hi", &good);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "sealed\n");
-    let both = vtx(&[
-        "cat",
-        "-t",
-        "req",
-        "-c",
-        &ep,
-        "-m",
-        "x",
-        "--curve-serverkey",
-        &server_pub,
-        "--curve-secretkey",
-        &client_sec,
-        "--plain-username",
-        "u",
-    ]);
+    let both = req_to(&ep, "x", &[&good[..], &["--plain-username", "u"]].concat());
     assert_eq!(both.status.code(), Some(1));
     assert!(
         text(&both.stderr).contains("one mechanism"),

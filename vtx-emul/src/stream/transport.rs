@@ -423,7 +423,16 @@ impl<N: Network, S: Session> Transport for StreamTransport<N, S> {
             if event.is_writable() || event.is_error() || event.is_write_closed() {
                 self.on_connected(driver, key);
             }
-            return;
+            // Edge-triggered: what the peer sent already (its greeting, sent when it
+            // accepted) came in this same event and is not announced again. A client
+            // that must read it before it speaks (PLAIN, CURVE) would wait forever.
+            let started = self
+                .conns
+                .get(key)
+                .is_some_and(|c| c.peering.phase != Phase::Connecting);
+            if !started {
+                return;
+            }
         }
         if event.is_writable() {
             self.write(driver, key);
