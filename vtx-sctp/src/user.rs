@@ -410,6 +410,10 @@ impl SctpTransport {
         if let Some(p) = a.peering.peer.take() {
             driver.peer_down(a.peering.sock, p);
         }
+        // What was just written (a refusal's ERROR) goes out first: sctp-proto's
+        // shutdown counts only data in flight, and sends SHUTDOWN at once past data
+        // still queued, which the peer then never reads.
+        send_transmits(&self.udps, driver.now(), a.udp, &mut a.assoc, &mut self.gso);
         if a.peering.phase == Phase::Connecting || a.assoc.shutdown().is_err() {
             self.remove_assoc(driver, key);
             return;

@@ -18,12 +18,37 @@ fn req_rep() {
 }
 
 /// ZMTP PLAIN runs on SCTP associations as on TCP: one handshake for every ZMTP
-/// transport. (The refused client is not told why here: a refusal's ERROR does not
-/// reach an SCTP client before the association ends, for NULL refusals too.)
+/// transport; the refused client hears ERROR "400" before the association ends.
 #[test]
 fn plain_over_sctp() {
     let (_ctx, vtx) = setup();
-    let _intruder = vtx_emul::plain_handshakes!(|ty| sock(&vtx, ty), "sctp://127.0.0.1:0", LIMIT);
+    let intruder = vtx_emul::plain_handshakes!(|ty| sock(&vtx, ty), "sctp://127.0.0.1:0", LIMIT);
+    wait_until("the refused client told", || {
+        intruder.stats().map_or(0, |s| s.handshake_failures) >= 1
+    });
+}
+
+/// A refusal reaches the refused peer before the association ends: a second PAIR
+/// hears why it was turned away (after its own READY went through, so as an error
+/// from a peer that was up).
+#[test]
+fn a_refusal_reaches_the_refused_peer() {
+    let (_ctx, vtx) = setup();
+    let server = sock(&vtx, zmq::PAIR);
+    let ep = server.bind("sctp://127.0.0.1:0").unwrap();
+    let first = sock(&vtx, zmq::PAIR);
+    first.connect(&ep).unwrap();
+    wait_until("the first PAIR up", || first.peer_count() == 1);
+    let second = sock(&vtx, zmq::PAIR);
+    second.connect(&ep).unwrap();
+    wait_until("the second PAIR told", || {
+        second
+            .stats()
+            .is_ok_and(|s| s.protocol_errors + s.handshake_failures >= 1)
+    });
+    wait_until("the second PAIR without a peer", || {
+        second.peer_count() == 0
+    });
 }
 
 #[test]
