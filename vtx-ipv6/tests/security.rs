@@ -101,6 +101,14 @@ fn plain_between_vtx_sockets() {
 }
 
 #[test]
+fn curve_between_vtx_sockets() {
+    let t = setup();
+    let stranger = vtx_emul::curve_handshakes!(|ty| t.vtx_sock(ty), "tcp6://[::1]:0", LIMIT);
+    // The stranger heard ERROR "400".
+    wait_meta(&stranger, "handshake-failures", 1);
+}
+
+#[test]
 fn vtx_plain_client_to_native_plain_server_checked_by_zap() {
     let t = setup();
     let zap = Zap::start(&t.ctx);

@@ -51,6 +51,13 @@ fn a_refusal_reaches_the_refused_peer() {
     });
 }
 
+/// CURVE here as on every ZMTP transport: the allowed key in, a stranger out.
+#[test]
+fn curve_over_sctp() {
+    let (_ctx, vtx) = setup();
+    let _stranger = vtx_emul::curve_handshakes!(|ty| sock(&vtx, ty), "sctp://127.0.0.1:0", LIMIT);
+}
+
 #[test]
 fn all_socket_pairs() {
     let (_ctx, vtx) = setup();

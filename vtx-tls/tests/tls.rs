@@ -55,6 +55,14 @@ fn plain_inside_tls() {
     });
 }
 
+/// CURVE here as on every ZMTP transport: the allowed key in, a stranger out.
+#[test]
+fn curve_inside_tls() {
+    let pki = Pki::new("curve");
+    let (_ctx, vtx) = tls(config(&pki));
+    let _stranger = vtx_emul::curve_handshakes!(|ty| sock(&vtx, ty), "tls://127.0.0.1:0", LIMIT);
+}
+
 #[test]
 fn every_socket_pair() {
     let pki = Pki::new("pairs");

@@ -281,51 +281,87 @@ macro_rules! unsubscribe_holds {
     }};
 }
 
-/// PLAIN between two vtx sockets of one manager over `$bind` (an endpoint with port
-/// 0): the right password gets a REQ/REP round trip with the client's `User-Id` at
-/// the server; a wrong one gets no peering, and a failed handshake counted at the
-/// server. Evaluates to the refused client (its own count is the caller's to check).
-/// `$sock(ty)` makes a socket with timeouts.
+/// A security mechanism between two vtx sockets of one manager over `$bind` (an
+/// endpoint with port 0): a REP with `$server`, a REQ with `$good` gets a round trip
+/// and is `$user` (its `User-Id`) at the server; a REQ with `$bad` gets no peering and
+/// a failed handshake counted at the server. Evaluates to the refused client (its own
+/// count is the caller's to check). `$sock(ty)` makes a socket with timeouts.
 #[macro_export]
-macro_rules! plain_handshakes {
-    ($sock:expr, $bind:expr, $limit:expr) => {{
+macro_rules! secured_handshakes {
+    ($sock:expr, $bind:expr, $limit:expr, $server:expr, $good:expr, $bad:expr, $user:expr) => {{
         let sock = $sock;
         let rep = sock(::zmq::REP);
-        rep.set_plain_server(
-            $crate::security::PlainPasswords::new().with_user(b"admin", b"secret"),
-        )
-        .unwrap_or_else(|e| panic!("plain server: {e}"));
+        rep.set_security($server)
+            .unwrap_or_else(|e| panic!("server security: {e}"));
         let ep = rep
             .bind($bind)
             .unwrap_or_else(|e| panic!("bind {}: {e}", $bind));
         let req = sock(::zmq::REQ);
-        req.set_plain_client(b"admin", b"secret")
-            .unwrap_or_else(|e| panic!("plain client: {e}"));
+        req.set_security($good)
+            .unwrap_or_else(|e| panic!("client security: {e}"));
         req.connect(&ep)
             .unwrap_or_else(|e| panic!("connect {ep}: {e}"));
         $crate::round_trip!(req, rep, 0);
         assert_eq!(
             rep.msg_gets("User-Id").unwrap().as_deref(),
-            Some("admin"),
+            Some($user),
             "the server knows who sent it"
         );
         assert_eq!(
             req.msg_gets("User-Id").unwrap(),
             None,
-            "servers are not authenticated"
+            "servers get no User-Id"
         );
-
         let intruder = sock(::zmq::REQ);
         intruder
-            .set_plain_client(b"admin", b"guess")
-            .unwrap_or_else(|e| panic!("plain client: {e}"));
+            .set_security($bad)
+            .unwrap_or_else(|e| panic!("client security: {e}"));
         intruder
             .connect(&ep)
             .unwrap_or_else(|e| panic!("connect {ep}: {e}"));
         let count = |s: &::vtx::VtxSocket| s.stats().map_or(0, |st| st.handshake_failures);
         $crate::testing::wait_until("refused by the server", $limit, || count(&rep) >= 1);
         assert_eq!(intruder.peer_count(), 0);
-        assert_eq!(rep.peer_count(), 1, "only the client with the password");
+        assert_eq!(rep.peer_count(), 1, "only the client it lets in");
         intruder
+    }};
+}
+
+/// [`secured_handshakes!`] with PLAIN: `admin`/`secret` gets in, a wrong password not.
+#[macro_export]
+macro_rules! plain_handshakes {
+    ($sock:expr, $bind:expr, $limit:expr) => {{
+        use $crate::security::{PlainPasswords, Security};
+        let server = Security::PlainServer {
+            authenticator: ::std::sync::Arc::new(
+                PlainPasswords::new().with_user(b"admin", b"secret"),
+            ),
+        };
+        let good = Security::plain_client(b"admin", b"secret").unwrap();
+        let bad = Security::plain_client(b"admin", b"guess").unwrap();
+        $crate::secured_handshakes!($sock, $bind, $limit, server, good, bad, "admin")
+    }};
+}
+
+/// [`secured_handshakes!`] with CURVE: the allowed client key gets in (its Z85 is its
+/// `User-Id`), another key pair not.
+#[macro_export]
+macro_rules! curve_handshakes {
+    ($sock:expr, $bind:expr, $limit:expr) => {{
+        use $crate::security::{AllowedKeys, Security, z85_encode};
+        use $crate::zmtp::curve::keypair_from;
+        let (server_pub, server_sec) = keypair_from([1; 32]);
+        let (client_pub, client_sec) = keypair_from([2; 32]);
+        let (_, stranger_sec) = keypair_from([3; 32]);
+        let client_pub = z85_encode(&client_pub);
+        let server = Security::curve_server(
+            &[&z85_encode(&server_sec)],
+            ::std::sync::Arc::new(AllowedKeys::new().with_key(&client_pub).unwrap()),
+        )
+        .unwrap();
+        let server_pub = z85_encode(&server_pub);
+        let good = Security::curve_client(&server_pub, &z85_encode(&client_sec)).unwrap();
+        let bad = Security::curve_client(&server_pub, &z85_encode(&stranger_sec)).unwrap();
+        $crate::secured_handshakes!($sock, $bind, $limit, server, good, bad, client_pub.as_str())
     }};
 }
