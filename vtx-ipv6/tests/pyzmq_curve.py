@@ -2,15 +2,17 @@
 """A pyzmq (libzmq with libsodium) CURVE peer in its own process, for vtx's interop tests.
 
   pyzmq_curve.py serve TYPE SERVER_SECRET ALLOWED_CLIENT_PUBLIC N
-      binds TYPE (rep or router) on tcp://[::1]:*, prints "bound tcp://[::1]:PORT", runs
-      a ZAP handler that lets in ALLOWED_CLIENT_PUBLIC only (User-Id: the key), and
-      answers N requests with [b"ack", request..., User-Id].
+      binds TYPE (rep, router or pub) on tcp://[::1]:*, prints "bound tcp://[::1]:PORT",
+      runs a ZAP handler that lets in ALLOWED_CLIENT_PUBLIC only (User-Id: the key), and
+      answers N requests with [b"ack", request..., User-Id]; a pub publishes
+      b"x-not-subscribed" and b"t<i>" every 5 ms for N seconds.
   pyzmq_curve.py connect TYPE ENDPOINT SERVER_PUBLIC CLIENT_PUBLIC CLIENT_SECRET N
       connects TYPE (req, dealer or sub) as a CURVE client: req/dealer send N requests
       and check each answer; sub subscribes to b"t" and receives N messages.
 """
 import sys
 import threading
+import time
 
 import zmq
 import zmq.utils.z85
@@ -44,7 +46,7 @@ def serve(kind, server_secret, allowed, n):
     ready = threading.Event()
     threading.Thread(target=zap_handler, args=(allowed.encode(), ready), daemon=True).start()
     ready.wait()
-    s = ctx.socket({"rep": zmq.REP, "router": zmq.ROUTER}[kind])
+    s = ctx.socket({"rep": zmq.REP, "router": zmq.ROUTER, "pub": zmq.PUB}[kind])
     s.setsockopt(zmq.IPV6, 1)
     s.setsockopt(zmq.LINGER, 0)
     s.setsockopt(zmq.RCVTIMEO, 10000)
@@ -52,6 +54,14 @@ def serve(kind, server_secret, allowed, n):
     s.curve_secretkey = server_secret.encode()
     s.bind("tcp://[::1]:*")
     print("bound", s.getsockopt_string(zmq.LAST_ENDPOINT), flush=True)
+    if kind == "pub":
+        # Until the test has its messages and stops us (at most n seconds).
+        for i in range(n * 200):
+            s.send(b"x-not-subscribed")
+            s.send(b"t%d" % i)
+            time.sleep(0.005)
+        s.close()
+        return
     for _ in range(n):
         frames = s.recv_multipart(copy=False)
         user = frames[-1].get("User-Id").encode()

@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
@@ -15,19 +16,33 @@ use vtx_emul::testing::process::{ChildGuard, python_with_zmq};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/pyzmq_curve.py");
 
-fn python(args: &[&str]) -> ChildGuard {
-    let py = python_with_zmq();
-    let ok = Command::new(&py)
-        .args([
-            "-c",
-            "import sys, zmq; sys.exit(0 if zmq.has('curve') else 1)",
-        ])
-        .status()
-        .unwrap();
-    assert!(
-        ok.success(),
-        "{py:?}'s libzmq has no CURVE: install Debian's python3-zmq"
+/// The two pyzmq peers: Debian's (pyzmq 24 on libzmq 4.3.4, system libsodium) and
+/// pyzmq 27's wheel (libzmq 4.3.5, bundled libsodium) in `target/pyzmq27`, which
+/// `scripts/test` installs (`VTX_PYZMQ27` points elsewhere).
+fn peers() -> Vec<PathBuf> {
+    let wheel: PathBuf = std::env::var_os("VTX_PYZMQ27").map_or_else(
+        || concat!(env!("CARGO_MANIFEST_DIR"), "/../target/pyzmq27/bin/python").into(),
+        PathBuf::from,
     );
+    let peers = vec![python_with_zmq(), wheel];
+    for py in &peers {
+        let ok = Command::new(py)
+            .args([
+                "-c",
+                "import sys, zmq; sys.exit(0 if zmq.has('curve') else 1)",
+            ])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(
+            ok,
+            "{py:?} has no pyzmq with CURVE: scripts/test installs Debian's python3-zmq and \
+             pyzmq 27 into target/pyzmq27 (VTX_PYZMQ27 names another interpreter)"
+        );
+    }
+    peers
+}
+
+fn python(py: &Path, args: &[&str]) -> ChildGuard {
     ChildGuard::spawn(
         Command::new(py)
             .arg(SCRIPT)
@@ -49,6 +64,12 @@ fn curve_server(secret: &str, allowed: &str) -> Security {
 #[test]
 fn pyzmq_curve_clients_of_vtx_servers() {
     let _ = env_logger::builder().is_test(true).try_init();
+    for py in peers() {
+        clients_of_vtx_servers(&py);
+    }
+}
+
+fn clients_of_vtx_servers(py: &Path) {
     let t = Setup::new();
     let (server_pub, server_sec) = curve_keypair();
     let (client_pub, client_sec) = curve_keypair();
@@ -59,15 +80,18 @@ fn pyzmq_curve_clients_of_vtx_servers() {
             .unwrap();
         let bound = server.bind("tcp6://[::1]:0").unwrap();
         let ep = vtx_emul::testing::addr::with_scheme(&bound, "tcp");
-        let mut py = python(&[
-            "connect",
-            py_ty,
-            &ep,
-            &server_pub,
-            &client_pub,
-            &client_sec,
-            "20",
-        ]);
+        let mut peer = python(
+            py,
+            &[
+                "connect",
+                py_ty,
+                &ep,
+                &server_pub,
+                &client_pub,
+                &client_sec,
+                "20",
+            ],
+        );
         for _ in 0..20 {
             let mut req = server.recv_multipart(0).unwrap();
             assert_eq!(
@@ -78,9 +102,9 @@ fn pyzmq_curve_clients_of_vtx_servers() {
             req.insert(at, b"ack".to_vec());
             server.send_multipart(req, 0).unwrap();
         }
-        let done = py.line().unwrap_or_default();
+        let done = peer.line().unwrap_or_default();
         assert!(done.ends_with("20 ok"), "pyzmq {py_ty}: {done:?}");
-        assert!(py.wait().success());
+        assert!(peer.wait().success());
     }
     let publisher = t.vtx_sock(zmq::PUB);
     publisher
@@ -88,15 +112,18 @@ fn pyzmq_curve_clients_of_vtx_servers() {
         .unwrap();
     let bound = publisher.bind("tcp6://[::1]:0").unwrap();
     let ep = vtx_emul::testing::addr::with_scheme(&bound, "tcp");
-    let mut py = python(&[
-        "connect",
-        "sub",
-        &ep,
-        &server_pub,
-        &client_pub,
-        &client_sec,
-        "5",
-    ]);
+    let mut peer = python(
+        py,
+        &[
+            "connect",
+            "sub",
+            &ep,
+            &server_pub,
+            &client_pub,
+            &client_sec,
+            "5",
+        ],
+    );
     // Until the subscription (a command inside a MESSAGE box) has arrived and five
     // messages went through it.
     let mut sent = 0;
@@ -104,7 +131,7 @@ fn pyzmq_curve_clients_of_vtx_servers() {
         publisher.send("x-not-subscribed", 0).unwrap();
         publisher.send(format!("t{sent}").as_bytes(), 0).unwrap();
         sent += 1;
-        if let Ok(Some(status)) = py.child().try_wait() {
+        if let Ok(Some(status)) = peer.child().try_wait() {
             break status;
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
@@ -114,16 +141,23 @@ fn pyzmq_curve_clients_of_vtx_servers() {
 }
 
 /// vtx REQ and DEALER clients of a pyzmq CURVE server whose ZAP handler lets the
-/// client's key in; libzmq's `User-Id` for the vtx client is that key.
+/// client's key in (libzmq's `User-Id` for the vtx client is that key), and a vtx SUB
+/// of a pyzmq CURVE PUB.
 #[test]
 fn vtx_curve_clients_of_a_pyzmq_server() {
     let _ = env_logger::builder().is_test(true).try_init();
+    for py in peers() {
+        vtx_clients_of(&py);
+    }
+}
+
+fn vtx_clients_of(py: &Path) {
     let t = Setup::new();
     let (server_pub, server_sec) = curve_keypair();
     let (client_pub, client_sec) = curve_keypair();
     for (py_ty, vtx_ty) in [("rep", zmq::REQ), ("router", zmq::DEALER)] {
-        let mut py = python(&["serve", py_ty, &server_sec, &client_pub, "10"]);
-        let bound = py.line().unwrap_or_default();
+        let mut peer = python(py, &["serve", py_ty, &server_sec, &client_pub, "10"]);
+        let bound = peer.line().unwrap_or_default();
         let ep = bound
             .strip_prefix("bound tcp://")
             .map(|a| format!("tcp6://{a}"))
@@ -148,7 +182,22 @@ fn vtx_curve_clients_of_a_pyzmq_server() {
             assert_eq!(&reply[1..4], &body[..]);
             assert_eq!(reply[4], client_pub.as_bytes(), "libzmq's User-Id");
         }
-        assert!(py.wait().success());
+        assert!(peer.wait().success());
+    }
+    // A vtx SUB of a pyzmq CURVE PUB: its subscription goes inside a MESSAGE box.
+    let mut peer = python(py, &["serve", "pub", &server_sec, &client_pub, "10"]);
+    let bound = peer.line().unwrap_or_default();
+    let ep = bound
+        .strip_prefix("bound tcp://")
+        .map(|a| format!("tcp6://{a}"))
+        .unwrap_or_else(|| panic!("pyzmq said {bound:?}"));
+    let sub = t.vtx_sock(zmq::SUB);
+    sub.set_curve_client(&server_pub, &client_sec).unwrap();
+    sub.set_subscribe(b"t").unwrap();
+    sub.connect(&ep).unwrap();
+    for _ in 0..5 {
+        let m = sub.recv_bytes(0).unwrap();
+        assert!(m.starts_with(b"t"), "unsubscribed {m:?}");
     }
 }
 
@@ -157,12 +206,18 @@ fn vtx_curve_clients_of_a_pyzmq_server() {
 #[test]
 fn denied_keys_and_wrong_server_keys_get_no_peer() {
     let _ = env_logger::builder().is_test(true).try_init();
+    for py in peers() {
+        denied_and_wrong_keys(&py);
+    }
+}
+
+fn denied_and_wrong_keys(py: &Path) {
     let t = Setup::new();
     let (server_pub, server_sec) = curve_keypair();
     let (allowed_pub, _) = curve_keypair();
     let (_, client_sec) = curve_keypair();
-    let mut py = python(&["serve", "rep", &server_sec, &allowed_pub, "1"]);
-    let bound = py.line().unwrap_or_default();
+    let mut peer = python(py, &["serve", "rep", &server_sec, &allowed_pub, "1"]);
+    let bound = peer.line().unwrap_or_default();
     let ep = bound
         .strip_prefix("bound tcp://")
         .map(|a| format!("tcp6://{a}"))
