@@ -62,6 +62,7 @@ fuzz_target!(|input: (u8, u8, &[u8])| {
                 max_msg_size: Some(LIMIT),
                 seed: Some([3; 32]),
                 peer_address: String::new(),
+                identity_from_user: false,
                 security: Security::curve_server(
                     &[&vtx_emul::security::z85_encode(&SERVER_SECRET)],
                     Arc::new(AllowAny),

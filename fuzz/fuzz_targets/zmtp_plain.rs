@@ -60,6 +60,7 @@ fuzz_target!(|input: (bool, u8, u8, &[u8])| {
         security,
         seed: None,
         peer_address: String::new(),
+        identity_from_user: false,
     };
     let role = if server { Role::Server } else { Role::Client };
     let mut s = ZmtpSession::new(&local, role);

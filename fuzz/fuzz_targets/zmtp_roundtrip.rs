@@ -38,6 +38,7 @@ fuzz_target!(|input: (u8, Vec<Item>)| {
         security: Default::default(),
         seed: None,
         peer_address: String::new(),
+        identity_from_user: false,
     };
     let mut tx = ZmtpSession::new(&local(SocketType::XPub), Role::Client);
     let mut rx = ZmtpSession::new(&local(SocketType::XSub), Role::Server);

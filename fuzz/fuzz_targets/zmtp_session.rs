@@ -38,6 +38,7 @@ fuzz_target!(|input: (bool, u8, &[u8])| {
         security: Default::default(),
         seed: None,
         peer_address: String::new(),
+        identity_from_user: false,
     };
     let mut s = ZmtpSession::new(&local, Role::Server);
     let mut out = OutBuf::new();

@@ -155,6 +155,10 @@ pub struct SocketOptions {
     /// The ZMTP security mechanism (NULL by default). Transports without ZMTP refuse
     /// to bind or connect a socket that asks for another.
     pub security: Security,
+    /// A server's peers are named by who authentication says they are: a ROUTER's
+    /// identity for a peer is its `User-Id` (the identity it announced is ignored).
+    /// Only authenticated peers have one, so this needs a server mechanism.
+    pub identity_from_user: bool,
 }
 
 impl Default for SocketOptions {
@@ -185,6 +189,7 @@ impl Default for SocketOptions {
             linger: None,
             transport: TransportConfig::default(),
             security: Security::Null,
+            identity_from_user: false,
         }
     }
 }
@@ -236,6 +241,7 @@ setters! {
     with_linger => linger: Option<Duration>,
     with_transport => transport: TransportConfig,
     with_security => security: Security,
+    with_identity_from_user => identity_from_user: bool,
 }
 
 /// Most bytes of application metadata (names and values) a socket announces: a READY

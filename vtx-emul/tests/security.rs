@@ -30,6 +30,7 @@ fn local(ty: SocketType, identity: &'static [u8], security: Security) -> Local {
     Local {
         seed: seed(),
         peer_address: String::new(),
+        identity_from_user: false,
         socket_type: ty,
         identity: (!identity.is_empty()).then(|| Bytes::from_static(identity)),
         metadata: vec![(Bytes::from_static(b"X-Colour"), Bytes::from_static(b"teal"))],

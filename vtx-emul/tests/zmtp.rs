@@ -30,6 +30,7 @@ fn local(ty: SocketType, identity: Option<&'static [u8]>, max: Option<u64>) -> L
         security: Default::default(),
         seed: None,
         peer_address: String::new(),
+        identity_from_user: false,
     }
 }
 

@@ -354,3 +354,29 @@ fn a_client_that_must_read_first_reads_what_came_with_the_connect() {
         assert!(server.join().unwrap(), "round {round}: no HELLO came");
     }
 }
+
+/// With `identity_from_user`, a ROUTER names an authenticated client by its `User-Id`,
+/// not by the identity it announced, and replies reach it by that name.
+#[test]
+fn a_router_names_authenticated_clients_by_their_user_id() {
+    let t = setup();
+    let router = t.vtx_sock(zmq::ROUTER);
+    router.set_plain_server(passwords()).unwrap();
+    router.set_identity_from_user(true).unwrap();
+    let bound = router.bind("tcp6://[::1]:0").unwrap();
+    let ep = vtx_emul::testing::addr::with_scheme(&bound, "tcp");
+    let dealer = t.native_connect_with(zmq::DEALER, &ep, |s| {
+        s.set_identity(b"someone-else").unwrap();
+        s.set_plain_username(Some("admin")).unwrap();
+        s.set_plain_password(Some("secret")).unwrap();
+    });
+    dealer.send("who am I?", 0).unwrap();
+    assert_eq!(
+        router.recv_multipart(0).unwrap(),
+        [b"admin".to_vec(), b"who am I?".to_vec()]
+    );
+    router
+        .send_multipart([&b"admin"[..], b"you are admin"], 0)
+        .unwrap();
+    assert_eq!(dealer.recv_bytes(0).unwrap(), b"you are admin");
+}

@@ -44,6 +44,7 @@ pub fn feed_server(data: &[u8], chunk: usize) -> usize {
         security: Default::default(),
         seed: None,
         peer_address: String::new(),
+        identity_from_user: false,
     };
     let mut zmtp = ZmtpSession::new(&local, Role::Server);
     let mut out = OutBuf::new();

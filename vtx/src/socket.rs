@@ -34,6 +34,7 @@ struct Overrides {
     max_subscriptions: Option<(usize, usize)>,
     transport: Option<vtx_emul::options::TransportConfig>,
     security: Option<Security>,
+    identity_from_user: Option<bool>,
 }
 
 /// A vtx socket: a real libzmq socket for the application, whose peer is a driver.
@@ -572,6 +573,9 @@ impl VtxSocket {
         if let Some(x) = &v.security {
             o.security = x.clone();
         }
+        if let Some(x) = v.identity_from_user {
+            o.identity_from_user = x;
+        }
         Ok(o)
     }
 
@@ -688,6 +692,13 @@ impl VtxSocket {
                 reason: "PLAIN user name and password are at most 255 bytes each".into(),
             })?;
         self.set_security(security)
+    }
+
+    /// A server's authenticated peers are named by their `User-Id`: a ROUTER then
+    /// addresses a client by who it proved to be (its PLAIN user, its CURVE key in
+    /// Z85, what a ZAP handler answered), never by the identity it announced.
+    pub fn set_identity_from_user(&self, on: bool) -> Result<()> {
+        self.set_override(|o| o.identity_from_user = Some(on))
     }
 
     /// CURVE server (libzmq's CURVE_SERVER with CURVE_SECRETKEY): `secret_keys` in

@@ -37,6 +37,8 @@ pub struct Local {
     pub max_msg_size: Option<u64>,
     /// The security mechanism, and its credentials or authenticator.
     pub security: Security,
+    /// Authenticated peers' identity is their `User-Id` (`SocketOptions::identity_from_user`).
+    pub identity_from_user: bool,
     /// Randomness for the handshake (CURVE's transient keys and nonces): 32 bytes no
     /// one else knows, fresh for each link. The runtime draws them from the operating
     /// system; `None` makes a CURVE handshake fail rather than run on a guessable key.
@@ -54,6 +56,7 @@ impl Local {
             metadata: opts.metadata.clone(),
             max_msg_size: opts.max_msg_size,
             security: opts.security.clone(),
+            identity_from_user: opts.identity_from_user,
             seed: None,
             peer_address: String::new(),
         }

@@ -76,6 +76,7 @@ impl ZmtpSwarm {
                 security: Default::default(),
                 seed: None,
                 peer_address: String::new(),
+                identity_from_user: false,
             };
             let mut c = Client {
                 stream,

@@ -318,6 +318,18 @@ impl ZmtpSession {
         };
         Ok(match authenticator.authenticate(&request) {
             AuthOutcome::Allow { user_id } => {
+                if self.local.identity_from_user {
+                    if user_id.len() > MAX_IDENTITY {
+                        return Ok(Some((
+                            500,
+                            format!(
+                                "{mechanism}: a user id of {} bytes cannot name a peer",
+                                user_id.len()
+                            ),
+                        )));
+                    }
+                    *identity = Some(user_id.clone());
+                }
                 properties.push((Bytes::from_static(USER_ID.as_bytes()), user_id));
                 None
             }
