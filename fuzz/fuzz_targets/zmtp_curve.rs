@@ -6,8 +6,10 @@
 
 use std::sync::Arc;
 
-use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
+
+#[path = "session_feed.rs"]
+mod session_feed;
 use vtx_emul::SocketType;
 use vtx_emul::security::{AllowAny, Security};
 use vtx_emul::session::{Local, OutBuf, Role, Session, SessionEvent};
@@ -83,25 +85,20 @@ fuzz_target!(|input: (u8, u8, &[u8])| {
                 }
             }
             stream.extend_from_slice(data);
-            let mut buf = BytesMut::new();
-            for piece in stream.chunks(usize::from(chunk / 2).max(1)) {
-                buf.extend_from_slice(piece);
-                loop {
-                    match s.decode(&mut buf, &mut out) {
-                        Ok(Some(SessionEvent::Ready { .. })) => {
-                            panic!("a peer up without a real INITIATE")
-                        }
-                        Ok(Some(_)) => return,
-                        Ok(None) => break,
-                        Err(_) => return,
-                    }
-                }
-                assert!(
-                    buf.len() as u64 <= LIMIT + 64 * 1024 + 255,
-                    "buffered {} bytes",
-                    buf.len()
-                );
-            }
+            session_feed::feed(
+                &mut s,
+                &mut out,
+                &stream,
+                usize::from(chunk / 2),
+                LIMIT,
+                |ev| {
+                    assert!(
+                        !matches!(ev, SessionEvent::Ready { .. }),
+                        "a peer up without a real INITIATE"
+                    );
+                    false
+                },
+            );
         }
     }
 });

@@ -8,6 +8,9 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
+
+#[path = "session_feed.rs"]
+mod session_feed;
 use vtx_emul::SocketType;
 use vtx_emul::security::{PlainPasswords, Security};
 use vtx_emul::session::{Local, OutBuf, Role, Session, SessionEvent};
@@ -90,30 +93,25 @@ fuzz_target!(|input: (bool, u8, u8, &[u8])| {
         stream.extend(command_bytes(cmd));
     }
     stream.extend_from_slice(data);
-    let mut buf = BytesMut::new();
-    for piece in stream.chunks(usize::from(chunk).max(1)) {
-        buf.extend_from_slice(piece);
-        loop {
-            match s.decode(&mut buf, &mut out) {
-                Ok(Some(SessionEvent::Ready { properties, .. })) => {
-                    if server {
-                        // In only as the authenticator said: with the good password.
-                        assert_eq!(
-                            command::property(&properties, "User-Id").map(|v| &v[..]),
-                            Some(&b"admin"[..])
-                        );
-                    }
+    session_feed::feed(
+        &mut s,
+        &mut out,
+        &stream,
+        usize::from(chunk),
+        LIMIT,
+        |ev| match ev {
+            SessionEvent::Ready { properties, .. } => {
+                if server {
+                    // In only as the authenticator said: with the good password.
+                    assert_eq!(
+                        command::property(&properties, "User-Id").map(|v| &v[..]),
+                        Some(&b"admin"[..])
+                    );
                 }
-                Ok(Some(SessionEvent::Refused(_) | SessionEvent::PeerError(_))) => return,
-                Ok(Some(_)) => {}
-                Ok(None) => break,
-                Err(_) => return,
+                true
             }
-        }
-        assert!(
-            buf.len() as u64 <= LIMIT + 64 * 1024 + 255,
-            "buffered {} bytes",
-            buf.len()
-        );
-    }
+            SessionEvent::Refused(_) | SessionEvent::PeerError(_) => false,
+            _ => true,
+        },
+    );
 });

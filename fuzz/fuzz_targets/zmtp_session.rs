@@ -2,8 +2,10 @@
 //! without a valid greeting and READY first: no panic, bounded buffering.
 #![no_main]
 
-use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
+
+#[path = "session_feed.rs"]
+mod session_feed;
 use vtx_emul::SocketType;
 use vtx_emul::session::{Local, OutBuf, Role, Session};
 use vtx_emul::zmtp::ZmtpSession;
@@ -49,20 +51,7 @@ fuzz_target!(|input: (bool, u8, &[u8])| {
         Vec::new()
     };
     stream.extend_from_slice(data);
-    let mut buf = BytesMut::new();
-    for piece in stream.chunks(usize::from(chunk).max(1)) {
-        buf.extend_from_slice(piece);
-        loop {
-            match s.decode(&mut buf, &mut out) {
-                Ok(Some(_)) => {}
-                Ok(None) => break,
-                Err(_) => return,
-            }
-        }
-        assert!(
-            buf.len() as u64 <= LIMIT + 64 * 1024 + 255,
-            "buffered {} bytes",
-            buf.len()
-        );
-    }
+    session_feed::feed(&mut s, &mut out, &stream, usize::from(chunk), LIMIT, |_| {
+        true
+    });
 });
