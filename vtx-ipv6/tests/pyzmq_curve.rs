@@ -51,6 +51,15 @@ fn python(py: &Path, args: &[&str]) -> ChildGuard {
     )
 }
 
+/// The vtx endpoint of a pyzmq server, from its `bound tcp://...` line.
+fn served(peer: &mut ChildGuard) -> String {
+    let bound = peer.line().unwrap_or_default();
+    bound
+        .strip_prefix("bound tcp://")
+        .map(|a| format!("tcp6://{a}"))
+        .unwrap_or_else(|| panic!("pyzmq said {bound:?}"))
+}
+
 fn curve_server(secret: &str, allowed: &str) -> Security {
     Security::curve_server(
         &[secret],
@@ -157,11 +166,7 @@ fn vtx_clients_of(py: &Path) {
     let (client_pub, client_sec) = curve_keypair();
     for (py_ty, vtx_ty) in [("rep", zmq::REQ), ("router", zmq::DEALER)] {
         let mut peer = python(py, &["serve", py_ty, &server_sec, &client_pub, "10"]);
-        let bound = peer.line().unwrap_or_default();
-        let ep = bound
-            .strip_prefix("bound tcp://")
-            .map(|a| format!("tcp6://{a}"))
-            .unwrap_or_else(|| panic!("pyzmq said {bound:?}"));
+        let ep = served(&mut peer);
         let client = t.vtx_sock(vtx_ty);
         client
             .set_security(Security::curve_client(&server_pub, &client_sec).unwrap())
@@ -186,11 +191,7 @@ fn vtx_clients_of(py: &Path) {
     }
     // A vtx SUB of a pyzmq CURVE PUB: its subscription goes inside a MESSAGE box.
     let mut peer = python(py, &["serve", "pub", &server_sec, &client_pub, "10"]);
-    let bound = peer.line().unwrap_or_default();
-    let ep = bound
-        .strip_prefix("bound tcp://")
-        .map(|a| format!("tcp6://{a}"))
-        .unwrap_or_else(|| panic!("pyzmq said {bound:?}"));
+    let ep = served(&mut peer);
     let sub = t.vtx_sock(zmq::SUB);
     sub.set_curve_client(&server_pub, &client_sec).unwrap();
     sub.set_subscribe(b"t").unwrap();
@@ -217,11 +218,7 @@ fn denied_and_wrong_keys(py: &Path) {
     let (allowed_pub, _) = curve_keypair();
     let (_, client_sec) = curve_keypair();
     let mut peer = python(py, &["serve", "rep", &server_sec, &allowed_pub, "1"]);
-    let bound = peer.line().unwrap_or_default();
-    let ep = bound
-        .strip_prefix("bound tcp://")
-        .map(|a| format!("tcp6://{a}"))
-        .unwrap_or_else(|| panic!("pyzmq said {bound:?}"));
+    let ep = served(&mut peer);
     let denied = t.vtx_sock(zmq::REQ);
     denied
         .set_security(Security::curve_client(&server_pub, &client_sec).unwrap())

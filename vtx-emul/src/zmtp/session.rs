@@ -362,7 +362,7 @@ impl ZmtpSession {
                 (Phase::Traffic, Some(Self::on_ready(&props)?))
             }
             (Phase::AwaitWelcome, Command::Welcome(_)) => {
-                self.send_command(out, &Command::Initiate(self.initiate_body()));
+                self.send_command(out, &Command::Initiate(self.metadata_bytes()));
                 (Phase::AwaitReady, None)
             }
             (Phase::AwaitHello, Command::Hello(body)) => {
@@ -382,12 +382,6 @@ impl ZmtpSession {
         };
         self.phase = next;
         Ok(event)
-    }
-
-    fn initiate_body(&self) -> Bytes {
-        let mut b = BytesMut::new();
-        command::put_properties(&mut b, &self.metadata());
-        b.freeze()
     }
 
     /// A PLAIN server's decision on a client: READY and the peering (with its
