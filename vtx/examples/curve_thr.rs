@@ -1,11 +1,45 @@
 //! CURVE throughput of vtx tcp6, PUSH to PULL in one process, beside NULL:
 //! `cargo run --release --example curve_thr -- SIZE COUNT [null|curve]`. Prints
 //! `msgs/s`. `scripts/bench-curve` runs it interleaved with libzmq's CURVE (pyzmq, two
-//! processes) and reports the ratio.
+//! processes) and reports the ratio. `curve_thr handshakes N` prints CURVE handshakes
+//! per second on one core (both ends' cryptography, no I/O).
 use std::time::Instant;
+
+/// CURVE handshakes per second on one core, both ends' work (HELLO, WELCOME,
+/// INITIATE with its vouch, READY: the X25519 and box operations), sans-IO.
+fn handshakes(n: usize) {
+    use vtx::emul::zmtp::curve::{Client, Server, keypair_from};
+    let (server_pub, server_sec) = keypair_from([1; 32]);
+    let (_, client_sec) = keypair_from([2; 32]);
+    let start = Instant::now();
+    for i in 0..n {
+        let seed = |k: u8| {
+            let mut s = [k; 32];
+            s[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            s
+        };
+        let mut c = Client::new(&server_pub, &client_sec, seed(3));
+        let mut s = Server::new(&[&server_sec], seed(4));
+        let welcome = s.on_hello(&c.hello()[6..]).unwrap_or_default();
+        let initiate = c.on_welcome(&welcome[8..], b"").unwrap_or_default();
+        s.on_initiate(&initiate[9..]).ok();
+        let Ok((ready, _)) = s.ready(b"") else { return };
+        std::hint::black_box(c.on_ready(&ready[6..]).is_ok());
+    }
+    println!("{:.0}", n as f64 / start.elapsed().as_secs_f64());
+}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
+    if std::env::args().nth(1).as_deref() == Some("handshakes") {
+        handshakes(
+            std::env::args()
+                .nth(2)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(2000),
+        );
+        return Ok(());
+    }
     let size: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(64);
     let count: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(200_000);
     let curve = args.next().as_deref() != Some("null");
