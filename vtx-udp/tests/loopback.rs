@@ -192,3 +192,16 @@ fn a_security_mechanism_is_refused_not_ignored() {
         .unwrap();
     server.bind("udp://127.0.0.1:0").unwrap();
 }
+
+/// A mechanism set after a bind is refused at once: the bound endpoint would otherwise
+/// go on without it.
+#[test]
+fn a_mechanism_set_after_a_bind_is_refused() {
+    let (_ctx, vtx) = setup();
+    let server = sock(&vtx, zmq::REP);
+    server.bind("udp://127.0.0.1:0").unwrap();
+    let err = server
+        .set_plain_server(vtx_emul::security::PlainPasswords::new())
+        .unwrap_err();
+    assert!(matches!(err, vtx::Error::InvalidConfig { .. }), "{err}");
+}

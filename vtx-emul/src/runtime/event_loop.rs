@@ -12,7 +12,7 @@ use super::{RESERVED_TOKENS, SocketId, Transport, sleep_until};
 use crate::options::SHUTDOWN_LINGER;
 use crate::pattern::{Action, DownReason, Event, Output, Vocket};
 use crate::security::Security;
-use crate::{Error, Result};
+use crate::{Error, Result, SocketOptions};
 
 pub(crate) const WAKER: Token = Token(usize::MAX);
 
@@ -170,13 +170,18 @@ impl<T: Transport> EventLoop<T> {
                 reply,
             } => {
                 self.transport.adjust_options(&mut opts);
-                let r = match self.driver.sockets.get_mut(&sock) {
-                    Some(s) => {
-                        s.vocket.set_options(opts);
-                        Ok(())
-                    }
-                    None => Err(Error::NotAttached),
-                };
+                // A mechanism this transport cannot run is refused when it is set,
+                // not only at the next bind: what is bound already would go on
+                // without it.
+                let r =
+                    self.securable(&opts)
+                        .and_then(|()| match self.driver.sockets.get_mut(&sock) {
+                            Some(s) => {
+                                s.vocket.set_options(opts);
+                                Ok(())
+                            }
+                            None => Err(Error::NotAttached),
+                        });
                 let _ = reply.send(r);
             }
             Command::Bind {
@@ -269,19 +274,24 @@ impl<T: Transport> EventLoop<T> {
         call: impl FnOnce(&mut T, &mut Driver) -> Result<R>,
     ) -> Result<R> {
         self.open_socket(sock)?;
-        let security = self.driver.options(sock).map(|o| &o.security);
-        if let Some(s) = security.filter(|s| **s != Security::Null)
-            && !self.transport.secures()
-        {
-            return Err(Error::InvalidConfig {
-                reason: format!(
-                    "{}:// has no ZMTP security handshake: it cannot run {}",
-                    self.driver.scheme(),
-                    String::from_utf8_lossy(s.name())
-                ),
-            });
+        if let Some(opts) = self.driver.options(sock) {
+            self.securable(opts)?;
         }
         call(&mut self.transport, &mut self.driver)
+    }
+
+    /// Whether this transport can run the mechanism `opts` asks for.
+    fn securable(&self, opts: &SocketOptions) -> Result<()> {
+        if opts.security == Security::Null || self.transport.secures() {
+            return Ok(());
+        }
+        Err(Error::InvalidConfig {
+            reason: format!(
+                "{}:// has no ZMTP security handshake: it cannot run {}",
+                self.driver.scheme(),
+                String::from_utf8_lossy(opts.security.name())
+            ),
+        })
     }
 
     /// The socket exists and the application has not closed it.

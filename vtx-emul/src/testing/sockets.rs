@@ -303,12 +303,15 @@ macro_rules! secured_handshakes {
             .unwrap_or_else(|e| panic!("connect {ep}: {e}"));
         $crate::round_trip!(req, rep, 0);
         assert_eq!(
-            rep.msg_gets("User-Id").unwrap().as_deref(),
+            rep.msg_gets("User-Id")
+                .unwrap_or_else(|e| panic!("User-Id: {e}"))
+                .as_deref(),
             Some($user),
             "the server knows who sent it"
         );
         assert_eq!(
-            req.msg_gets("User-Id").unwrap(),
+            req.msg_gets("User-Id")
+                .unwrap_or_else(|e| panic!("User-Id: {e}")),
             None,
             "servers get no User-Id"
         );
@@ -337,8 +340,12 @@ macro_rules! plain_handshakes {
                 PlainPasswords::new().with_user(b"admin", b"secret"),
             ),
         };
-        let good = Security::plain_client(b"admin", b"secret").unwrap();
-        let bad = Security::plain_client(b"admin", b"guess").unwrap();
+        let (Some(good), Some(bad)) = (
+            Security::plain_client(b"admin", b"secret"),
+            Security::plain_client(b"admin", b"guess"),
+        ) else {
+            panic!("short credentials are valid")
+        };
         $crate::secured_handshakes!($sock, $bind, $limit, server, good, bad, "admin")
     }};
 }
@@ -354,14 +361,20 @@ macro_rules! curve_handshakes {
         let (client_pub, client_sec) = keypair_from([2; 32]);
         let (_, stranger_sec) = keypair_from([3; 32]);
         let client_pub = z85_encode(&client_pub);
-        let server = Security::curve_server(
-            &[&z85_encode(&server_sec)],
-            ::std::sync::Arc::new(AllowedKeys::new().with_key(&client_pub).unwrap()),
-        )
-        .unwrap();
         let server_pub = z85_encode(&server_pub);
-        let good = Security::curve_client(&server_pub, &z85_encode(&client_sec)).unwrap();
-        let bad = Security::curve_client(&server_pub, &z85_encode(&stranger_sec)).unwrap();
+        let allowed = AllowedKeys::new().with_key(&client_pub);
+        let (Some(allowed), Some(good), Some(bad)) = (
+            allowed,
+            Security::curve_client(&server_pub, &z85_encode(&client_sec)),
+            Security::curve_client(&server_pub, &z85_encode(&stranger_sec)),
+        ) else {
+            panic!("keys made by keypair_from are Z85 keys")
+        };
+        let Some(server) =
+            Security::curve_server(&[&z85_encode(&server_sec)], ::std::sync::Arc::new(allowed))
+        else {
+            panic!("a Z85 secret key makes a CURVE server")
+        };
         $crate::secured_handshakes!($sock, $bind, $limit, server, good, bad, client_pub.as_str())
     }};
 }
