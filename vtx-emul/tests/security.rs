@@ -161,6 +161,25 @@ fn a_wrong_password_is_refused_with_error_400() {
     assert_eq!(c.events, [SessionEvent::PeerError("400".into())]);
 }
 
+/// After a refusal the session decodes nothing more: a message the refused client
+/// sends after its INITIATE is an error, not traffic.
+#[test]
+fn a_refused_session_takes_no_traffic() {
+    let client = local(
+        SocketType::Push,
+        b"",
+        Security::plain_client(b"admin", b"guess").unwrap(),
+    );
+    let server = local(SocketType::Pull, b"", plain_server());
+    let (_, mut s) = handshake(&client, &server, 64);
+    assert!(matches!(s.events.as_slice(), [SessionEvent::Refused(_)]));
+    let mut out = OutBuf::new();
+    frame::encode(&mut out, &Bytes::from_static(b"sneaked in"), false, false);
+    s.take(&drain(&mut out), 64);
+    assert!(s.error.is_some_and(|e| e.0.contains("ended")));
+    assert_eq!(s.events.len(), 1, "no message");
+}
+
 /// The authenticator sees who asks: the mechanism, the client's socket type and
 /// identity (from INITIATE), and its credentials; its status code reaches the client.
 #[test]

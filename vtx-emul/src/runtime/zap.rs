@@ -85,8 +85,11 @@ impl ZapAuthenticator {
                 return Err(format!("no ZAP handler answered within {:?}", self.timeout));
             }
             let ms = i32::try_from(left.as_millis().max(1)).unwrap_or(i32::MAX);
-            if socket.poll(zmq::POLLIN, i64::from(ms)).unwrap_or(0) == 0 {
-                continue;
+            match socket.poll(zmq::POLLIN, i64::from(ms)) {
+                Ok(0) => continue,
+                Ok(_) => {}
+                // The context is ending (or worse): no answer will come.
+                Err(e) => return Err(format!("ZAP: {e}")),
             }
             let reply = socket
                 .recv_multipart(zmq::DONTWAIT)

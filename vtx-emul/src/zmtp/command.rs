@@ -57,12 +57,18 @@ fn take(b: &mut Bytes, n: usize, what: &'static str) -> Result<Bytes, CommandErr
     Ok(b.split_to(n))
 }
 
+/// A command frame body split into its name and what follows the name.
+pub fn split(mut body: Bytes) -> Result<(Bytes, Bytes), CommandError> {
+    let n = *body.first().ok_or(CommandError("empty command"))? as usize;
+    body.advance(1);
+    let name = take(&mut body, n, "command name past end of frame")?;
+    Ok((name, body))
+}
+
 impl Command {
     /// Parses a command frame body.
-    pub fn decode(mut body: Bytes) -> Result<Command, CommandError> {
-        let n = *body.first().ok_or(CommandError("empty command"))? as usize;
-        body.advance(1);
-        let name = take(&mut body, n, "command name past end of frame")?;
+    pub fn decode(body: Bytes) -> Result<Command, CommandError> {
+        let (name, mut body) = split(body)?;
         Ok(match &name[..] {
             b"READY" => Command::Ready(parse_properties(body)?),
             b"HELLO" => Command::Hello(body),

@@ -45,6 +45,8 @@ enum Phase {
     /// CURVE server: WELCOME sent, INITIATE next.
     CurveInitiate(Box<curve::Server>),
     Traffic,
+    /// The handshake failed or was refused: nothing more is decoded.
+    Ended,
 }
 
 /// The property only authentication sets.
@@ -230,42 +232,39 @@ impl ZmtpSession {
         body: Bytes,
         out: &mut OutBuf,
     ) -> Result<Option<SessionEvent>, ProtocolError> {
-        let n = usize::from(*body.first().ok_or(ProtocolError("empty command".into()))?);
-        let (name, rest) = body
-            .get(1..1 + n)
-            .map(|name| (name, &body[1 + n..]))
-            .ok_or(ProtocolError("command name past end of frame".into()))?;
-        if name == b"ERROR" {
-            let Command::Error(reason) = Command::decode(body.clone())? else {
+        let (name, rest) = command::split(body.clone())?;
+        if &name[..] == b"ERROR" {
+            let Command::Error(reason) = Command::decode(body)? else {
                 unreachable!("an ERROR decodes as one")
             };
             return Ok(Some(SessionEvent::PeerError(
                 String::from_utf8_lossy(&reason).into_owned(),
             )));
         }
-        let phase = std::mem::replace(&mut self.phase, Phase::Traffic);
-        match (phase, name) {
+        let phase = std::mem::replace(&mut self.phase, Phase::Ended);
+        match (phase, &name[..]) {
             (Phase::CurveWelcome(mut c), b"WELCOME") => {
-                let initiate = c.on_welcome(rest, &self.metadata_bytes())?;
+                let initiate = c.on_welcome(&rest, &self.metadata_bytes())?;
                 frame::encode(out, &initiate, false, true);
                 self.phase = Phase::CurveReady(c);
                 Ok(None)
             }
             (Phase::CurveReady(c), b"READY") => {
-                let (metadata, traffic) = c.on_ready(rest)?;
+                let (metadata, traffic) = c.on_ready(&rest)?;
                 let props = command::parse_properties(Bytes::copy_from_slice(&metadata))?;
                 let ready = Self::on_ready(&props)?;
                 self.curve = Some(traffic);
+                self.phase = Phase::Traffic;
                 Ok(Some(ready))
             }
             (Phase::CurveHello(mut srv), b"HELLO") => {
-                let welcome = srv.on_hello(rest)?;
+                let welcome = srv.on_hello(&rest)?;
                 frame::encode(out, &welcome, false, true);
                 self.phase = Phase::CurveInitiate(srv);
                 Ok(None)
             }
             (Phase::CurveInitiate(mut srv), b"INITIATE") => {
-                let initiate = srv.on_initiate(rest)?;
+                let initiate = srv.on_initiate(&rest)?;
                 let props = command::parse_properties(Bytes::copy_from_slice(&initiate.metadata))?;
                 let credentials = Credentials::Curve {
                     public_key: &initiate.client_key,
@@ -276,6 +275,7 @@ impl ZmtpSession {
                         let (ready_cmd, traffic) = srv.ready(&self.metadata_bytes())?;
                         frame::encode(out, &ready_cmd, false, true);
                         self.curve = Some(traffic);
+                        self.phase = Phase::Traffic;
                         Ok(Some(ready))
                     }
                     Some((status, reason)) => {
@@ -285,7 +285,7 @@ impl ZmtpSession {
             }
             _ => Err(ProtocolError(format!(
                 "CURVE: {} out of turn",
-                String::from_utf8_lossy(name)
+                String::from_utf8_lossy(&name)
             ))),
         }
     }
@@ -342,6 +342,7 @@ impl ZmtpSession {
     /// Tells the peer `reply` (ZMTP ERROR) and ends the handshake with `reason` logged.
     fn refuse_with(&mut self, out: &mut OutBuf, reply: &str, reason: String) -> SessionEvent {
         self.refuse(reply, out);
+        self.phase = Phase::Ended;
         SessionEvent::Refused(reason)
     }
 
@@ -351,7 +352,7 @@ impl ZmtpSession {
         cmd: Command,
         out: &mut OutBuf,
     ) -> Result<Option<SessionEvent>, ProtocolError> {
-        let phase = std::mem::replace(&mut self.phase, Phase::Traffic);
+        let phase = std::mem::replace(&mut self.phase, Phase::Ended);
         let unexpected = |what: &str| Err(ProtocolError(format!("{what} during the handshake")));
         let (next, event) = match (phase, cmd) {
             (_, Command::Error(reason)) => {
@@ -479,6 +480,9 @@ impl Session for ZmtpSession {
                     if let Some(ev) = self.on_handshake(cmd, out)? {
                         return Ok(Some(ev));
                     }
+                }
+                Phase::Ended => {
+                    return Err(ProtocolError("the handshake has ended".into()));
                 }
                 Phase::Traffic => {
                     let remaining = self.limit().saturating_sub(self.msg_cost);
