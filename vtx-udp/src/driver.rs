@@ -295,11 +295,14 @@ impl UdpTransport {
             return;
         };
         let now = driver.now();
+        // Once the socket is full, no more sends are tried here: a writable event
+        // resumes them (one failing send per message would be a wasted syscall each).
+        let mut socket_full = false;
         loop {
-            if engine.queued_batches() >= SEND_AT {
+            if !socket_full && engine.queued_batches() >= SEND_AT {
                 // Out before more is packed: sent batches leave their buffers to the
                 // next ones, and what is queued stays small.
-                transmit(&self.udp, &self.by_local, engine);
+                socket_full = !transmit(&self.udp, &self.by_local, engine);
             }
             if engine.queued_batches() >= OUT_LIMIT {
                 self.starved.insert(conn);
