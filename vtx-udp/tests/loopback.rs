@@ -204,4 +204,6 @@ fn a_mechanism_set_after_a_bind_is_refused() {
         .set_plain_server(vtx_emul::security::PlainPasswords::new())
         .unwrap_err();
     assert!(matches!(err, vtx::Error::InvalidConfig { .. }), "{err}");
+    // The refused mechanism is not kept: other options still reach the driver.
+    server.set_max_peers(5).unwrap();
 }

@@ -671,7 +671,13 @@ impl VtxSocket {
     /// `vtx::emul::security`): NULL by default. Transports without ZMTP (`udp://`)
     /// refuse to bind or connect a socket with another.
     pub fn set_security(&self, security: Security) -> Result<()> {
+        let before = self.overrides.borrow().security.clone();
         self.set_override(|o| o.security = Some(security))
+            .inspect_err(|_| {
+                // Refused by the driver (a transport without ZMTP): the socket keeps
+                // the mechanism it had, and its other options still apply.
+                self.overrides.borrow_mut().security = before;
+            })
     }
 
     /// PLAIN server (libzmq's PLAIN_SERVER): every client's user name and password go

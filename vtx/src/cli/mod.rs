@@ -166,7 +166,7 @@ pub(crate) struct SecurityArgs {
     #[arg(long, value_name = "USER")]
     plain_username: Option<String>,
     /// PLAIN password, or @FILE to read it from a file (its first line).
-    #[arg(long, value_name = "PASSWORD|@FILE")]
+    #[arg(long, value_name = "PASSWORD|@FILE", allow_hyphen_values = true)]
     plain_password: Option<String>,
 }
 
@@ -203,9 +203,7 @@ impl SecurityArgs {
             }
         }
     }
-}
 
-impl SecurityArgs {
     fn apply_curve(&self, s: &vtx::VtxSocket) -> CliResult {
         use vtx::emul::security::{AllowAny, AllowedKeys};
         let secrets = self
