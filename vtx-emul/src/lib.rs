@@ -31,6 +31,7 @@ pub mod pattern;
 pub mod peering;
 #[cfg(feature = "runtime")]
 pub mod runtime;
+pub mod sasl;
 pub mod security;
 pub mod session;
 pub mod socket_type;

@@ -20,6 +20,8 @@ use bytes::Bytes;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+pub use crate::sasl::{SaslClient, SaslMechanism, SaslServer};
+
 /// Longest PLAIN user name or password (RFC 24: one octet of length).
 pub const PLAIN_MAX: usize = 255;
 
@@ -57,6 +59,10 @@ pub enum Security {
         /// Decides for each client, by its public key.
         authenticator: Arc<dyn Authenticator>,
     },
+    /// ZMTP-SASL client (docs/zmtp-sasl.md).
+    SaslClient(Arc<SaslClient>),
+    /// ZMTP-SASL server: its mechanism, credential store and authoriser.
+    SaslServer(Arc<SaslServer>),
 }
 
 /// A new key pair for CURVE, as libzmq's `zmq_curve_keypair` gives it: the public key
@@ -96,6 +102,8 @@ impl fmt::Debug for Security {
                 .debug_struct("CurveServer")
                 .field("keys", &secret_keys.len())
                 .finish_non_exhaustive(),
+            Security::SaslClient(c) => c.fmt(f),
+            Security::SaslServer(s) => s.fmt(f),
         }
     }
 }
@@ -137,6 +145,8 @@ impl PartialEq for Security {
                     authenticator: a,
                 },
             ) => Arc::ptr_eq(secret_keys, k) && Arc::ptr_eq(authenticator, a),
+            (Security::SaslClient(a), Security::SaslClient(b)) => a == b,
+            (Security::SaslServer(a), Security::SaslServer(b)) => a == b,
             _ => false,
         }
     }
@@ -189,6 +199,7 @@ impl Security {
             Security::Null => b"NULL",
             Security::PlainClient { .. } | Security::PlainServer { .. } => b"PLAIN",
             Security::CurveClient { .. } | Security::CurveServer { .. } => b"CURVE",
+            Security::SaslClient(_) | Security::SaslServer(_) => b"SASL",
         }
     }
 
@@ -196,7 +207,7 @@ impl Security {
     pub fn is_server(&self) -> bool {
         matches!(
             self,
-            Security::PlainServer { .. } | Security::CurveServer { .. }
+            Security::PlainServer { .. } | Security::CurveServer { .. } | Security::SaslServer(_)
         )
     }
 
@@ -205,6 +216,16 @@ impl Security {
         match self {
             Security::PlainServer { authenticator }
             | Security::CurveServer { authenticator, .. } => Some(authenticator),
+            Security::SaslServer(s) => Some(&s.authenticator),
+            _ => None,
+        }
+    }
+
+    /// The SASL mechanism, if the mechanism is ZMTP-SASL.
+    pub fn sasl_mechanism(&self) -> Option<SaslMechanism> {
+        match self {
+            Security::SaslClient(c) => Some(c.mechanism),
+            Security::SaslServer(s) => Some(s.mechanism),
             _ => None,
         }
     }
@@ -225,6 +246,31 @@ pub enum Credentials<'a> {
         /// The key (`z85_encode` writes it as libzmq's tools do).
         public_key: &'a [u8; 32],
     },
+    /// What a SASL exchange authenticated (ZAP frames: the SASL mechanism, the authcid,
+    /// the authzid or an empty frame).
+    Sasl {
+        /// The SASL mechanism (`SCRAM-SHA-256`).
+        mechanism: SaslMechanism,
+        /// The authentication identity: the SCRAM or PLAIN user, the certificate name
+        /// for EXTERNAL.
+        authcid: &'a str,
+        /// The authorisation identity the client asked for, if any.
+        authzid: Option<&'a str>,
+    },
+}
+
+impl Credentials<'_> {
+    /// The `User-Id` an authenticator that lets anyone in gives: CURVE's key in Z85,
+    /// PLAIN's user name, SASL's authzid if the client asked for one, else its authcid.
+    pub fn default_user_id(&self) -> Bytes {
+        match *self {
+            Credentials::Curve { public_key } => Bytes::from(z85_encode(public_key)),
+            Credentials::Plain { username, .. } => Bytes::copy_from_slice(username),
+            Credentials::Sasl {
+                authcid, authzid, ..
+            } => Bytes::copy_from_slice(authzid.unwrap_or(authcid).as_bytes()),
+        }
+    }
 }
 
 /// One client asking to be let in.
@@ -380,17 +426,16 @@ impl Authenticator for AllowedKeys {
 
 /// Lets every client in: for CURVE, encryption and the server's authentication
 /// without checking who the client is (libzmq's behaviour without a ZAP handler). The
-/// `User-Id` is the client's key in Z85, or PLAIN's user name.
+/// `User-Id` is [`Credentials::default_user_id`]: for SASL, who the exchange
+/// authenticated (SASL is the authentication; this authorises every such user).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AllowAny;
 
 impl Authenticator for AllowAny {
     fn authenticate(&self, request: &AuthRequest<'_>) -> AuthOutcome {
-        let user_id = match request.credentials {
-            Credentials::Curve { public_key } => Bytes::from(z85_encode(public_key)),
-            Credentials::Plain { username, .. } => Bytes::copy_from_slice(username),
-        };
-        AuthOutcome::Allow { user_id }
+        AuthOutcome::Allow {
+            user_id: request.credentials.default_user_id(),
+        }
     }
 }
 

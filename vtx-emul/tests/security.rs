@@ -7,117 +7,23 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use proptest::prelude::*;
 use vtx_emul::pattern::{Input, Transmit};
 use vtx_emul::security::{
     AllowedKeys, AuthOutcome, AuthRequest, Credentials, PlainPasswords, Security, z85_encode,
 };
-use vtx_emul::stream::{Local, OutBuf, ProtocolError, Role, Session, SessionEvent};
-use vtx_emul::zmtp::ZmtpSession;
-use vtx_emul::zmtp::command::{self, Command};
+use vtx_emul::stream::{OutBuf, Role, Session, SessionEvent};
+use vtx_emul::testing::handshake::{Side, drain, handshake, local, prop, ready_props};
+use vtx_emul::zmtp::command::Command;
 use vtx_emul::zmtp::frame;
 use vtx_emul::zmtp::greeting::Greeting;
 use vtx_emul::{Msg, SocketType};
-
-/// Each session's own seed, different for every one made, the same in every run.
-fn seed() -> Option<[u8; 32]> {
-    static NEXT: AtomicUsize = AtomicUsize::new(1);
-    Some([NEXT.fetch_add(1, Ordering::Relaxed) as u8; 32])
-}
-
-fn local(ty: SocketType, identity: &'static [u8], security: Security) -> Local {
-    Local {
-        seed: seed(),
-        peer_address: String::new(),
-        identity_from_user: false,
-        socket_type: ty,
-        identity: (!identity.is_empty()).then(|| Bytes::from_static(identity)),
-        metadata: vec![(Bytes::from_static(b"X-Colour"), Bytes::from_static(b"teal"))],
-        max_msg_size: None,
-        security,
-    }
-}
 
 fn plain_server() -> Security {
     Security::PlainServer {
         authenticator: Arc::new(PlainPasswords::new().with_user(b"admin", b"secret")),
     }
-}
-
-fn drain(out: &mut OutBuf) -> Vec<u8> {
-    let mut v = Vec::new();
-    while !out.is_empty() {
-        out.write_to(&mut v).unwrap();
-    }
-    v
-}
-
-/// One side of a handshake: its session, the bytes it has not decoded yet, and what it
-/// decoded.
-struct Side {
-    s: ZmtpSession,
-    inbox: BytesMut,
-    events: Vec<SessionEvent>,
-    error: Option<ProtocolError>,
-}
-
-impl Side {
-    fn new(l: &Local, role: Role) -> (Side, Vec<u8>) {
-        let mut s = ZmtpSession::new(l, role);
-        let mut out = OutBuf::new();
-        s.start(&mut out);
-        let side = Side {
-            s,
-            inbox: BytesMut::new(),
-            events: Vec::new(),
-            error: None,
-        };
-        (side, drain(&mut out))
-    }
-
-    /// Takes `bytes` in pieces of `chunk`; returns what it sends back.
-    fn take(&mut self, bytes: &[u8], chunk: usize) -> Vec<u8> {
-        let mut out = OutBuf::new();
-        for piece in bytes.chunks(chunk.max(1)) {
-            self.inbox.extend_from_slice(piece);
-            while self.error.is_none() {
-                match self.s.decode(&mut self.inbox, &mut out) {
-                    Ok(Some(e)) => self.events.push(e),
-                    Ok(None) => break,
-                    Err(e) => self.error = Some(e),
-                }
-            }
-        }
-        drain(&mut out)
-    }
-}
-
-/// Runs a handshake between a client and a server to its end; bytes cross in pieces
-/// of `chunk`.
-fn handshake(client: &Local, server: &Local, chunk: usize) -> (Side, Side) {
-    let (mut c, mut to_s) = Side::new(client, Role::Client);
-    let (mut s, mut to_c) = Side::new(server, Role::Server);
-    for _ in 0..10 {
-        if to_s.is_empty() && to_c.is_empty() {
-            break;
-        }
-        let back = s.take(&to_s, chunk);
-        to_s = c.take(&to_c, chunk);
-        to_c = back;
-    }
-    (c, s)
-}
-
-fn ready_props(side: &Side) -> &[(Bytes, Bytes)] {
-    match side.events.as_slice() {
-        [SessionEvent::Ready { properties, .. }] => properties,
-        other => panic!("expected one Ready, got {other:?} ({:?})", side.error),
-    }
-}
-
-fn prop<'a>(props: &'a [(Bytes, Bytes)], name: &str) -> Option<&'a [u8]> {
-    command::property(props, name).map(|v| &v[..])
 }
 
 proptest! {

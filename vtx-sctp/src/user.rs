@@ -582,10 +582,14 @@ impl SctpTransport {
             let Some(a) = self.assocs.get_mut(key) else {
                 return;
             };
-            match a
-                .peering
-                .decode(driver, key, &mut budget, &mut self.connecters, || None)
-            {
+            match a.peering.decode(
+                driver,
+                key,
+                &mut budget,
+                &mut self.connecters,
+                || None,
+                Default::default,
+            ) {
                 Decode::Drained => {}
                 Decode::OutOfBudget | Decode::Paused => break,
                 Decode::End(End::Refused) => {

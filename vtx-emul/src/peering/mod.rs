@@ -33,7 +33,7 @@ pub use self::reconnect::{Connecter, Connecters};
 pub use self::table::{BoundAs, SocketLinks};
 use crate::pattern::{ConnId, DownReason, Flow, PeerId, PeerInfo};
 use crate::runtime::{Driver, SocketId};
-use crate::session::{Local, OutBuf, Role, Session, SessionEvent};
+use crate::session::{ChannelFacts, Local, OutBuf, Role, Session, SessionEvent};
 
 /// Where a peering is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -199,9 +199,13 @@ impl<S: Session> Peering<S> {
         budget: &mut usize,
         connecters: &mut Connecters<T>,
         vouched: impl Fn() -> Option<Bytes>,
+        channel: impl Fn() -> ChannelFacts,
     ) -> Decode {
         if self.paused || matches!(self.phase, Phase::Closing | Phase::Connecting) {
             return Decode::Paused;
+        }
+        if self.session.wants_channel() {
+            self.session.set_channel(channel());
         }
         if let Some(peer) = self.peer
             && driver.admit(self.sock, peer) == Flow::Pause

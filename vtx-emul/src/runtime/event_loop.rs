@@ -11,7 +11,7 @@ use super::pipe::{Pipe, Serviced};
 use super::{RESERVED_TOKENS, SocketId, Transport, sleep_until};
 use crate::options::SHUTDOWN_LINGER;
 use crate::pattern::{Action, DownReason, Event, Output, Vocket};
-use crate::security::Security;
+use crate::security::{SaslMechanism, Security};
 use crate::{Error, Result, SocketOptions};
 
 pub(crate) const WAKER: Token = Token(usize::MAX);
@@ -282,16 +282,33 @@ impl<T: Transport> EventLoop<T> {
 
     /// Whether this transport can run the mechanism `opts` asks for.
     fn securable(&self, opts: &SocketOptions) -> Result<()> {
-        if opts.security == Security::Null || self.transport.secures() {
+        if opts.security == Security::Null {
             return Ok(());
         }
-        Err(Error::InvalidConfig {
-            reason: format!(
-                "{}:// has no ZMTP security handshake: it cannot run {}",
-                self.driver.scheme(),
-                String::from_utf8_lossy(opts.security.name())
-            ),
-        })
+        let scheme = self.driver.scheme();
+        if !self.transport.secures() {
+            return Err(Error::InvalidConfig {
+                reason: format!(
+                    "{scheme}:// has no ZMTP security handshake: it cannot run {}",
+                    String::from_utf8_lossy(opts.security.name())
+                ),
+            });
+        }
+        match opts.security.sasl_mechanism() {
+            Some(m) if m.needs_tls() && !self.transport.confidential() => {
+                Err(Error::InvalidConfig {
+                    reason: format!(
+                        "SASL {m} runs only inside TLS (tls://), not on {scheme}://: {}",
+                        if m == SaslMechanism::Plain {
+                            "it would send the password in clear"
+                        } else {
+                            "it needs the TLS session"
+                        }
+                    ),
+                })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The socket exists and the application has not closed it.

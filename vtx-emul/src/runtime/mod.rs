@@ -56,6 +56,12 @@ pub trait Transport: Send + 'static {
         false
     }
 
+    /// Whether its links are confidential and authenticated by themselves (TLS): a
+    /// SASL mechanism that needs TLS is refused on any other transport.
+    fn confidential(&self) -> bool {
+        false
+    }
+
     /// Fills transport defaults into options the application left unset.
     fn adjust_options(&self, opts: &mut SocketOptions) {
         let _ = opts;

@@ -74,6 +74,15 @@ impl ZapAuthenticator {
         match request.credentials {
             Credentials::Plain { username, password } => frames.extend([username, password]),
             Credentials::Curve { public_key } => frames.push(public_key),
+            Credentials::Sasl {
+                mechanism,
+                authcid,
+                authzid,
+            } => frames.extend([
+                mechanism.name().as_bytes(),
+                authcid.as_bytes(),
+                authzid.unwrap_or_default().as_bytes(),
+            ]),
         }
         socket
             .send_multipart(frames, zmq::DONTWAIT)

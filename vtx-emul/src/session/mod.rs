@@ -9,6 +9,7 @@ mod outbuf;
 use std::fmt;
 
 use bytes::{Bytes, BytesMut};
+use zeroize::Zeroizing;
 
 pub use self::outbuf::{OutBuf, VectoredWrite};
 use crate::pattern::{Input, Transmit};
@@ -60,6 +61,27 @@ impl Local {
             seed: None,
             peer_address: String::new(),
         }
+    }
+}
+
+/// What the link under a session knows of its channel, for mechanisms bound to it
+/// (ZMTP-SASL's SCRAM-SHA-256-PLUS and EXTERNAL). Empty for links that are not TLS.
+#[derive(Clone, Default)]
+pub struct ChannelFacts {
+    /// RFC 9266 `tls-exporter`: 32 bytes of the TLS 1.3 exporter with the label
+    /// `EXPORTER-Channel-Binding` and no context, once the TLS handshake completed.
+    pub tls_exporter: Option<Zeroizing<[u8; 32]>>,
+    /// The name of the peer's verified certificate (its first DNS name, else its
+    /// subject's common name).
+    pub certificate_name: Option<String>,
+}
+
+impl fmt::Debug for ChannelFacts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChannelFacts")
+            .field("tls_exporter", &self.tls_exporter.is_some())
+            .field("certificate_name", &self.certificate_name)
+            .finish()
     }
 }
 
@@ -117,6 +139,15 @@ pub trait Session: Send + 'static {
     fn encode(&mut self, t: Transmit, out: &mut OutBuf);
     /// Encodes a refusal before the link closes.
     fn refuse(&mut self, reason: &str, out: &mut OutBuf);
+    /// Whether the session wants [`ChannelFacts`] before its next decode (a SASL
+    /// mechanism that has not had them yet).
+    fn wants_channel(&self) -> bool {
+        false
+    }
+    /// What the link knows of its channel, once its own handshake completed.
+    fn set_channel(&mut self, channel: ChannelFacts) {
+        let _ = channel;
+    }
     /// Whether the session runs the security handshake of [`Local::security`] (see
     /// `runtime::Transport::secures`).
     fn secures() -> bool

@@ -21,7 +21,7 @@ use bytes::Bytes;
 
 pub use self::transport::StreamTransport;
 pub use crate::session::{
-    Local, OutBuf, ProtocolError, Role, Session, SessionEvent, VectoredWrite,
+    ChannelFacts, Local, OutBuf, ProtocolError, Role, Session, SessionEvent, VectoredWrite,
 };
 use crate::{Endpoint, Result, SocketOptions};
 
@@ -46,6 +46,10 @@ pub trait Link: mio::event::Source + Send + 'static {
     /// instead of the one the peer announces when the transport is set up to.
     fn peer_identity(&self) -> Option<Bytes> {
         None
+    }
+    /// What the link knows of its channel (a TLS exporter, a verified certificate).
+    fn channel(&self) -> ChannelFacts {
+        ChannelFacts::default()
     }
 }
 
@@ -74,6 +78,11 @@ pub trait Network: Send + 'static {
         target: &Self::Target,
         opts: &SocketOptions,
     ) -> io::Result<(Self::Link, String)>;
+    /// Whether every link is confidential and authenticated by itself (TLS): the
+    /// SASL mechanisms that need TLS run only on such a network.
+    fn confidential(&self) -> bool {
+        false
+    }
     /// Checks, at `connect` time, that a socket's options let it connect at all, so a
     /// configuration mistake is an error for the application, not a silent retry loop.
     fn check_connect(&self, opts: &SocketOptions) -> Result<()> {

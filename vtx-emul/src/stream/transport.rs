@@ -175,11 +175,14 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
                 return;
             };
             let link = &c.link;
-            let decoded = c
-                .peering
-                .decode(driver, key, &mut budget, &mut self.connecters, || {
-                    link.peer_identity()
-                });
+            let decoded = c.peering.decode(
+                driver,
+                key,
+                &mut budget,
+                &mut self.connecters,
+                || link.peer_identity(),
+                || link.channel(),
+            );
             match decoded {
                 Decode::Drained => {}
                 Decode::OutOfBudget => {
@@ -299,6 +302,10 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
 impl<N: Network, S: Session> Transport for StreamTransport<N, S> {
     fn secures(&self) -> bool {
         S::secures()
+    }
+
+    fn confidential(&self) -> bool {
+        self.net.confidential()
     }
 
     fn supports(&self, socket_type: SocketType) -> bool {

@@ -24,6 +24,7 @@
 //! privilege fails it, saying what to install or grant.
 
 pub mod addr;
+pub mod handshake;
 pub mod harness;
 pub mod measure;
 pub mod net;

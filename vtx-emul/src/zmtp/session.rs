@@ -7,12 +7,12 @@ use bytes::{Buf, Bytes, BytesMut};
 use super::command::{self, Command};
 use super::frame::{self, FrameError};
 use super::greeting::{GREETING_LEN, Greeting};
-use super::{curve, plain};
+use super::{curve, plain, sasl};
 use crate::msg::FRAME_COST;
 use crate::pattern::pubsub::subscription_message;
 use crate::pattern::{Input, Transmit};
 use crate::security::{AuthOutcome, AuthRequest, Credentials, Security};
-use crate::session::{Local, OutBuf, ProtocolError, Role, Session, SessionEvent};
+use crate::session::{ChannelFacts, Local, OutBuf, ProtocolError, Role, Session, SessionEvent};
 use crate::{Msg, SocketType};
 
 /// Largest command accepted before READY completes: a peer cannot make us buffer much
@@ -44,6 +44,15 @@ enum Phase {
     CurveHello(Box<curve::Server>),
     /// CURVE server: WELCOME sent, INITIATE next.
     CurveInitiate(Box<curve::Server>),
+    /// SASL client: HELLO or RESPONSE sent; CHALLENGE or WELCOME next.
+    SaslChallenge(Box<sasl::ClientExchange>),
+    /// SASL server: HELLO first.
+    SaslHello,
+    /// SASL server: CHALLENGE sent, RESPONSE next.
+    SaslResponse(Box<sasl::ServerExchange>),
+    /// SASL server: WELCOME sent; INITIATE next, whose socket type and identity go
+    /// to the authoriser with who the exchange authenticated.
+    SaslInitiate(sasl::Principal),
     Traffic,
     /// The handshake failed or was refused: nothing more is decoded.
     Ended,
@@ -60,6 +69,9 @@ pub struct ZmtpSession {
     /// CURVE's traffic keys once its handshake is done: every frame then travels in a
     /// MESSAGE box.
     curve: Option<curve::Traffic>,
+    /// What the link knows of its channel, for SASL (taken while the greeting is
+    /// awaited, so it is the TLS session's once that handshake completed).
+    channel: ChannelFacts,
     peer_minor: u8,
     msg: Msg,
     msg_cost: u64,
@@ -183,7 +195,8 @@ impl ZmtpSession {
         // The peer's as-server bit is not checked: libzmq sends 0 whatever its role.
         // Two servers then wait for a HELLO until HANDSHAKE_IVL; two clients each get
         // a HELLO out of turn.
-        self.phase = match &self.local.security {
+        let security = self.local.security.clone();
+        self.phase = match &security {
             Security::Null => {
                 let ready = self.ready_command();
                 frame::encode(out, &ready, false, true);
@@ -208,6 +221,15 @@ impl ZmtpSession {
                 let keys: Vec<&[u8; 32]> = secret_keys.iter().map(|k| &**k).collect();
                 Phase::CurveHello(Box::new(curve::Server::new(&keys, seed)))
             }
+            Security::SaslClient(cfg) => match sasl::ClientExchange::start(cfg, &self.channel) {
+                Ok((exchange, initial)) => {
+                    let hello = sasl::hello(exchange.mechanism, initial.as_deref());
+                    frame::encode(out, &hello, false, true);
+                    Phase::SaslChallenge(Box::new(exchange))
+                }
+                Err(r) => return Ok(Some(self.refuse_with(out, r.reply, r.reason))),
+            },
+            Security::SaslServer(_) => Phase::SaslHello,
         };
         Ok(None)
     }
@@ -287,6 +309,105 @@ impl ZmtpSession {
                 "CURVE: {} out of turn",
                 String::from_utf8_lossy(&name)
             ))),
+        }
+    }
+
+    /// One SASL handshake command (the frame's body); `None` when the handshake goes
+    /// on. A refusal tells the peer why (ERROR) and ends the handshake.
+    fn on_sasl(
+        &mut self,
+        body: Bytes,
+        out: &mut OutBuf,
+    ) -> Result<Option<SessionEvent>, ProtocolError> {
+        let (name, rest) = command::split(body.clone())?;
+        if &name[..] == b"ERROR" {
+            let Command::Error(reason) = Command::decode(body)? else {
+                unreachable!("an ERROR decodes as one")
+            };
+            return Ok(Some(SessionEvent::PeerError(
+                String::from_utf8_lossy(&reason).into_owned(),
+            )));
+        }
+        let phase = std::mem::replace(&mut self.phase, Phase::Ended);
+        let outcome = match (phase, &name[..]) {
+            (Phase::SaslChallenge(mut c), b"CHALLENGE") => sasl::parse_data(&rest)
+                .and_then(|d| c.on_challenge(d))
+                .map(|response| {
+                    let cmd = sasl::data_command(b"RESPONSE", &response);
+                    frame::encode(out, &cmd, false, true);
+                    self.phase = Phase::SaslChallenge(c);
+                }),
+            (Phase::SaslChallenge(mut c), b"WELCOME") => sasl::parse_optional(&rest)
+                .and_then(|additional| c.on_welcome(additional))
+                .map(|()| {
+                    self.send_command(out, &Command::Initiate(self.metadata_bytes()));
+                    self.phase = Phase::AwaitReady;
+                }),
+            (Phase::SaslHello, b"HELLO") => {
+                let Security::SaslServer(cfg) = &self.local.security else {
+                    unreachable!("only a SASL server awaits a SASL HELLO")
+                };
+                sasl::parse_hello(&rest)
+                    .and_then(|hello| sasl::ServerExchange::start(cfg, &self.channel, &hello))
+                    .map(|(exchange, step)| self.sasl_step(Box::new(exchange), step, out))
+            }
+            (Phase::SaslResponse(mut exchange), b"RESPONSE") => sasl::parse_data(&rest)
+                .and_then(|d| exchange.on_response(d))
+                .map(|step| self.sasl_step(exchange, step, out)),
+            (Phase::SaslInitiate(principal), b"INITIATE") => {
+                let props = command::parse_properties(rest)?;
+                let mut ready = Self::on_ready(&props)?;
+                let Some(mechanism) = self.local.security.sasl_mechanism() else {
+                    unreachable!("only a SASL server awaits a SASL INITIATE")
+                };
+                let credentials = Credentials::Sasl {
+                    mechanism,
+                    authcid: &principal.authcid,
+                    authzid: principal.authzid.as_deref(),
+                };
+                return match self.decide("SASL", credentials, &mut ready)? {
+                    None => {
+                        let ready_cmd = self.ready_command();
+                        frame::encode(out, &ready_cmd, false, true);
+                        self.phase = Phase::Traffic;
+                        Ok(Some(ready))
+                    }
+                    Some((status, reason)) => {
+                        Ok(Some(self.refuse_with(out, &status.to_string(), reason)))
+                    }
+                };
+            }
+            (_, name) => Err(sasl::Refusal {
+                reply: sasl::MALFORMED,
+                reason: format!("SASL: {} out of turn", String::from_utf8_lossy(name)),
+            }),
+        };
+        match outcome {
+            Ok(()) => Ok(None),
+            Err(r) => Ok(Some(self.refuse_with(out, r.reply, r.reason))),
+        }
+    }
+
+    /// A SASL server's next command: CHALLENGE while the mechanism goes on, WELCOME
+    /// when it authenticated the client.
+    fn sasl_step(
+        &mut self,
+        exchange: Box<sasl::ServerExchange>,
+        step: sasl::ServerStep,
+        out: &mut OutBuf,
+    ) {
+        match step {
+            sasl::ServerStep::Challenge(data) => {
+                frame::encode(out, &sasl::data_command(b"CHALLENGE", &data), false, true);
+                self.phase = Phase::SaslResponse(exchange);
+            }
+            sasl::ServerStep::Success {
+                additional,
+                principal,
+            } => {
+                frame::encode(out, &sasl::welcome(additional.as_deref()), false, true);
+                self.phase = Phase::SaslInitiate(principal);
+            }
         }
     }
 
@@ -416,6 +537,7 @@ impl Session for ZmtpSession {
             local: local.clone(),
             phase: Phase::Greeting,
             curve: None,
+            channel: ChannelFacts::default(),
             peer_minor: 1,
             msg: Msg::new(),
             msg_cost: 0,
@@ -444,7 +566,11 @@ impl Session for ZmtpSession {
                 Phase::CurveWelcome(_)
                 | Phase::CurveReady(_)
                 | Phase::CurveHello(_)
-                | Phase::CurveInitiate(_) => {
+                | Phase::CurveInitiate(_)
+                | Phase::SaslChallenge(_)
+                | Phase::SaslHello
+                | Phase::SaslResponse(_)
+                | Phase::SaslInitiate(_) => {
                     let Some(f) = frame::decode(buf, HANDSHAKE_COMMAND_MAX)? else {
                         return Ok(None);
                     };
@@ -453,8 +579,13 @@ impl Session for ZmtpSession {
                             "message before the handshake completed".into(),
                         ));
                     }
-                    if let Some(ev) = self.on_curve(f.body, out)? {
-                        return Ok(Some(ev));
+                    let ev = if self.local.security.sasl_mechanism().is_some() {
+                        self.on_sasl(f.body, out)?
+                    } else {
+                        self.on_curve(f.body, out)?
+                    };
+                    if ev.is_some() {
+                        return Ok(ev);
                     }
                 }
                 Phase::AwaitReady
@@ -593,6 +724,14 @@ impl Session for ZmtpSession {
 
     fn secures() -> bool {
         true
+    }
+
+    fn wants_channel(&self) -> bool {
+        matches!(self.phase, Phase::Greeting) && self.local.security.sasl_mechanism().is_some()
+    }
+
+    fn set_channel(&mut self, channel: ChannelFacts) {
+        self.channel = channel;
     }
 
     fn refuse(&mut self, reason: &str, out: &mut OutBuf) {
