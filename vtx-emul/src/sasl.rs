@@ -203,6 +203,16 @@ impl SaslServer {
         }
     }
 
+    /// [`SaslServer::new`] with a secret from the operating system's randomness.
+    #[cfg(feature = "runtime")]
+    pub fn random(
+        mechanism: SaslMechanism,
+        credentials: Arc<dyn ScramCredentials>,
+        authenticator: Arc<dyn Authenticator>,
+    ) -> SaslServer {
+        SaslServer::new(mechanism, credentials, authenticator, rand::random())
+    }
+
     /// What SCRAM tells a client about a user the store does not know: a salt and keys
     /// derived from the server's secret and the name (the same on every attempt, so
     /// that the answer does not tell who exists), the default iteration count. No

@@ -108,6 +108,47 @@ fn curve_between_vtx_sockets() {
     wait_meta(&stranger, "handshake-failures", 1);
 }
 
+/// ZMTP-SASL SCRAM-SHA-256 on plain TCP: the right password in as `alice`, a wrong
+/// one refused with ERROR "400".
+#[test]
+fn sasl_scram_between_vtx_sockets() {
+    let t = setup();
+    let intruder = vtx_emul::sasl_handshakes!(
+        |ty| t.vtx_sock(ty),
+        "tcp6://[::1]:0",
+        LIMIT,
+        vtx_emul::sasl::SaslMechanism::ScramSha256
+    );
+    wait_meta(&intruder, "handshake-failures", 1);
+}
+
+/// The mechanisms that need TLS are refused on plain TCP at bind and connect, with a
+/// reason that says so.
+#[test]
+fn sasl_mechanisms_that_need_tls_are_refused_on_tcp6() {
+    use vtx_emul::sasl::{SaslClient, SaslMechanism, ScramUsers};
+    use vtx_emul::security::AllowAny;
+    let t = setup();
+    for m in [
+        SaslMechanism::Plain,
+        SaslMechanism::ScramSha256Plus,
+        SaslMechanism::External,
+    ] {
+        let server = t.vtx_sock(zmq::REP);
+        server
+            .set_sasl_server(m, ScramUsers::new(), AllowAny)
+            .unwrap();
+        let e = server.bind("tcp6://[::1]:0").unwrap_err();
+        assert!(e.to_string().contains("only inside TLS"), "{m}: {e}");
+        let client = t.vtx_sock(zmq::REQ);
+        client
+            .set_sasl_client(SaslClient::new(m, "alice", "pw").unwrap())
+            .unwrap();
+        let e = client.connect("tcp6://[::1]:1").unwrap_err();
+        assert!(e.to_string().contains("only inside TLS"), "{m}: {e}");
+    }
+}
+
 #[test]
 fn vtx_plain_client_to_native_plain_server_checked_by_zap() {
     let t = setup();

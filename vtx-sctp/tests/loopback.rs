@@ -188,3 +188,15 @@ fn connect_errors_are_typed() {
     assert!(req.connect("sctp://127.0.0.1:0").is_err());
     assert!(req.bind("sctp://not an address").is_err());
 }
+
+/// ZMTP-SASL SCRAM-SHA-256 over an association: the right password in, a wrong one out.
+#[test]
+fn sasl_scram_over_sctp() {
+    let (_ctx, vtx) = setup();
+    let _intruder = vtx_emul::sasl_handshakes!(
+        |ty| sock(&vtx, ty),
+        "sctp://127.0.0.1:0",
+        LIMIT,
+        vtx_emul::sasl::SaslMechanism::ScramSha256
+    );
+}

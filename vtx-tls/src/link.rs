@@ -16,9 +16,10 @@ use rustls_pki_types::ServerName;
 use smallvec::SmallVec;
 use vtx_emul::endpoint::Host;
 use vtx_emul::stream::tcp::TcpNetwork;
-use vtx_emul::stream::{Link, Network};
+use vtx_emul::stream::{ChannelFacts, Link, Network};
 use vtx_emul::{Endpoint, Error, Result, SocketOptions};
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+use zeroize::Zeroizing;
 
 use crate::config::TlsConfig;
 
@@ -259,6 +260,24 @@ impl Link for TlsLink {
         }
     }
 
+    fn channel(&self) -> ChannelFacts {
+        if self.tls.is_handshaking() {
+            return ChannelFacts::default();
+        }
+        // RFC 9266: the exporter with this label and no context, 32 bytes.
+        let mut value = Zeroizing::new([0u8; 32]);
+        let exported =
+            self.tls
+                .export_keying_material(&mut value[..], b"EXPORTER-Channel-Binding", None);
+        ChannelFacts {
+            tls_exporter: exported.is_ok().then_some(value),
+            // rustls hands out peer certificates only once they verified.
+            certificate_name: self
+                .cert_name()
+                .and_then(|n| String::from_utf8(n.to_vec()).ok()),
+        }
+    }
+
     fn peer_identity(&self) -> Option<Bytes> {
         if !self.identity_from_cert {
             return None;
@@ -338,6 +357,10 @@ impl Network for TlsNetwork {
     type Listener = TlsListener;
     type Link = TlsLink;
     type Target = TlsTarget;
+
+    fn confidential(&self) -> bool {
+        true
+    }
 
     fn listen(
         &mut self,

@@ -374,3 +374,72 @@ fn per_socket_configuration_overrides_the_driver() {
     stranger.connect(&ep).unwrap();
     wait_meta(&rep, "handshake-failures", 1);
 }
+
+/// ZMTP-SASL inside TLS: SCRAM-SHA-256-PLUS bound to the TLS session, SASL PLAIN
+/// (allowed here, as the password travels encrypted) and bare SCRAM: the right
+/// password in, a wrong one out.
+#[test]
+fn sasl_scram_plus_plain_and_scram_inside_tls() {
+    use vtx_emul::sasl::SaslMechanism;
+    let pki = Pki::new("sasl");
+    let (_ctx, vtx) = tls(config(&pki));
+    for m in [
+        SaslMechanism::ScramSha256Plus,
+        SaslMechanism::Plain,
+        SaslMechanism::ScramSha256,
+    ] {
+        let intruder =
+            vtx_emul::sasl_handshakes!(|ty| sock(&vtx, ty), "tls://127.0.0.1:0", LIMIT, m);
+        // The refused client heard ERROR "400".
+        vtx_emul::testing::wait_for_count("handshake failures", LIMIT, 1, || {
+            intruder.stats().map_or(0, |s| s.handshake_failures)
+        });
+    }
+}
+
+/// SASL EXTERNAL: the verified client certificate is who the client is; a client
+/// without one is refused by SASL (not by TLS: the server's TLS asks for none here).
+#[test]
+fn sasl_external_names_the_client_by_its_certificate() {
+    use vtx_emul::sasl::{SaslClient, SaslMechanism, ScramUsers};
+    use vtx_emul::security::AllowAny;
+    let pki = Pki::new("external");
+    let (sc, sk) = pki.server();
+    let (cc, ck) = pki.issue("client", "alice", &["alice.example"], false);
+    let server_cfg = TlsConfig::builder()
+        .server_cert_pem(&sc, &sk)
+        .unwrap()
+        .require_client_cert_pem(&pki.ca)
+        .unwrap()
+        .build()
+        .unwrap();
+    let with_cert = TlsConfig::builder()
+        .trust_pem(&pki.ca)
+        .unwrap()
+        .client_cert_pem(&cc, &ck)
+        .unwrap()
+        .build()
+        .unwrap();
+    let (_ctx, vtx) = tls(server_cfg);
+    let router = sock(&vtx, zmq::ROUTER);
+    router
+        .set_sasl_server(SaslMechanism::External, ScramUsers::new(), AllowAny)
+        .unwrap();
+    router.set_identity_from_user(true).unwrap();
+    let ep = router.bind("tls://127.0.0.1:0").unwrap();
+    let dealer = sock(&vtx, zmq::DEALER);
+    dealer.set_transport_config(with_cert).unwrap();
+    dealer.set_sasl_client(SaslClient::external()).unwrap();
+    dealer.connect(&ep).unwrap();
+    dealer.send("who am i?", 0).unwrap();
+    let got = router.recv_multipart(0).unwrap();
+    assert_eq!(got[0], b"alice.example", "named by its certificate");
+    assert_eq!(
+        router.msg_gets("User-Id").unwrap().as_deref(),
+        Some("alice.example")
+    );
+    router
+        .send_multipart([&b"alice.example"[..], b"you are alice"], 0)
+        .unwrap();
+    assert_eq!(dealer.recv_bytes(0).unwrap(), b"you are alice");
+}

@@ -8,6 +8,7 @@ use std::time::Duration;
 use vtx_emul::options::DEFAULT_MAX_MSG_SIZE;
 use vtx_emul::pattern::PeerProperties;
 use vtx_emul::runtime::{DriverHandle, SocketId, SocketShared};
+use vtx_emul::sasl::{SaslClient, SaslMechanism, SaslServer, ScramCredentials};
 use vtx_emul::security::{Authenticator, Security};
 use vtx_emul::{Endpoint, Error, Result, SocketOptions, SocketType, Stats};
 
@@ -698,6 +699,29 @@ impl VtxSocket {
                 reason: "PLAIN user name and password are at most 255 bytes each".into(),
             })?;
         self.set_security(security)
+    }
+
+    /// ZMTP-SASL client (docs/zmtp-sasl.md): SCRAM-SHA-256 on any transport;
+    /// SCRAM-SHA-256-PLUS, EXTERNAL (the TLS client certificate) and PLAIN only on
+    /// `tls://` (elsewhere bind and connect fail).
+    pub fn set_sasl_client(&self, client: SaslClient) -> Result<()> {
+        self.set_security(Security::SaslClient(Arc::new(client)))
+    }
+
+    /// ZMTP-SASL server of `mechanism`: SCRAM and PLAIN look users up in
+    /// `credentials` (a [`vtx_emul::sasl::ScramUsers`] table or file, or a closure);
+    /// `authenticator` decides on each authenticated client
+    /// ([`vtx_emul::security::AllowAny`] lets every one in; ZAP asks a handler). Its
+    /// `User-Id` is the client's authzid if it asked for one, else its authcid,
+    /// unless the authenticator names it otherwise.
+    pub fn set_sasl_server(
+        &self,
+        mechanism: SaslMechanism,
+        credentials: impl ScramCredentials,
+        authenticator: impl Authenticator,
+    ) -> Result<()> {
+        let server = SaslServer::random(mechanism, Arc::new(credentials), Arc::new(authenticator));
+        self.set_security(Security::SaslServer(Arc::new(server)))
     }
 
     /// A server's authenticated peers are named by their `User-Id`: a ROUTER then

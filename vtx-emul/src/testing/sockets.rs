@@ -378,3 +378,34 @@ macro_rules! curve_handshakes {
         $crate::secured_handshakes!($sock, $bind, $limit, server, good, bad, client_pub.as_str())
     }};
 }
+
+/// [`secured_handshakes!`] with ZMTP-SASL `$mechanism` (a
+/// [`SaslMechanism`](crate::sasl::SaslMechanism) that proves a password):
+/// `alice`/`wonderland` gets in as `alice`, a wrong password not.
+#[macro_export]
+macro_rules! sasl_handshakes {
+    ($sock:expr, $bind:expr, $limit:expr, $mechanism:expr) => {{
+        use $crate::sasl::{SaslClient, SaslServer, ScramUsers};
+        use $crate::security::{AllowAny, Security};
+        let m = $mechanism;
+        let users =
+            ScramUsers::new().with_password("alice", "wonderland", b"0123456789abcdef", 4096);
+        let server = Security::SaslServer(::std::sync::Arc::new(SaslServer::new(
+            m,
+            ::std::sync::Arc::new(users),
+            ::std::sync::Arc::new(AllowAny),
+            [5; 32],
+        )));
+        let (Some(good), Some(bad)) = (
+            SaslClient::new(m, "alice", "wonderland"),
+            SaslClient::new(m, "alice", "wonderlan"),
+        ) else {
+            panic!("short credentials are valid")
+        };
+        let (good, bad) = (
+            Security::SaslClient(::std::sync::Arc::new(good)),
+            Security::SaslClient(::std::sync::Arc::new(bad)),
+        );
+        $crate::secured_handshakes!($sock, $bind, $limit, server, good, bad, "alice")
+    }};
+}
