@@ -359,6 +359,12 @@ impl ScramKeys {
     }
 }
 
+/// 16 bytes from the operating system's randomness, for a new user's salt.
+#[cfg(feature = "runtime")]
+pub fn random_salt() -> [u8; 16] {
+    rand::random()
+}
+
 /// ClientKey and ServerKey of a password (RFC 5802 §3).
 fn client_and_server_key(
     password: &[u8],

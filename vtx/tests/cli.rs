@@ -582,3 +582,65 @@ fn keygen_and_cat_with_curve() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `vtx mkpasswd` writes a SASL credential line (the password from stdin), and `vtx
+/// cat` runs ZMTP-SASL SCRAM-SHA-256 with it: the right password gets the reply, a
+/// wrong one no peer; a mechanism that needs TLS is refused on tcp6 with the reason.
+#[test]
+fn mkpasswd_and_cat_with_sasl_scram() {
+    use std::io::Write;
+    let mut p = Command::new(VTX)
+        .args(["mkpasswd", "alice", "--iterations", "4096"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    p.stdin.take().unwrap().write_all(b"wonderland\n").unwrap();
+    let out = p.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let line = text(&out.stdout);
+    assert!(line.starts_with("alice:{SCRAM-SHA-256}4096,"), "{line}");
+    let (dir, at_file) = secret_file("sasl", "users", &line);
+    let users = at_file.trim_start_matches('@').to_owned();
+    let (_rep, ep) = spawn_bound(&cat_bind(
+        "rep",
+        "tcp6://[::1]:0",
+        &[
+            "-n",
+            "1",
+            "--reply",
+            "welcome",
+            "--sasl-credentials",
+            &users,
+        ],
+    ));
+    let client = |password: &str| {
+        ["--sasl-username", "alice", "--sasl-password", password].map(str::to_owned)
+    };
+    let wrong = client("wonderlan");
+    let wrong: Vec<&str> = ["--timeout", "500"]
+        .into_iter()
+        .chain(wrong.iter().map(String::as_str))
+        .collect();
+    assert!(
+        !req_to(&ep, "hi", &wrong).status.success(),
+        "a wrong password gets no peer"
+    );
+    let good = client("wonderland");
+    let good: Vec<&str> = good.iter().map(String::as_str).collect();
+    let out = req_to(&ep, "hi", &good);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "welcome\n");
+    let plain = req_to(
+        &ep,
+        "x",
+        &[&good[..], &["--sasl-mechanism", "PLAIN"]].concat(),
+    );
+    assert_eq!(plain.status.code(), Some(1));
+    assert!(
+        text(&plain.stderr).contains("only inside TLS"),
+        "{}",
+        text(&plain.stderr)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -34,6 +34,20 @@ enum Command {
     /// Print a new CURVE key pair in Z85, as libzmq's zmq_curve_keypair makes one: the
     /// public key on the first line, the secret key on the second.
     Keygen,
+    /// Print a SASL server's credential line for USER, `USER:{SCRAM-SHA-256}...`
+    /// (after the colon as `gsasl --mkpasswd` prints it), the password read from stdin.
+    Mkpasswd(MkpasswdArgs),
+}
+
+/// `vtx mkpasswd`.
+#[derive(Debug, clap::Args)]
+struct MkpasswdArgs {
+    /// The user name.
+    user: String,
+    /// PBKDF2 iterations: what a client spends per handshake (the server spends a few
+    /// HMACs); 4096 is RFC 7677's minimum and the default.
+    #[arg(long, default_value_t = vtx::emul::sasl::SCRAM_ITERATIONS)]
+    iterations: u32,
 }
 
 /// A 0MQ socket type on the command line.
@@ -168,6 +182,23 @@ pub(crate) struct SecurityArgs {
     /// PLAIN password, or @FILE to read it from a file (its first line).
     #[arg(long, value_name = "PASSWORD|@FILE", allow_hyphen_values = true)]
     plain_password: Option<String>,
+    /// ZMTP-SASL (docs/zmtp-sasl.md) with this SASL mechanism: SCRAM-SHA-256 (any
+    /// transport), SCRAM-SHA-256-PLUS, EXTERNAL or PLAIN (tls:// only).
+    #[arg(long, value_name = "MECHANISM")]
+    sasl_mechanism: Option<String>,
+    /// SASL client: the user (authentication identity).
+    #[arg(long, value_name = "USER")]
+    sasl_username: Option<String>,
+    /// SASL client: the password, or @FILE (its first line).
+    #[arg(long, value_name = "PASSWORD|@FILE", allow_hyphen_values = true)]
+    sasl_password: Option<String>,
+    /// SASL server: the users' SCRAM keys, one `user:{SCRAM-SHA-256}...` line each
+    /// (`vtx mkpasswd` or `gsasl --mkpasswd` makes the part after the colon).
+    #[arg(long, value_name = "FILE")]
+    sasl_credentials: Option<std::path::PathBuf>,
+    /// Act as a SASL server (implied by --sasl-credentials; EXTERNAL needs no file).
+    #[arg(long)]
+    sasl_server: bool,
 }
 
 impl SecurityArgs {
@@ -176,8 +207,18 @@ impl SecurityArgs {
         let curve = self.curve_server || self.curve_serverkey.is_some();
         let plain =
             self.plain_server || self.plain_username.is_some() || self.plain_password.is_some();
-        if curve && plain {
-            return Err(CliError("one mechanism per socket: CURVE or PLAIN".into()));
+        let sasl = self.sasl_mechanism.is_some()
+            || self.sasl_server
+            || self.sasl_credentials.is_some()
+            || self.sasl_username.is_some()
+            || self.sasl_password.is_some();
+        if usize::from(curve) + usize::from(plain) + usize::from(sasl) > 1 {
+            return Err(CliError(
+                "one mechanism per socket: CURVE, PLAIN or SASL".into(),
+            ));
+        }
+        if sasl {
+            return self.apply_sasl(s);
         }
         if curve {
             return self.apply_curve(s);
@@ -202,6 +243,51 @@ impl SecurityArgs {
                 Ok(s.set_plain_client(user.as_bytes(), pass.as_bytes())?)
             }
         }
+    }
+
+    fn apply_sasl(&self, s: &vtx::VtxSocket) -> CliResult {
+        use vtx::emul::sasl::{SaslClient, SaslMechanism, ScramUsers};
+        let name = self.sasl_mechanism.as_deref().unwrap_or("SCRAM-SHA-256");
+        let m = SaslMechanism::from_name(name).ok_or_else(|| {
+            let all: Vec<&str> = SaslMechanism::ALL.iter().map(|m| m.name()).collect();
+            CliError(format!(
+                "--sasl-mechanism {name}: one of {}",
+                all.join(", ")
+            ))
+        })?;
+        if self.sasl_server || self.sasl_credentials.is_some() {
+            if self.sasl_username.is_some() || self.sasl_password.is_some() {
+                return Err(CliError(
+                    "a SASL server takes --sasl-credentials, not a user and password".into(),
+                ));
+            }
+            let users = match &self.sasl_credentials {
+                Some(path) => {
+                    let text = zeroize::Zeroizing::new(
+                        std::fs::read_to_string(path)
+                            .map_err(|e| CliError(format!("{}: {e}", path.display())))?,
+                    );
+                    ScramUsers::parse(&text)
+                        .map_err(|e| CliError(format!("{}: {e}", path.display())))?
+                }
+                None if m == SaslMechanism::External => ScramUsers::new(),
+                None => return Err(CliError(format!("a {m} server needs --sasl-credentials"))),
+            };
+            return Ok(s.set_sasl_server(m, users, vtx::emul::security::AllowAny)?);
+        }
+        let client = if m == SaslMechanism::External {
+            SaslClient::external()
+        } else {
+            let (Some(user), Some(password)) = (&self.sasl_username, &self.sasl_password) else {
+                return Err(CliError(format!(
+                    "a {m} client needs --sasl-username and --sasl-password"
+                )));
+            };
+            SaslClient::new(m, user, &secret(password)?).ok_or_else(|| {
+                CliError("SASL user names and passwords are at most 255 bytes".into())
+            })?
+        };
+        Ok(s.set_sasl_client(client)?)
     }
 
     fn apply_curve(&self, s: &vtx::VtxSocket) -> CliResult {
@@ -301,6 +387,21 @@ pub(crate) fn run(args: Args) -> CliResult {
         Command::Keygen => {
             let (public, secret) = vtx::emul::security::curve_keypair();
             println!("{public}\n{}", secret.as_str());
+            Ok(())
+        }
+        Command::Mkpasswd(a) => {
+            let mut password = zeroize::Zeroizing::new(String::new());
+            std::io::stdin().read_line(&mut password)?;
+            let password = password.trim_end_matches(['\n', '\r']);
+            if a.iterations == 0 || a.iterations > vtx::emul::sasl::SCRAM_ITERATIONS_MAX {
+                return Err(CliError(format!(
+                    "--iterations: 1 to {}",
+                    vtx::emul::sasl::SCRAM_ITERATIONS_MAX
+                )));
+            }
+            let salt: [u8; 16] = vtx::emul::sasl::random_salt();
+            let keys = vtx::emul::sasl::ScramKeys::derive(password.as_bytes(), &salt, a.iterations);
+            println!("{}:{}", a.user, keys.to_mkpasswd().as_str());
             Ok(())
         }
         Command::Cat(a) => cat::run(a),
