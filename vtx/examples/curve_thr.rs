@@ -2,7 +2,9 @@
 //! `cargo run --release --example curve_thr -- SIZE COUNT [null|curve]`. Prints
 //! `msgs/s`. `scripts/bench-curve` runs it interleaved with libzmq's CURVE (pyzmq, two
 //! processes) and reports the ratio. `curve_thr handshakes N` prints CURVE handshakes
-//! per second on one core (both ends' cryptography, no I/O).
+//! per second on one core (both ends' cryptography, no I/O); `curve_thr scram N
+//! [ITERATIONS]` ZMTP-SASL SCRAM-SHA-256 handshakes per second, server and client
+//! apart.
 use std::time::Instant;
 
 /// CURVE handshakes per second on one core, both ends' work (HELLO, WELCOME,
@@ -29,8 +31,75 @@ fn handshakes(n: usize) {
     println!("{:.0}", n as f64 / start.elapsed().as_secs_f64());
 }
 
+/// ZMTP-SASL SCRAM-SHA-256 handshakes per second with `iterations`, sans-IO: the
+/// server's side alone (a few HMACs; its keys are stored) and the client's (PBKDF2 of
+/// the iteration count, then the proof), each timed on its own.
+fn scram(n: usize, iterations: u32) {
+    use std::sync::Arc;
+    use vtx::emul::sasl::{SaslClient, SaslMechanism, SaslServer, ScramUsers};
+    use vtx::emul::security::AllowAny;
+    use vtx::emul::stream::ChannelFacts;
+    use vtx::emul::zmtp::sasl::{ClientExchange, Hello, ServerExchange, ServerStep};
+    let m = SaslMechanism::ScramSha256;
+    let users =
+        ScramUsers::new().with_password("alice", "wonderland", b"0123456789abcdef", iterations);
+    let server = Arc::new(SaslServer::new(
+        m,
+        Arc::new(users),
+        Arc::new(AllowAny),
+        [1; 32],
+    ));
+    let Some(client) = SaslClient::new(m, "alice", "wonderland").map(Arc::new) else {
+        return;
+    };
+    let none = ChannelFacts::default();
+    let (mut at_client, mut at_server) = (std::time::Duration::ZERO, std::time::Duration::ZERO);
+    for _ in 0..n {
+        let t = Instant::now();
+        let Ok((mut c, Some(first))) = ClientExchange::start(&client, &none) else {
+            return;
+        };
+        at_client += t.elapsed();
+        let t = Instant::now();
+        let hello = Hello {
+            mechanism: m.name().as_bytes(),
+            initial: Some(&first),
+        };
+        let Ok((mut s, ServerStep::Challenge(server_first))) =
+            ServerExchange::start(&server, &none, &hello)
+        else {
+            return;
+        };
+        at_server += t.elapsed();
+        let t = Instant::now();
+        let Ok(client_final) = c.on_challenge(&server_first) else {
+            return;
+        };
+        at_client += t.elapsed();
+        let t = Instant::now();
+        let Ok(ServerStep::Success { additional, .. }) = s.on_response(&client_final) else {
+            return;
+        };
+        at_server += t.elapsed();
+        let t = Instant::now();
+        std::hint::black_box(c.on_welcome(additional.as_deref()).is_ok());
+        at_client += t.elapsed();
+    }
+    let per_sec = |d: std::time::Duration| n as f64 / d.as_secs_f64();
+    println!(
+        "server {:.0}/s, client {:.0}/s ({iterations} iterations)",
+        per_sec(at_server),
+        per_sec(at_client)
+    );
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
+    if std::env::args().nth(1).as_deref() == Some("scram") {
+        let arg = |i: usize| std::env::args().nth(i).and_then(|s| s.parse::<u32>().ok());
+        scram(arg(2).unwrap_or(500) as usize, arg(3).unwrap_or(4096));
+        return Ok(());
+    }
     if std::env::args().nth(1).as_deref() == Some("handshakes") {
         handshakes(
             std::env::args()
