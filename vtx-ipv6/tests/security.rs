@@ -421,3 +421,83 @@ fn a_router_names_authenticated_clients_by_their_user_id() {
         .unwrap();
     assert_eq!(dealer.recv_bytes(0).unwrap(), b"you are admin");
 }
+
+/// A CURVE client session driven over a blocking TCP stream until its handshake
+/// completes: every byte it sent, in order.
+fn curve_handshake_over_tcp(addr: &str, server_pub: &[u8; 32], client_sec: &[u8; 32]) -> Vec<u8> {
+    use std::io::{Read, Write};
+    use vtx_emul::security::{Security, z85_encode};
+    use vtx_emul::stream::{OutBuf, Role, Session, SessionEvent};
+    let security =
+        Security::curve_client(&z85_encode(server_pub), &z85_encode(client_sec)).unwrap();
+    let local = vtx_emul::testing::handshake::local(vtx_emul::SocketType::Req, b"", security);
+    let mut s = vtx_emul::zmtp::ZmtpSession::new(&local, Role::Client);
+    let mut tcp = std::net::TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(LIMIT)).unwrap();
+    let mut out = OutBuf::new();
+    s.start(&mut out);
+    let mut sent = Vec::new();
+    let mut inbox = bytes::BytesMut::new();
+    loop {
+        let bytes = vtx_emul::testing::handshake::drain(&mut out);
+        tcp.write_all(&bytes).unwrap();
+        sent.extend_from_slice(&bytes);
+        let mut buf = [0u8; 4096];
+        let n = tcp.read(&mut buf).unwrap();
+        assert!(n > 0, "the server closed during a good handshake");
+        inbox.extend_from_slice(&buf[..n]);
+        while let Some(ev) = s.decode(&mut inbox, &mut out).unwrap() {
+            if matches!(ev, SessionEvent::Ready { .. }) {
+                return sent;
+            }
+        }
+    }
+}
+
+/// Hostile bytes over real TCP to a vtx CURVE server: a whole handshake replayed on a
+/// new connection (its INITIATE's cookie is the old WELCOME's), a HELLO cut short, a
+/// command over the handshake's 64 KiB limit, and a NULL client are each refused and
+/// counted; the server goes on, and a good client still gets in.
+#[test]
+fn a_curve_server_refuses_replays_and_malformed_hellos_over_tcp() {
+    use std::io::{Read, Write};
+    use vtx_emul::security::{AllowAny, z85_encode};
+    use vtx_emul::zmtp::curve::keypair_from;
+    let t = setup();
+    let (server_pub, server_sec) = keypair_from([1; 32]);
+    let (_, client_sec) = keypair_from([2; 32]);
+    let rep = t.vtx_sock(zmq::REP);
+    rep.set_curve_server(&[&z85_encode(&server_sec)], AllowAny)
+        .unwrap();
+    // A HELLO cut short waits for the rest until HANDSHAKE_IVL, then fails.
+    rep.set_handshake_ivl(300).unwrap();
+    let ep = rep.bind("tcp6://[::1]:0").unwrap();
+    let addr = ep.trim_start_matches("tcp6://").to_owned();
+    let failures = || rep.stats().map_or(0, |s| s.handshake_failures);
+
+    let recorded = curve_handshake_over_tcp(&addr, &server_pub, &client_sec);
+    vtx_emul::testing::wait_until("the recorded client gone", LIMIT, || rep.peer_count() == 0);
+    let greeting = vtx_emul::zmtp::greeting::Greeting::new(b"CURVE", false).encode();
+    let null_greeting = vtx_emul::zmtp::greeting::Greeting::new(b"NULL", false).encode();
+    let mut oversized = greeting.to_vec();
+    oversized.extend_from_slice(&[0x06, 0, 0, 0, 0, 0, 2, 0, 0]); // a 128 KiB command
+    oversized.extend_from_slice(&[0u8; 1024]);
+    let truncated = [&greeting[..], &recorded[64..100]].concat();
+    for (what, bytes) in [
+        ("a replayed handshake", recorded.clone()),
+        ("an oversized HELLO", oversized),
+        ("a NULL client", null_greeting.to_vec()),
+        ("a truncated HELLO", truncated),
+    ] {
+        let before = failures();
+        let mut tcp = std::net::TcpStream::connect(&addr).unwrap();
+        tcp.set_read_timeout(Some(LIMIT)).unwrap();
+        tcp.write_all(&bytes).unwrap();
+        let mut rest = Vec::new();
+        let _ = tcp.read_to_end(&mut rest);
+        vtx_emul::testing::wait_until(what, LIMIT, || failures() > before);
+        assert_eq!(rep.peer_count(), 0, "{what}: no peer");
+    }
+    // The server still serves: a good client's handshake completes.
+    curve_handshake_over_tcp(&addr, &server_pub, &client_sec);
+}
