@@ -110,7 +110,9 @@ fuzz_target!(|input: (u8, Vec<Item>)| {
                 SessionEvent::Ready { socket_type, .. } => {
                     assert_eq!(socket_type, SocketType::XPub)
                 }
-                SessionEvent::PeerError(e) | SessionEvent::Refused(e) => panic!("{e}"),
+                SessionEvent::PeerError(e)
+                | SessionEvent::Refused(e)
+                | SessionEvent::Denied { reason: e, .. } => panic!("{e}"),
             }
         }
     }

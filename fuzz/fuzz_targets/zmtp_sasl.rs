@@ -110,7 +110,9 @@ fuzz_target!(|input: (bool, u8, u8, &[u8])| {
                 }
                 true
             }
-            SessionEvent::Refused(_) | SessionEvent::PeerError(_) => false,
+            SessionEvent::Refused(_)
+            | SessionEvent::Denied { .. }
+            | SessionEvent::PeerError(_) => false,
             _ => true,
         },
     );

@@ -54,10 +54,17 @@ fn run(c: Security, s: Security, cc: ChannelFacts, sc: ChannelFacts, chunk: usiz
     )
 }
 
-/// The server refused with a log line containing `why`, and the client heard `reply`.
+/// The server refused with a log line containing `why`, and the client heard `reply`
+/// (a ZAP status makes the refusal a denial).
 fn refused(c: &Side, s: &Side, reply: &str, why: &str) {
+    let status = reply.parse::<u16>().ok();
     assert!(
-        matches!(s.events.as_slice(), [SessionEvent::Refused(r)] if r.contains(why)),
+        match s.events.as_slice() {
+            [SessionEvent::Denied { status: st, reason }] =>
+                Some(*st) == status && reason.contains(why),
+            [SessionEvent::Refused(r)] => status.is_none() && r.contains(why),
+            _ => false,
+        },
         "server: {:?} {:?}",
         s.events,
         s.error
@@ -183,7 +190,7 @@ fn scram_plus_without_a_tls_exporter_is_refused() {
         64,
     );
     assert!(
-        matches!(c.events.as_slice(), [SessionEvent::Refused(r)] if r.contains("tls-exporter")),
+        matches!(c.events.as_slice(), [SessionEvent::Denied { reason, .. }] if reason.contains("tls-exporter")),
         "{:?}",
         c.events
     );
@@ -332,7 +339,10 @@ fn a_server_signature_that_does_not_verify_is_refused_by_the_client() {
         },
     );
     assert!(
-        matches!(c.events.as_slice(), [SessionEvent::Refused(_)]),
+        matches!(
+            c.events.as_slice(),
+            [SessionEvent::Denied { status: 400, .. }]
+        ),
         "{:?} {:?}",
         c.events,
         c.error
@@ -368,7 +378,7 @@ fn server_fed(commands: &[Bytes]) -> (Side, Vec<u8>) {
 
 fn refusal(s: &Side) -> &str {
     match s.events.as_slice() {
-        [SessionEvent::Refused(r)] => r,
+        [SessionEvent::Refused(r) | SessionEvent::Denied { reason: r, .. }] => r,
         other => panic!("expected a refusal, got {other:?} {:?}", s.error),
     }
 }

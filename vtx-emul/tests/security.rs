@@ -60,7 +60,7 @@ fn a_wrong_password_is_refused_with_error_400() {
     let server = local(SocketType::Rep, b"", plain_server());
     let (c, s) = handshake(&client, &server, 64);
     assert!(
-        matches!(s.events.as_slice(), [SessionEvent::Refused(r)] if r.contains("400")),
+        matches!(s.events.as_slice(), [SessionEvent::Denied { status: 400, reason }] if reason.contains("400")),
         "{:?}",
         s.events
     );
@@ -78,7 +78,7 @@ fn a_refused_session_takes_no_traffic() {
     );
     let server = local(SocketType::Pull, b"", plain_server());
     let (_, mut s) = handshake(&client, &server, 64);
-    assert!(matches!(s.events.as_slice(), [SessionEvent::Refused(_)]));
+    assert!(matches!(s.events.as_slice(), [SessionEvent::Denied { .. }]));
     let mut out = OutBuf::new();
     frame::encode(&mut out, &Bytes::from_static(b"sneaked in"), false, false);
     s.take(&drain(&mut out), 64);
@@ -305,7 +305,10 @@ fn curve_refuses_strangers_and_wrong_keys_and_rotates() {
         &local(SocketType::Rep, b"", server),
         64,
     );
-    assert!(matches!(s.events.as_slice(), [SessionEvent::Refused(r)] if r.contains("400")));
+    assert!(matches!(
+        s.events.as_slice(),
+        [SessionEvent::Denied { status: 400, .. }]
+    ));
     assert_eq!(c.events, [SessionEvent::PeerError("400".into())]);
 
     let (client, _, _, _) = curve_pair("", &[]);

@@ -215,6 +215,8 @@ fn wrong_passwords_are_refused_both_ways() {
         ],
     );
     assert!(failed.is_some(), "libzmq saw its handshake fail");
+    // An authentication failure: counted as a failed handshake and as such.
+    wait_meta(&server, "auth-failures", 1);
     wait_meta(&server, "handshake-failures", 1);
     assert_eq!(meta(&server, "peers"), 0);
 
@@ -224,6 +226,7 @@ fn wrong_passwords_are_refused_both_ways() {
     client.set_plain_client(b"admin", b"guess").unwrap();
     client.connect(&ep).unwrap();
     // libzmq's ERROR "400", in libzmq's own spelling, is read as what it means.
+    wait_meta(&client, "auth-failures", 1);
     wait_meta(&client, "handshake-failures", 1);
     assert_eq!(meta(&client, "peers"), 0);
     rep.set_rcvtimeo(100).unwrap();

@@ -895,9 +895,10 @@ impl VtxSocket {
     /// Publishes lifecycle events on a PAIR socket the driver connects to `endpoint`
     /// (an `inproc://` endpoint the application bound with a PAIR socket). Each event is
     /// three frames: name (`peer-up`, `peer-down`, `heartbeat-timeout`, `refused`,
-    /// `handshake-failed`, `protocol-error`, `dropped`), the peer's schemed address
-    /// (empty when not known), and a reason (`hwm`, `unroutable`, `appfull`, `invalid`,
-    /// `duplicate`, `peergone` and a count for drops).
+    /// `handshake-failed`, `auth-failed`, `protocol-error`, `dropped`), the peer's
+    /// schemed address (empty when not known), and a reason (`hwm`, `unroutable`,
+    /// `appfull`, `invalid`, `duplicate`, `peergone` and a count for drops; for
+    /// `auth-failed` the ZAP status first: `400 ...`).
     pub fn monitor(&self, endpoint: &str) -> Result<()> {
         self.driver()?.monitor(self.id, endpoint)
     }

@@ -457,6 +457,18 @@ impl Vocket {
         });
     }
 
+    /// Authentication refused a peer (ZAP `status`): a failed handshake, also counted
+    /// in `auth_failures` and reported as [`Event::AuthFailed`].
+    pub fn note_auth_failure(&mut self, address: &str, status: u16, reason: &str) {
+        self.stats.handshake_failures += 1;
+        self.stats.auth_failures += 1;
+        self.event(Event::AuthFailed {
+            address: address.to_owned(),
+            status,
+            reason: reason.to_owned(),
+        });
+    }
+
     /// A peer broke the protocol after its handshake (or a stranger sent bad input):
     /// counted and reported.
     pub fn note_protocol_error(&mut self, address: &str, reason: &str) {

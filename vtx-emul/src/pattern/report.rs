@@ -111,6 +111,16 @@ pub enum Event {
         /// Why.
         reason: Refusal,
     },
+    /// Authentication refused a peer (our authenticator denied it, or its server
+    /// denied us): also a failed handshake.
+    AuthFailed {
+        /// Schemed address.
+        address: String,
+        /// ZAP's status code: 300 (try later), 400 (denied), 500 (failed).
+        status: u16,
+        /// Why, as far as we know.
+        reason: String,
+    },
     /// A link failed before or during its handshake.
     HandshakeFailed {
         /// Schemed address.
@@ -185,6 +195,10 @@ pub struct Stats {
     pub dropped_peer_gone: u64,
     /// Links that failed their handshake.
     pub handshake_failures: u64,
+    /// Of those, peers that authentication refused: a client our authenticator denied,
+    /// or a server that denied us (ERROR with a ZAP status: libzmq's
+    /// HANDSHAKE_FAILED_AUTH).
+    pub auth_failures: u64,
     /// Peers that broke the protocol after their handshake, and bad input from strangers.
     pub protocol_errors: u64,
     /// Peerings dropped for asking more than a per-peer limit allows.

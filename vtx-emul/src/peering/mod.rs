@@ -33,7 +33,7 @@ pub use self::reconnect::{Connecter, Connecters};
 pub use self::table::{BoundAs, SocketLinks};
 use crate::pattern::{ConnId, DownReason, Flow, PeerId, PeerInfo};
 use crate::runtime::{Driver, SocketId};
-use crate::session::{ChannelFacts, Local, OutBuf, Role, Session, SessionEvent};
+use crate::session::{ChannelFacts, Local, OutBuf, Role, Session, SessionEvent, zap_status};
 
 /// Where a peering is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -280,9 +280,24 @@ impl<S: Session> Peering<S> {
                 }
             },
             SessionEvent::PeerError(reason) => {
-                let reason = format!("peer reported an error: {reason}");
-                driver.link_failed(self.sock, self.peer.is_some(), &self.address, &reason);
+                match zap_status(&reason).filter(|_| self.peer.is_none()) {
+                    // The server's authentication denied us.
+                    Some(status) => driver.auth_failed(
+                        self.sock,
+                        &self.address,
+                        status,
+                        "the server refused our credentials",
+                    ),
+                    None => {
+                        let reason = format!("peer reported an error: {reason}");
+                        driver.link_failed(self.sock, self.peer.is_some(), &self.address, &reason);
+                    }
+                }
                 Some(Decode::End(End::Failed))
+            }
+            SessionEvent::Denied { status, reason } => {
+                driver.auth_failed(self.sock, &self.address, status, &reason);
+                Some(Decode::End(End::Refused))
             }
             SessionEvent::Refused(reason) => {
                 driver.handshake_failed(self.sock, &self.address, &reason);

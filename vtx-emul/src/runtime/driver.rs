@@ -233,6 +233,17 @@ impl Driver {
         }
     }
 
+    /// Authentication refused a peer with ZAP `status` (our authenticator, or its
+    /// server): logged, counted in `handshake-failures` and `auth-failures`, reported
+    /// as `auth-failed`.
+    pub fn auth_failed(&mut self, sock: SocketId, address: &str, status: u16, reason: &str) {
+        log::warn!("{sock} authentication with {address} refused ({status}): {reason}");
+        if let Some(s) = self.sockets.get_mut(&sock) {
+            s.vocket.note_auth_failure(address, status, reason);
+            self.mark_dirty(sock);
+        }
+    }
+
     /// A peer broke the protocol after its handshake (an oversize frame, a bad command),
     /// or a stranger sent bad input: logged, counted in `protocol-errors`, reported as
     /// `protocol-error`; the transport closes that link if there is one.

@@ -334,6 +334,7 @@ impl<T: Transport> EventLoop<T> {
             "refused" => n(stats.refused),
             "heartbeat-timeouts" => n(stats.heartbeat_timeouts),
             "handshake-failures" => n(stats.handshake_failures),
+            "auth-failures" => n(stats.auth_failures),
             "over-limit" => n(stats.over_limit),
             "subscriptions" => n(v.subscription_count() as u64),
             // Entries in the driver's timer heap, superseded ones included: a bounded
@@ -532,6 +533,15 @@ impl<T: Transport> EventLoop<T> {
             Event::HandshakeFailed { address, reason } => {
                 ("handshake-failed", address.as_str(), reason.clone())
             }
+            Event::AuthFailed {
+                address,
+                status,
+                reason,
+            } => (
+                "auth-failed",
+                address.as_str(),
+                format!("{status} {reason}"),
+            ),
             Event::ProtocolError { address, reason } => {
                 ("protocol-error", address.as_str(), reason.clone())
             }

@@ -106,6 +106,23 @@ pub enum SessionEvent {
     /// authenticator denied): the reason is for the log, the reply that tells the peer
     /// is in the output buffer; flush it, then close.
     Refused(String),
+    /// Authentication refused the peer with a ZAP status (300, 400, 500): our
+    /// authenticator denied it, or its proof did not verify. As
+    /// [`SessionEvent::Refused`], the ERROR with the status is in the output buffer.
+    Denied {
+        /// The ZAP status the peer was told.
+        status: u16,
+        /// For the log.
+        reason: String,
+    },
+}
+
+/// The ZAP status (RFC 27) an ERROR reason is, if it is one: `"400"` is 400.
+pub fn zap_status(reason: &str) -> Option<u16> {
+    (reason.len() == 3)
+        .then(|| reason.parse().ok())
+        .flatten()
+        .filter(|s| (300..600).contains(s))
 }
 
 /// A peer broke the protocol; the link is closed and the reason logged and counted.

@@ -151,6 +151,23 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
         self.close_conn(driver, key, true);
     }
 
+    /// The link ended under us (end of stream, a reset). During the session handshake
+    /// that is a failed handshake, counted and logged as libzmq reports one
+    /// (HANDSHAKE_FAILED_NO_DETAIL): a server that could not open our HELLO closes
+    /// without a word. Otherwise the peer just went.
+    fn ended(&mut self, driver: &mut Driver, key: usize, why: &dyn fmt::Display) {
+        let Some(c) = self.conns.get(key) else {
+            return;
+        };
+        if matches!(c.peering.phase, Phase::Handshaking) {
+            let why = format!("{why} during the handshake");
+            self.fail(driver, key, &why);
+        } else {
+            log::debug!("{}: {why}", c.peering);
+            self.close_conn(driver, key, true);
+        }
+    }
+
     fn attempt(&mut self, driver: &mut Driver, ck: usize) {
         let Some(c) = self.connecters.idle(ck) else {
             return;
@@ -206,8 +223,7 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
             }
             match c.read() {
                 Ok(0) => {
-                    log::debug!("{}: closed the link", c.peering);
-                    self.close_conn(driver, key, true);
+                    self.ended(driver, key, &"the peer closed the link");
                     return;
                 }
                 Ok(n) => budget = budget.saturating_sub(n),
@@ -222,9 +238,7 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
                     return;
                 }
                 Err(e) => {
-                    let p = &c.peering;
-                    log::debug!("{}: read failed: {e}", p);
-                    self.close_conn(driver, key, true);
+                    self.ended(driver, key, &format_args!("read failed: {e}"));
                     return;
                 }
             }

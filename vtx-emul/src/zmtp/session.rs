@@ -12,7 +12,9 @@ use crate::msg::FRAME_COST;
 use crate::pattern::pubsub::subscription_message;
 use crate::pattern::{Input, Transmit};
 use crate::security::{AuthOutcome, AuthRequest, Credentials, Security};
-use crate::session::{ChannelFacts, Local, OutBuf, ProtocolError, Role, Session, SessionEvent};
+use crate::session::{
+    ChannelFacts, Local, OutBuf, ProtocolError, Role, Session, SessionEvent, zap_status,
+};
 use crate::{Msg, SocketType};
 
 /// Largest command accepted before READY completes: a peer cannot make us buffer much
@@ -464,7 +466,10 @@ impl ZmtpSession {
     fn refuse_with(&mut self, out: &mut OutBuf, reply: &str, reason: String) -> SessionEvent {
         self.refuse(reply, out);
         self.phase = Phase::Ended;
-        SessionEvent::Refused(reason)
+        match zap_status(reply) {
+            Some(status) => SessionEvent::Denied { status, reason },
+            None => SessionEvent::Refused(reason),
+        }
     }
 
     /// One handshake command after the greeting; `None` when the handshake goes on.
