@@ -217,6 +217,7 @@ impl SaslServer {
     /// derived from the server's secret and the name (the same on every attempt, so
     /// that the answer does not tell who exists), the default iteration count. No
     /// proof opens them: nobody knows a ClientKey whose hash is that StoredKey.
+    #[cfg_attr(not(feature = "sasl"), allow(dead_code))]
     pub(crate) fn decoy(&self, authcid: &str) -> ScramKeys {
         let mac = |label: &[u8]| {
             // HMAC pads a short key with zeros to its block: the same MAC as keyed
@@ -365,18 +366,23 @@ pub fn random_salt() -> [u8; 16] {
     rand::random()
 }
 
-/// ClientKey and ServerKey of a password (RFC 5802 §3).
+/// ClientKey and ServerKey of a password (RFC 5802 §3): SaltedPassword by PBKDF2 with
+/// HMAC-SHA-256, then an HMAC of it for each key.
 fn client_and_server_key(
     password: &[u8],
     salt: &[u8],
     iterations: u32,
 ) -> (Zeroizing<[u8; 32]>, [u8; 32]) {
-    use rsasl::mechanisms::scram::tools;
-    let mut salted = Default::default();
-    tools::hash_password::<Sha256>(password, iterations, salt, &mut salted);
-    let (client, server) = tools::derive_keys::<Sha256>(salted.as_slice());
-    salted.as_mut_slice().zeroize();
-    (Zeroizing::new(client.into()), server.into())
+    let mut salted = Zeroizing::new([0u8; 32]);
+    pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, iterations, &mut salted[..]);
+    let key = |label: &[u8]| -> [u8; 32] {
+        let mut padded = Zeroizing::new([0u8; 64]);
+        padded[..32].copy_from_slice(&salted[..]);
+        let mut m = <Hmac<Sha256> as KeyInit>::new(GenericArray::from_slice(&padded[..]));
+        m.update(label);
+        m.finalize().into_bytes().into()
+    };
+    (Zeroizing::new(key(b"Client Key")), key(b"Server Key"))
 }
 
 /// Where a SASL server finds a user's SCRAM keys (a file, a database, a callback).

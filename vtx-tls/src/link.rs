@@ -247,6 +247,15 @@ impl Link for TlsLink {
         self.flush_tls()
     }
 
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        // close_notify, then TCP's FIN once every record is out.
+        self.tls.send_close_notify();
+        if !self.flush_tls()? {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        self.tcp.shutdown(std::net::Shutdown::Write)
+    }
+
     fn meta(&self, key: &str) -> Option<String> {
         match key {
             "cert-subject" => self.leaf().map(|c| c.subject().to_string()),

@@ -14,6 +14,9 @@ pub(super) struct Conn<L, S> {
     read_size: usize,
     /// The link itself still holds bytes (TLS records) it could not write yet.
     link_pending: bool,
+    /// A refused link whose side of the stream we ended: it only waits for the peer
+    /// to close.
+    pub(super) shut: bool,
 }
 
 impl<L: Link, S: Session> Conn<L, S> {
@@ -23,6 +26,7 @@ impl<L: Link, S: Session> Conn<L, S> {
             peering,
             read_size: super::transport::INITIAL_READ,
             link_pending: false,
+            shut: false,
         }
     }
 

@@ -16,6 +16,10 @@ impl Link for mio::net::TcpStream {
     fn connected(&mut self) -> io::Result<bool> {
         super::tcp::connect_finished(self)
     }
+
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.shutdown(std::net::Shutdown::Write)
+    }
 }
 
 impl Link for mio::net::UnixStream {
@@ -29,5 +33,9 @@ impl Link for mio::net::UnixStream {
 
     fn connected(&mut self) -> io::Result<bool> {
         super::tcp::connect_outcome(self.take_error()?, self.peer_addr().map(drop))
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        self.shutdown(std::net::Shutdown::Write)
     }
 }

@@ -37,6 +37,11 @@ pub trait Link: mio::event::Source + Send + 'static {
     fn flush_link(&mut self) -> io::Result<bool> {
         Ok(true)
     }
+    /// Ends our direction of the stream (TCP's FIN), after everything written; the
+    /// peer's direction stays open. `Unsupported` where the link cannot.
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
     /// Link metadata (`"cert-subject"` for TLS).
     fn meta(&self, key: &str) -> Option<String> {
         let _ = key;

@@ -34,6 +34,10 @@ const TIMER_HANDSHAKE: u64 = 1;
 const TIMER_RECONNECT: u64 = 2;
 /// A link stopped on its read budget: read it again.
 const TIMER_READ: u64 = 3;
+/// A refused link's wait for its peer to close is over.
+const TIMER_LINGER: u64 = 4;
+/// How long a refused link waits for the peer to read our ERROR and close.
+const REFUSAL_LINGER: std::time::Duration = std::time::Duration::from_millis(500);
 
 struct ListenerEntry<L> {
     sock: SocketId,
@@ -151,6 +155,49 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
         self.close_conn(driver, key, true);
     }
 
+    /// A refused link, once our ERROR is out: our side of the stream ends (a FIN),
+    /// rather than the whole link at once: closing with the peer's bytes unread would
+    /// send a reset, which can destroy the ERROR before the peer reads it. What the
+    /// peer still sends is dropped until it closes or REFUSAL_LINGER passes. A link
+    /// that cannot end one side just closes.
+    fn linger(&mut self, driver: &mut Driver, key: usize) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        if c.shut || c.has_pending() {
+            // Still flushing: the writable event comes back here.
+            return;
+        }
+        match c.link.shutdown_write() {
+            Ok(()) => {
+                c.shut = true;
+                self.discard(driver, key);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(_) => self.close_conn(driver, key, false),
+        }
+    }
+
+    /// Reads and drops what a lingering link's peer sends; its end closes the link.
+    fn discard(&mut self, driver: &mut Driver, key: usize) {
+        let mut budget = READ_BUDGET;
+        while let Some(c) = self.conns.get_mut(key) {
+            let r = c.read();
+            c.peering.rbuf.clear();
+            match r {
+                Ok(n) if n > 0 && budget > n => budget -= n,
+                // More than a turn's worth: the linger timer ends it.
+                Ok(n) if n > 0 => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                _ => {
+                    self.close_conn(driver, key, false);
+                    return;
+                }
+            }
+        }
+    }
+
     /// The link ended under us (end of stream, a reset). During the session handshake
     /// that is a failed handshake, counted and logged as libzmq reports one
     /// (HANDSHAKE_FAILED_NO_DETAIL): a server that could not open our HELLO closes
@@ -212,8 +259,10 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
                 Decode::Paused => break,
                 Decode::End(End::Refused) => {
                     c.peering.phase = Phase::Closing;
+                    let at = driver.now() + REFUSAL_LINGER;
+                    driver.set_timer(at, timer_key(TIMER_LINGER, c.peering.generation, key));
                     self.write(driver, key);
-                    self.close_conn(driver, key, false);
+                    self.linger(driver, key);
                     return;
                 }
                 Decode::End(End::Failed) => {
@@ -455,6 +504,20 @@ impl<N: Network, S: Session> Transport for StreamTransport<N, S> {
                 return;
             }
         }
+        if self
+            .conns
+            .get(key)
+            .is_some_and(|c| c.peering.phase == Phase::Closing)
+        {
+            if event.is_writable() {
+                self.write(driver, key);
+                self.linger(driver, key);
+            }
+            if self.conns.get(key).is_some_and(|c| c.shut) {
+                self.discard(driver, key);
+            }
+            return;
+        }
         if event.is_writable() {
             self.write(driver, key);
             self.pull(driver, key);
@@ -474,6 +537,9 @@ impl<N: Network, S: Session> Transport for StreamTransport<N, S> {
         match kind {
             TIMER_HANDSHAKE if peering.is_some_and(Peering::handshaking) => {
                 self.fail(driver, k, &"handshake timeout");
+            }
+            TIMER_LINGER if peering.is_some_and(|p| p.phase == Phase::Closing) => {
+                self.close_conn(driver, k, false);
             }
             TIMER_RECONNECT if self.connecters.is_due(k, generation) => self.attempt(driver, k),
             TIMER_READ if peering.is_some_and(|p| p.phase != Phase::Connecting) => {

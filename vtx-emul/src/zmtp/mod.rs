@@ -12,6 +12,7 @@ pub mod curve;
 pub mod frame;
 pub mod greeting;
 pub mod plain;
+#[cfg(feature = "sasl")]
 pub mod sasl;
 mod session;
 

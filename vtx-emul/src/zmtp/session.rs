@@ -7,7 +7,9 @@ use bytes::{Buf, Bytes, BytesMut};
 use super::command::{self, Command};
 use super::frame::{self, FrameError};
 use super::greeting::{GREETING_LEN, Greeting};
-use super::{curve, plain, sasl};
+#[cfg(feature = "sasl")]
+use super::sasl;
+use super::{curve, plain};
 use crate::msg::FRAME_COST;
 use crate::pattern::pubsub::subscription_message;
 use crate::pattern::{Input, Transmit};
@@ -46,12 +48,16 @@ enum Phase {
     CurveHello(Box<curve::Server>),
     /// CURVE server: WELCOME sent, INITIATE next.
     CurveInitiate(Box<curve::Server>),
+    #[cfg(feature = "sasl")]
     /// SASL client: HELLO or RESPONSE sent; CHALLENGE or WELCOME next.
     SaslChallenge(Box<sasl::ClientExchange>),
+    #[cfg(feature = "sasl")]
     /// SASL server: HELLO first.
     SaslHello,
+    #[cfg(feature = "sasl")]
     /// SASL server: CHALLENGE sent, RESPONSE next.
     SaslResponse(Box<sasl::ServerExchange>),
+    #[cfg(feature = "sasl")]
     /// SASL server: WELCOME sent; INITIATE next, whose socket type and identity go
     /// to the authoriser with who the exchange authenticated.
     SaslInitiate(sasl::Principal),
@@ -223,6 +229,7 @@ impl ZmtpSession {
                 let keys: Vec<&[u8; 32]> = secret_keys.iter().map(|k| &**k).collect();
                 Phase::CurveHello(Box::new(curve::Server::new(&keys, seed)))
             }
+            #[cfg(feature = "sasl")]
             Security::SaslClient(cfg) => match sasl::ClientExchange::start(cfg, &self.channel) {
                 Ok((exchange, initial)) => {
                     let hello = sasl::hello(exchange.mechanism, initial.as_deref());
@@ -231,7 +238,16 @@ impl ZmtpSession {
                 }
                 Err(r) => return Ok(Some(self.refuse_with(out, r.reply, r.reason))),
             },
+            #[cfg(feature = "sasl")]
             Security::SaslServer(_) => Phase::SaslHello,
+            #[cfg(not(feature = "sasl"))]
+            Security::SaslClient(_) | Security::SaslServer(_) => {
+                return Ok(Some(self.refuse_with(
+                    out,
+                    "500",
+                    "SASL: this build of vtx-emul has no SASL (its `sasl` feature)".into(),
+                )));
+            }
         };
         Ok(None)
     }
@@ -314,6 +330,7 @@ impl ZmtpSession {
         }
     }
 
+    #[cfg(feature = "sasl")]
     /// One SASL handshake command (the frame's body); `None` when the handshake goes
     /// on. A refusal tells the peer why (ERROR) and ends the handshake.
     fn on_sasl(
@@ -392,6 +409,7 @@ impl ZmtpSession {
 
     /// A SASL server's next command: CHALLENGE while the mechanism goes on, WELCOME
     /// when it authenticated the client.
+    #[cfg(feature = "sasl")]
     fn sasl_step(
         &mut self,
         exchange: Box<sasl::ServerExchange>,
@@ -568,31 +586,6 @@ impl Session for ZmtpSession {
                         return Ok(ev);
                     }
                 }
-                Phase::CurveWelcome(_)
-                | Phase::CurveReady(_)
-                | Phase::CurveHello(_)
-                | Phase::CurveInitiate(_)
-                | Phase::SaslChallenge(_)
-                | Phase::SaslHello
-                | Phase::SaslResponse(_)
-                | Phase::SaslInitiate(_) => {
-                    let Some(f) = frame::decode(buf, HANDSHAKE_COMMAND_MAX)? else {
-                        return Ok(None);
-                    };
-                    if !f.command {
-                        return Err(ProtocolError(
-                            "message before the handshake completed".into(),
-                        ));
-                    }
-                    let ev = if self.local.security.sasl_mechanism().is_some() {
-                        self.on_sasl(f.body, out)?
-                    } else {
-                        self.on_curve(f.body, out)?
-                    };
-                    if ev.is_some() {
-                        return Ok(ev);
-                    }
-                }
                 Phase::AwaitReady
                 | Phase::AwaitWelcome
                 | Phase::AwaitHello
@@ -691,6 +684,28 @@ impl Session for ZmtpSession {
                         self.msg_cost = 0;
                         let msg = std::mem::take(&mut self.msg);
                         return Ok(Some(SessionEvent::Input(Input::Message { msg, seq: None })));
+                    }
+                }
+                // CURVE's and SASL's handshakes.
+                _ => {
+                    let Some(f) = frame::decode(buf, HANDSHAKE_COMMAND_MAX)? else {
+                        return Ok(None);
+                    };
+                    if !f.command {
+                        return Err(ProtocolError(
+                            "message before the handshake completed".into(),
+                        ));
+                    }
+                    #[cfg(feature = "sasl")]
+                    let ev = if self.local.security.sasl_mechanism().is_some() {
+                        self.on_sasl(f.body, out)?
+                    } else {
+                        self.on_curve(f.body, out)?
+                    };
+                    #[cfg(not(feature = "sasl"))]
+                    let ev = self.on_curve(f.body, out)?;
+                    if ev.is_some() {
+                        return Ok(ev);
                     }
                 }
             }
