@@ -644,3 +644,85 @@ fn mkpasswd_and_cat_with_sasl_scram() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `--zap-domain` with `--zap-endpoint`: a `vtx cat` PLAIN server asks a ZAP handler
+/// in another process (here: a REP of this test on tcp://) through the command's
+/// relay; the handler's 200 lets `admin` in, its 400 keeps a wrong password out, and
+/// it sees the domain and the credentials.
+#[test]
+fn cat_asks_a_zap_handler_elsewhere() {
+    let ctx = zmq::Context::new();
+    let handler = ctx.socket(zmq::REP).unwrap();
+    handler.bind("tcp://127.0.0.1:*").unwrap();
+    handler.set_rcvtimeo(10_000).unwrap();
+    let zap_ep = handler.get_last_endpoint().unwrap().unwrap();
+    let answering = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        while let Ok(req) = handler.recv_multipart(0) {
+            let ok = req[5] == b"PLAIN" && req[6] == b"admin" && req[7] == b"secret";
+            let status: &[u8] = if ok { b"200" } else { b"400" };
+            handler
+                .send_multipart([&b"1.0"[..], &req[1], status, b"", b"admin-user", b""], 0)
+                .unwrap();
+            seen.push(req);
+            if ok {
+                return seen;
+            }
+        }
+        seen
+    });
+    let (_rep, ep) = spawn_bound(&cat_bind(
+        "rep",
+        "tcp6://[::1]:0",
+        &[
+            "-n",
+            "1",
+            "--reply",
+            "checked",
+            "--plain-server",
+            "--zap-domain",
+            "lab",
+            "--zap-endpoint",
+            &zap_ep,
+        ],
+    ));
+    let wrong = req_to(
+        &ep,
+        "hi",
+        &[
+            "--timeout",
+            "500",
+            "--plain-username",
+            "admin",
+            "--plain-password",
+            "guess",
+        ],
+    );
+    assert!(!wrong.status.success(), "the handler's 400 keeps it out");
+    let good = req_to(
+        &ep,
+        "hi",
+        &["--plain-username", "admin", "--plain-password", "secret"],
+    );
+    assert!(good.status.success(), "{}", text(&good.stderr));
+    assert_eq!(text(&good.stdout), "checked\n");
+    let seen = answering.join().unwrap();
+    assert!(seen.len() >= 2, "{seen:?}");
+    assert!(seen.iter().all(|r| r[0] == b"1.0" && r[2] == b"lab"));
+    let half = vtx(&[
+        "cat",
+        "-t",
+        "rep",
+        "-b",
+        "tcp6://[::1]:0",
+        "--plain-server",
+        "--zap-domain",
+        "lab",
+    ]);
+    assert_eq!(half.status.code(), Some(1));
+    assert!(
+        text(&half.stderr).contains("go together"),
+        "{}",
+        text(&half.stderr)
+    );
+}

@@ -186,7 +186,7 @@ pub(crate) fn run(a: CatArgs) -> CliResult {
     let ctx = zmq::Context::new();
     let vtx = manager(&ctx, &a.tls)?;
     let s = vtx.socket(a.ty.zmq())?;
-    a.security.apply(&s)?;
+    a.security.apply(&vtx, &ctx, &s)?;
     if matches!(a.ty, SockType::Sub) {
         if a.subscribe.is_empty() {
             s.set_subscribe(b"")?;

@@ -4,10 +4,13 @@ mod bench;
 mod cat;
 mod demo;
 mod proxy;
+mod zap_relay;
 
 use std::fmt;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use vtx::emul::security::Authenticator;
 
 /// VTX: 0MQ transports libzmq does not have (UDP with discovery, TLS, SCTP, ZMTP over
 /// IPv6), usable from any 0MQ binding through `vtx proxy`.
@@ -199,11 +202,47 @@ pub(crate) struct SecurityArgs {
     /// Act as a SASL server (implied by --sasl-credentials; EXTERNAL needs no file).
     #[arg(long)]
     sasl_server: bool,
+    /// Servers: a ZAP handler (RFC 27) decides on each client, asked with this domain
+    /// (libzmq's ZAP_DOMAIN), instead of --plain-username/--allow-key; needs
+    /// --zap-endpoint.
+    #[arg(long, value_name = "DOMAIN")]
+    zap_domain: Option<String>,
+    /// Where that ZAP handler is (a REP or ROUTER on any libzmq endpoint,
+    /// tcp://127.0.0.1:7000): the command relays its own ZAP requests there.
+    #[arg(long, value_name = "ENDPOINT")]
+    zap_endpoint: Option<String>,
 }
 
 impl SecurityArgs {
+    /// The ZAP authenticator `--zap-domain` asks for (its relay started), if any.
+    fn zap(&self, vtx: &vtx::Vtx, ctx: &zmq::Context) -> CliResult<Option<Arc<dyn Authenticator>>> {
+        match (&self.zap_domain, &self.zap_endpoint) {
+            (None, None) => Ok(None),
+            (Some(domain), Some(endpoint)) => {
+                zap_relay::start(ctx, endpoint)?;
+                Ok(Some(Arc::new(vtx.zap_authenticator(domain)?)))
+            }
+            _ => Err(CliError(
+                "--zap-domain and --zap-endpoint go together".into(),
+            )),
+        }
+    }
+
     /// Sets the mechanism asked for on `s`.
-    pub(crate) fn apply(&self, s: &vtx::VtxSocket) -> CliResult {
+    pub(crate) fn apply(
+        &self,
+        vtx: &vtx::Vtx,
+        ctx: &zmq::Context,
+        s: &vtx::VtxSocket,
+    ) -> CliResult {
+        let zap = self.zap(vtx, ctx)?;
+        let is_server = self.curve_server
+            || self.plain_server
+            || self.sasl_server
+            || self.sasl_credentials.is_some();
+        if zap.is_some() && !is_server {
+            return Err(CliError("--zap-domain is for servers".into()));
+        }
         let curve = self.curve_server || self.curve_serverkey.is_some();
         let plain =
             self.plain_server || self.plain_username.is_some() || self.plain_password.is_some();
@@ -218,10 +257,10 @@ impl SecurityArgs {
             ));
         }
         if sasl {
-            return self.apply_sasl(s);
+            return self.apply_sasl(s, zap);
         }
         if curve {
-            return self.apply_curve(s);
+            return self.apply_curve(s, zap);
         }
         if !self.curve_secretkey.is_empty() || !self.allow_key.is_empty() {
             return Err(CliError(
@@ -229,6 +268,16 @@ impl SecurityArgs {
             ));
         }
         let password = self.plain_password.as_deref().map(secret).transpose()?;
+        if let Some(zap) = zap {
+            if self.plain_username.is_some() || password.is_some() {
+                return Err(CliError(
+                    "a PLAIN server asking ZAP takes no --plain-username".into(),
+                ));
+            }
+            return Ok(s.set_security(vtx::emul::security::Security::PlainServer {
+                authenticator: zap,
+            })?);
+        }
         match (self.plain_server, &self.plain_username, password) {
             (false, None, None) => Ok(()),
             (_, None, _) | (_, _, None) => Err(CliError(
@@ -245,7 +294,7 @@ impl SecurityArgs {
         }
     }
 
-    fn apply_sasl(&self, s: &vtx::VtxSocket) -> CliResult {
+    fn apply_sasl(&self, s: &vtx::VtxSocket, zap: Option<Arc<dyn Authenticator>>) -> CliResult {
         use vtx::emul::sasl::{SaslClient, SaslMechanism, ScramUsers};
         let name = self.sasl_mechanism.as_deref().unwrap_or("SCRAM-SHA-256");
         let m = SaslMechanism::from_name(name).ok_or_else(|| {
@@ -273,7 +322,9 @@ impl SecurityArgs {
                 None if m == SaslMechanism::External => ScramUsers::new(),
                 None => return Err(CliError(format!("a {m} server needs --sasl-credentials"))),
             };
-            return Ok(s.set_sasl_server(m, users, vtx::emul::security::AllowAny)?);
+            let authenticator = zap.unwrap_or_else(|| Arc::new(vtx::emul::security::AllowAny));
+            let server = vtx::emul::sasl::SaslServer::random(m, Arc::new(users), authenticator);
+            return Ok(s.set_security(vtx::emul::security::Security::SaslServer(Arc::new(server)))?);
         }
         let client = if m == SaslMechanism::External {
             SaslClient::external()
@@ -290,7 +341,7 @@ impl SecurityArgs {
         Ok(s.set_sasl_client(client)?)
     }
 
-    fn apply_curve(&self, s: &vtx::VtxSocket) -> CliResult {
+    fn apply_curve(&self, s: &vtx::VtxSocket, zap: Option<Arc<dyn Authenticator>>) -> CliResult {
         use vtx::emul::security::{AllowAny, AllowedKeys};
         let secrets = self
             .curve_secretkey
@@ -304,6 +355,14 @@ impl SecurityArgs {
         if self.curve_server {
             if self.curve_serverkey.is_some() {
                 return Err(CliError("--curve-server takes no --curve-serverkey".into()));
+            }
+            if let Some(zap) = zap {
+                if !self.allow_key.is_empty() {
+                    return Err(CliError("--zap-domain or --allow-key, not both".into()));
+                }
+                let server = vtx::emul::security::Security::curve_server(&keys, zap)
+                    .ok_or_else(|| CliError("CURVE secret keys are Z85 keys".into()))?;
+                return Ok(s.set_security(server)?);
             }
             if self.allow_key.is_empty() {
                 return Ok(s.set_curve_server(&keys, AllowAny)?);

@@ -87,7 +87,7 @@ pub(crate) fn run(a: ProxyArgs) -> CliResult {
         }
     }
     let back = vtx.socket(back_ty)?;
-    a.security.apply(&back)?;
+    a.security.apply(&vtx, &ctx, &back)?;
     if a.back_bind {
         let bound = back.bind(&a.back)?;
         eprintln!("back bound {bound}");
