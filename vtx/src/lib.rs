@@ -200,3 +200,7 @@ pub use vtx_sctp as sctp;
 /// ZMTP 3.1 over TCP, IPv6 first, interoperable with libzmq.
 #[cfg(feature = "ipv6")]
 pub use vtx_ipv6 as ipv6;
+
+/// ZMTP over WebSocket (ZWS 2.0), interoperable with libzmq's ws.
+#[cfg(feature = "ws")]
+pub use vtx_ws as ws;

@@ -115,7 +115,7 @@ impl Vtx {
     }
 
     /// Registers every transport compiled in, with default configuration, under its
-    /// usual scheme: `udp`, `tcp6` and `sctp` (userspace). `tls` needs certificates, so
+    /// usual scheme: `udp`, `tcp6`, `sctp` (userspace) and `ws`. `tls` needs certificates, so
     /// it is registered by the application; so is `sctp+kernel`, which needs a kernel
     /// with SCTP.
     pub fn register_defaults(&self) -> Result<()> {
@@ -125,6 +125,8 @@ impl Vtx {
         self.register("tcp6", vtx_ipv6::Tcp6Transport::default())?;
         #[cfg(feature = "sctp")]
         self.register("sctp", vtx_sctp::SctpTransport::default())?;
+        #[cfg(feature = "ws")]
+        self.register("ws", vtx_ws::WsTransport::default())?;
         Ok(())
     }
 

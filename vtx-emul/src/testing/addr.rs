@@ -24,11 +24,16 @@ pub fn socket_addr_of(endpoint: &str) -> SocketAddr {
 }
 
 /// Panics unless `bound` is what binding `asked` must say: `asked` itself, or for a
-/// port 0 (`udp://127.0.0.1:0`) the same with the port picked, not 0.
+/// port 0 (`udp://127.0.0.1:0`, `ws://127.0.0.1:0/path`) the same with the port
+/// picked, not 0.
 pub fn assert_bound(asked: &str, bound: &str) {
+    let (_, rest) = asked.split_once("://").unwrap_or(("", asked));
+    let path = rest.find('/').map_or("", |i| &rest[i..]);
     let picked = asked
-        .strip_suffix(":0")
+        .strip_suffix(path)
+        .and_then(|a| a.strip_suffix(":0"))
         .and_then(|host| bound.strip_prefix(host)?.strip_prefix(':'))
+        .and_then(|port| port.strip_suffix(path))
         .is_some_and(|port| port.parse::<u16>().is_ok_and(|p| p != 0));
     assert!(
         picked || bound == asked,

@@ -138,6 +138,9 @@ pub(crate) fn available() -> Vec<&'static str> {
     if cfg!(feature = "sctp") {
         v.push("sctp");
     }
+    if cfg!(feature = "ws") {
+        v.push("ws");
+    }
     v
 }
 

@@ -1,0 +1,466 @@
+//! A WebSocket connection as a stream [`Link`] carrying the shared ZMTP session
+//! unchanged: after the upgrade, the link gives the session the 64-octet greeting ZWS
+//! leaves out (RFC 45: the subprotocol already said version and mechanism) and turns
+//! each binary message (`flags` octet, then the frame) into a ZMTP frame; the other
+//! way it drops the session's greeting and sends each ZMTP frame as one message.
+//! Fragmented messages are reassembled (bounded by the socket's MAXMSGSIZE), pings
+//! answered, the close handshake honoured.
+
+use std::io::{self, IoSlice, Read, Write};
+
+use bytes::{Buf, BufMut, BytesMut};
+use mio::net::TcpStream;
+use vtx_emul::stream::Link;
+use vtx_emul::zmtp::greeting::Greeting;
+
+use crate::frame::{self, Frame, Opcode, Side};
+use crate::upgrade;
+
+/// Stop taking the session's bytes while this much waits for the socket.
+const OUT_HIGH: usize = 256 * 1024;
+/// TCP read size.
+const READ: usize = 64 * 1024;
+/// ZWS flags (RFC 45 §2.2).
+const ZWS_MORE: u8 = 0x01;
+const ZWS_COMMAND: u8 = 0x02;
+/// ZMTP flags (RFC 23 §2.3).
+const ZMTP_MORE: u8 = 0x01;
+const ZMTP_LONG: u8 = 0x02;
+const ZMTP_COMMAND: u8 = 0x04;
+
+enum State {
+    /// Server: waiting for the upgrade request.
+    Accepting {
+        path: String,
+        protocols: Vec<String>,
+    },
+    /// Client: the request goes out once TCP connects; then its answer.
+    Requesting {
+        request: Option<Vec<u8>>,
+        key: String,
+        protocols: Vec<String>,
+    },
+    /// Upgraded.
+    Open,
+    /// A close frame went out or came in: nothing more is decoded.
+    Closed,
+}
+
+/// One WebSocket connection.
+pub struct WsLink {
+    tcp: TcpStream,
+    side: Side,
+    state: State,
+    /// Mask keys for a client's frames (RFC 6455 §5.3: unpredictable).
+    rng: rand::rngs::StdRng,
+    /// The greeting the session expects from its peer.
+    greeting: [u8; 64],
+    /// Received, not parsed yet.
+    raw_in: BytesMut,
+    /// ZMTP bytes for the session.
+    zmtp_in: BytesMut,
+    /// The session's bytes not yet a whole ZMTP frame.
+    zmtp_out: BytesMut,
+    /// WebSocket bytes for TCP.
+    ws_out: BytesMut,
+    /// Octets of the session's own greeting still to drop.
+    skip: usize,
+    /// A fragmented message being put together.
+    message: Option<BytesMut>,
+    /// Largest ZWS message (a ZMTP frame and its flags octet).
+    max: u64,
+    eof: bool,
+    /// The subprotocol agreed, once open.
+    protocol: Option<String>,
+}
+
+impl std::fmt::Debug for WsLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsLink")
+            .field("side", &self.side)
+            .field("protocol", &self.protocol)
+            .finish_non_exhaustive()
+    }
+}
+
+fn invalid(reason: impl std::fmt::Display) -> io::Error {
+    // InvalidData: the stream transport counts and logs it as a refused peer.
+    io::Error::new(io::ErrorKind::InvalidData, format!("WebSocket: {reason}"))
+}
+
+/// The greeting ZWS leaves out, as the session must see it from the peer. ZMTP 3.0:
+/// libzmq's ws peers take subscriptions as messages (`0x01` and the topic), not as
+/// 3.1's SUBSCRIBE commands, and a 3.0 peer gets them so. The as-server bit is not
+/// checked by the session.
+fn peer_greeting(mechanism: &[u8], side: Side) -> [u8; 64] {
+    let mut g = Greeting::new(mechanism, side == Side::Client);
+    g.minor = 0;
+    g.encode()
+}
+
+impl WsLink {
+    fn new(tcp: TcpStream, side: Side, state: State, mechanism: &[u8], max: u64) -> WsLink {
+        use rand::SeedableRng;
+        WsLink {
+            tcp,
+            side,
+            state,
+            rng: rand::rngs::StdRng::from_os_rng(),
+            greeting: peer_greeting(mechanism, side),
+            raw_in: BytesMut::new(),
+            zmtp_in: BytesMut::new(),
+            zmtp_out: BytesMut::new(),
+            ws_out: BytesMut::new(),
+            skip: 64,
+            message: None,
+            max: max.saturating_add(1),
+            eof: false,
+            protocol: None,
+        }
+    }
+
+    /// A server's link, accepted on a listener for `path` speaking `protocols`.
+    pub(crate) fn server(
+        tcp: TcpStream,
+        path: String,
+        protocols: Vec<String>,
+        mechanism: &[u8],
+        max: u64,
+    ) -> WsLink {
+        let state = State::Accepting { path, protocols };
+        WsLink::new(tcp, Side::Server, state, mechanism, max)
+    }
+
+    /// A client's link to `host` (`host:port`) and `path`, offering `protocols`.
+    pub(crate) fn client(
+        tcp: TcpStream,
+        host: &str,
+        path: &str,
+        protocols: Vec<String>,
+        mechanism: &[u8],
+        max: u64,
+    ) -> WsLink {
+        use base64::Engine;
+        let mut link = WsLink::new(tcp, Side::Client, State::Closed, mechanism, max);
+        let nonce: [u8; 16] = rand::Rng::random(&mut link.rng);
+        let key = base64::engine::general_purpose::STANDARD.encode(nonce);
+        link.state = State::Requesting {
+            request: Some(upgrade::request(host, path, &key, &protocols)),
+            key,
+            protocols,
+        };
+        link
+    }
+
+    fn mask(&mut self) -> Option<[u8; 4]> {
+        (self.side == Side::Client).then(|| rand::Rng::random(&mut self.rng))
+    }
+
+    /// Writes what is queued for TCP; `Ok(true)` when nothing is left.
+    fn flush(&mut self) -> io::Result<bool> {
+        while !self.ws_out.is_empty() {
+            match self.tcp.write(&self.ws_out) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.ws_out.advance(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Sends a close frame with `status` (once), then gives up on the link.
+    fn fail(&mut self, status: u16, reason: impl std::fmt::Display) -> io::Error {
+        let reason = reason.to_string();
+        if matches!(self.state, State::Open) {
+            let mask = self.mask();
+            let payload = frame::close_payload(status, &reason);
+            frame::encode(&mut self.ws_out, true, Opcode::Close, &payload, mask);
+            let _ = self.flush();
+        }
+        self.state = State::Closed;
+        invalid(reason)
+    }
+
+    fn opened(&mut self, protocol: String) {
+        self.state = State::Open;
+        self.protocol = Some(protocol);
+        self.zmtp_in.put_slice(&self.greeting);
+        self.frame_out();
+    }
+
+    /// Parses what TCP gave: the upgrade, then frames.
+    fn process(&mut self) -> io::Result<()> {
+        match &self.state {
+            State::Accepting { path, protocols } => {
+                match upgrade::accept(&self.raw_in, path, protocols) {
+                    Ok(None) => return Ok(()),
+                    Ok(Some(a)) => {
+                        self.raw_in.advance(a.len);
+                        self.ws_out.put_slice(&a.response);
+                        self.opened(a.protocol);
+                    }
+                    Err(r) => {
+                        self.ws_out.put_slice(&r.response());
+                        let _ = self.flush();
+                        self.state = State::Closed;
+                        return Err(invalid(r));
+                    }
+                }
+            }
+            State::Requesting {
+                request: None,
+                key,
+                protocols,
+            } => match upgrade::check_response(&self.raw_in, key, protocols) {
+                Ok(None) => return Ok(()),
+                Ok(Some((protocol, len))) => {
+                    self.raw_in.advance(len);
+                    self.opened(protocol);
+                }
+                Err(e) => {
+                    self.state = State::Closed;
+                    return Err(invalid(e));
+                }
+            },
+            State::Requesting { .. } => return Err(invalid("bytes before our upgrade request")),
+            State::Open => {}
+            State::Closed => {
+                self.raw_in.clear();
+                return Ok(());
+            }
+        }
+        while matches!(self.state, State::Open) {
+            let f = match frame::decode(&mut self.raw_in, self.side, self.max) {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(e) => return Err(self.fail(e.status, e)),
+            };
+            self.on_frame(f)?;
+        }
+        Ok(())
+    }
+
+    fn on_frame(&mut self, f: Frame) -> io::Result<()> {
+        match f.opcode {
+            Opcode::Binary if self.message.is_some() => {
+                Err(self.fail(1002, "a new message inside a fragmented one"))
+            }
+            Opcode::Binary if f.fin => self.deliver(&f.payload),
+            Opcode::Binary => {
+                self.message = Some(BytesMut::from(&f.payload[..]));
+                Ok(())
+            }
+            Opcode::Continuation => {
+                let Some(mut m) = self.message.take() else {
+                    return Err(self.fail(1002, "a continuation without a message"));
+                };
+                if (m.len() + f.payload.len()) as u64 > self.max {
+                    return Err(self.fail(1009, "a fragmented message larger than the limit"));
+                }
+                m.put_slice(&f.payload);
+                if f.fin {
+                    self.deliver(&m)
+                } else {
+                    self.message = Some(m);
+                    Ok(())
+                }
+            }
+            Opcode::Text => Err(self.fail(1003, "a text message (ZWS is binary)")),
+            Opcode::Ping => {
+                let mask = self.mask();
+                frame::encode(&mut self.ws_out, true, Opcode::Pong, &f.payload, mask);
+                Ok(())
+            }
+            Opcode::Pong => Ok(()),
+            Opcode::Close => {
+                // Answer with the status it sent (RFC 6455 §5.5.1), then end.
+                let status = f
+                    .payload
+                    .get(..2)
+                    .map_or(1000, |s| u16::from_be_bytes([s[0], s[1]]));
+                let mask = self.mask();
+                let payload = frame::close_payload(status, "");
+                frame::encode(&mut self.ws_out, true, Opcode::Close, &payload, mask);
+                self.state = State::Closed;
+                self.eof = true;
+                Ok(())
+            }
+        }
+    }
+
+    /// One ZWS message to the session as a ZMTP frame.
+    fn deliver(&mut self, payload: &[u8]) -> io::Result<()> {
+        let Some((&flags, body)) = payload.split_first() else {
+            return Err(self.fail(1002, "an empty ZWS message (no flags octet)"));
+        };
+        if flags & !(ZWS_MORE | ZWS_COMMAND) != 0 {
+            return Err(self.fail(1002, "unknown ZWS flags"));
+        }
+        let mut zf = if flags & ZWS_MORE != 0 { ZMTP_MORE } else { 0 };
+        if flags & ZWS_COMMAND != 0 {
+            zf |= ZMTP_COMMAND;
+        }
+        if body.len() > 255 {
+            self.zmtp_in.put_u8(zf | ZMTP_LONG);
+            self.zmtp_in.put_u64(body.len() as u64);
+        } else {
+            self.zmtp_in.put_u8(zf);
+            self.zmtp_in.put_u8(body.len() as u8);
+        }
+        self.zmtp_in.put_slice(body);
+        Ok(())
+    }
+
+    /// Turns the session's whole ZMTP frames into WebSocket messages.
+    fn frame_out(&mut self) {
+        let skip = self.skip.min(self.zmtp_out.len());
+        self.zmtp_out.advance(skip);
+        self.skip -= skip;
+        if self.skip > 0 {
+            return;
+        }
+        loop {
+            let Some(&zf) = self.zmtp_out.first() else {
+                return;
+            };
+            let (len, head) = if zf & ZMTP_LONG != 0 {
+                let Some(b) = self.zmtp_out.get(1..9) else {
+                    return;
+                };
+                let mut a = [0u8; 8];
+                a.copy_from_slice(b);
+                (u64::from_be_bytes(a) as usize, 9)
+            } else {
+                let Some(&n) = self.zmtp_out.get(1) else {
+                    return;
+                };
+                (usize::from(n), 2)
+            };
+            if self.zmtp_out.len() < head + len {
+                return;
+            }
+            self.zmtp_out.advance(head);
+            let body = self.zmtp_out.split_to(len);
+            let mut flags = 0;
+            if zf & ZMTP_MORE != 0 {
+                flags |= ZWS_MORE;
+            }
+            if zf & ZMTP_COMMAND != 0 {
+                flags |= ZWS_COMMAND;
+            }
+            let mask = self.mask();
+            frame::put_header(&mut self.ws_out, true, Opcode::Binary, len + 1, mask);
+            let start = self.ws_out.len();
+            self.ws_out.put_u8(flags);
+            self.ws_out.put_slice(&body);
+            if let Some(k) = mask {
+                frame::apply_mask(&mut self.ws_out[start..], k);
+            }
+        }
+    }
+
+    /// The subprotocol agreed, once the upgrade is done.
+    pub fn protocol(&self) -> Option<&str> {
+        self.protocol.as_deref()
+    }
+}
+
+impl Link for WsLink {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if !self.zmtp_in.is_empty() {
+                let n = buf.len().min(self.zmtp_in.len());
+                buf[..n].copy_from_slice(&self.zmtp_in[..n]);
+                self.zmtp_in.advance(n);
+                return Ok(n);
+            }
+            if self.eof {
+                let _ = self.flush();
+                return Ok(0);
+            }
+            self.raw_in.reserve(READ);
+            let start = self.raw_in.len();
+            self.raw_in.resize(start + READ, 0);
+            let r = Read::read(&mut self.tcp, &mut self.raw_in[start..]);
+            let n = *r.as_ref().unwrap_or(&0);
+            self.raw_in.truncate(start + n);
+            match r {
+                Ok(0) => self.eof = true,
+                Ok(_) => {
+                    let processed = self.process();
+                    // Pongs, close replies and the 101 go out now.
+                    self.flush()?;
+                    processed?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        if self.ws_out.len() >= OUT_HIGH && !self.flush()? && self.ws_out.len() >= OUT_HIGH {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let mut total = 0;
+        for b in bufs {
+            self.zmtp_out.put_slice(b);
+            total += b.len();
+        }
+        if matches!(self.state, State::Open) {
+            self.frame_out();
+            self.flush()?;
+        }
+        Ok(total)
+    }
+
+    fn connected(&mut self) -> io::Result<bool> {
+        if !Link::connected(&mut self.tcp)? {
+            return Ok(false);
+        }
+        if let State::Requesting { request, .. } = &mut self.state
+            && let Some(r) = request.take()
+        {
+            self.ws_out.put_slice(&r);
+            self.flush()?;
+        }
+        Ok(true)
+    }
+
+    fn flush_link(&mut self) -> io::Result<bool> {
+        self.flush()
+    }
+
+    fn shutdown_write(&mut self) -> io::Result<()> {
+        if matches!(self.state, State::Open) {
+            let mask = self.mask();
+            let payload = frame::close_payload(1000, "");
+            frame::encode(&mut self.ws_out, true, Opcode::Close, &payload, mask);
+            self.state = State::Closed;
+        }
+        if !self.flush()? {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        self.tcp.shutdown(std::net::Shutdown::Write)
+    }
+
+    fn meta(&self, key: &str) -> Option<String> {
+        match key {
+            "ws-protocol" => self.protocol.clone(),
+            _ => None,
+        }
+    }
+}
+
+impl mio::event::Source for WsLink {
+    fn register(&mut self, r: &mio::Registry, t: mio::Token, i: mio::Interest) -> io::Result<()> {
+        self.tcp.register(r, t, i)
+    }
+    fn reregister(&mut self, r: &mio::Registry, t: mio::Token, i: mio::Interest) -> io::Result<()> {
+        self.tcp.reregister(r, t, i)
+    }
+    fn deregister(&mut self, r: &mio::Registry) -> io::Result<()> {
+        self.tcp.deregister(r)
+    }
+}
