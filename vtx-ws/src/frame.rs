@@ -150,8 +150,9 @@ pub fn decode(buf: &mut BytesMut, side: Side, max: u64) -> Result<Option<Frame>,
         None
     };
     let len = len as usize; // at most `max`, which fits in memory
+    // Nothing is reserved for a frame still coming: the buffer grows with what
+    // arrives, so a peer's cost to us is what it sends, not what a header claims.
     if buf.len() < at + len {
-        buf.reserve(at + len - buf.len());
         return Ok(None);
     }
     buf.advance(at);

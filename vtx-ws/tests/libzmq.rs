@@ -134,3 +134,37 @@ fn vtx_to_vtx() {
         assert_eq!(req.recv_multipart(0).unwrap(), m);
     }
 }
+
+/// The security mechanisms run over ws:// as over tcp6:// (subprotocols
+/// `ZWS2.0/PLAIN`, `ZWS2.0/CURVE`, `ZWS2.0/SASL`): the right credentials in, the
+/// wrong ones out.
+#[test]
+fn plain_curve_and_sasl_between_vtx_sockets() {
+    let (_ctx, vtx) = setup();
+    let _ = vtx_emul::plain_handshakes!(|ty| sock(&vtx, ty), "ws://127.0.0.1:0/zmq", LIMIT);
+    let _ = vtx_emul::curve_handshakes!(|ty| sock(&vtx, ty), "ws://127.0.0.1:0/zmq", LIMIT);
+    let _ = vtx_emul::sasl_handshakes!(
+        |ty| sock(&vtx, ty),
+        "ws://127.0.0.1:0/zmq",
+        LIMIT,
+        vtx_emul::sasl::SaslMechanism::ScramSha256
+    );
+}
+
+/// PLAIN with libzmq over ws://: a native PLAIN client (`ZWS2.0/PLAIN`) to a vtx
+/// PLAIN server.
+#[test]
+fn native_plain_client_to_vtx_plain_server() {
+    let (ctx, vtx) = setup();
+    let rep = sock(&vtx, zmq::REP);
+    rep.set_plain_server(vtx_emul::security::PlainPasswords::new().with_user(b"admin", b"secret"))
+        .unwrap();
+    let ep = rep.bind("ws://127.0.0.1:0/zmq").unwrap();
+    let req = native(&ctx, zmq::REQ);
+    req.set_plain_username(Some("admin")).unwrap();
+    req.set_plain_password(Some("secret")).unwrap();
+    req.connect(&ep).unwrap();
+    req.send("sealed", 0).unwrap();
+    assert_eq!(rep.recv_bytes(0).unwrap(), b"sealed");
+    assert_eq!(rep.msg_gets("User-Id").unwrap().as_deref(), Some("admin"));
+}
