@@ -23,7 +23,6 @@ mod link;
 pub mod upgrade;
 
 use std::io;
-use std::net::SocketAddr;
 
 pub use link::WsLink;
 use vtx_emul::stream::tcp::TcpNetwork;
@@ -31,8 +30,19 @@ use vtx_emul::stream::{Network, StreamTransport};
 use vtx_emul::zmtp::ZmtpSession;
 use vtx_emul::{Endpoint, Result, SocketOptions};
 
-/// ZMTP over WebSocket.
-pub type WsTransport = StreamTransport<WsNetwork, ZmtpSession>;
+/// ZMTP over WebSocket over TCP: `ws://`.
+pub type WsTransport = StreamTransport<WsNetwork<TcpNetwork>, ZmtpSession>;
+
+/// ZMTP over WebSocket over TLS 1.3: `wss://`, configured as `tls://` is.
+#[cfg(feature = "wss")]
+pub type WssTransport = StreamTransport<WsNetwork<vtx_tls::TlsNetwork>, ZmtpSession>;
+
+/// A `wss` transport with driver-wide TLS defaults (a socket may set its own with
+/// `VtxSocket::set_transport_config`, as for `tls://`).
+#[cfg(feature = "wss")]
+pub fn wss_transport(defaults: vtx_tls::TlsConfig) -> WssTransport {
+    StreamTransport::new(WsNetwork::new(vtx_tls::TlsNetwork::new(defaults)))
+}
 
 /// The largest message when the socket sets no MAXMSGSIZE: still no length that
 /// would overflow an allocation.
@@ -60,73 +70,88 @@ fn max(opts: &SocketOptions) -> u64 {
     opts.max_msg_size.unwrap_or(NO_LIMIT).min(NO_LIMIT)
 }
 
-/// A TCP listener for one path, with the settings of the socket that bound it.
+/// A listener for one path, with the settings of the socket that bound it.
 #[derive(Debug)]
-pub struct WsListener {
-    tcp: mio::net::TcpListener,
+pub struct WsListener<L> {
+    inner: L,
     path: String,
     protocols: Vec<String>,
     mechanism: Vec<u8>,
     max: u64,
 }
 
-impl mio::event::Source for WsListener {
+impl<L: mio::event::Source> mio::event::Source for WsListener<L> {
     fn register(&mut self, r: &mio::Registry, t: mio::Token, i: mio::Interest) -> io::Result<()> {
-        self.tcp.register(r, t, i)
+        self.inner.register(r, t, i)
     }
     fn reregister(&mut self, r: &mio::Registry, t: mio::Token, i: mio::Interest) -> io::Result<()> {
-        self.tcp.reregister(r, t, i)
+        self.inner.reregister(r, t, i)
     }
     fn deregister(&mut self, r: &mio::Registry) -> io::Result<()> {
-        self.tcp.deregister(r)
+        self.inner.deregister(r)
     }
 }
 
-/// Where to connect: the address, the `Host` header and the path.
+/// Where to connect: the stream's own target, the `Host` header and the path.
 #[derive(Clone, Debug)]
-pub struct WsTarget {
-    addr: SocketAddr,
+pub struct WsTarget<T> {
+    inner: T,
     host: String,
     path: String,
 }
 
-/// WebSocket over TCP as a stream [`Network`].
+/// WebSocket over the byte-stream network `N` (TCP; TLS for `wss://`).
 #[derive(Debug, Default)]
-pub struct WsNetwork {
-    tcp: TcpNetwork,
+pub struct WsNetwork<N> {
+    inner: N,
 }
 
-impl Network for WsNetwork {
-    type Listener = WsListener;
-    type Link = WsLink;
-    type Target = WsTarget;
+impl<N> WsNetwork<N> {
+    /// WebSocket over `inner`.
+    pub fn new(inner: N) -> WsNetwork<N> {
+        WsNetwork { inner }
+    }
+}
+
+impl<N: Network> Network for WsNetwork<N> {
+    type Listener = WsListener<N::Listener>;
+    type Link = WsLink<N::Link>;
+    type Target = WsTarget<N::Target>;
+
+    fn confidential(&self) -> bool {
+        self.inner.confidential()
+    }
+
+    fn check_connect(&self, opts: &SocketOptions) -> Result<()> {
+        self.inner.check_connect(opts)
+    }
 
     fn listen(
         &mut self,
         endpoint: &Endpoint,
         opts: &SocketOptions,
-    ) -> Result<(WsListener, String)> {
+    ) -> Result<(Self::Listener, String)> {
         let (hp, path) = split(endpoint)?;
-        let (tcp, bound) = self.tcp.listen(&hp, opts)?;
-        let listener = WsListener {
-            tcp,
-            protocols: protocols(opts),
-            mechanism: opts.security.name().to_vec(),
-            max: max(opts),
-            path: path.clone(),
-        };
+        let (inner, bound) = self.inner.listen(&hp, opts)?;
         let shown = if path == "/" {
             bound
         } else {
             format!("{bound}{path}")
         };
+        let listener = WsListener {
+            inner,
+            protocols: protocols(opts),
+            mechanism: opts.security.name().to_vec(),
+            max: max(opts),
+            path,
+        };
         Ok((listener, shown))
     }
 
-    fn accept(&mut self, l: &WsListener) -> io::Result<(WsLink, String)> {
-        let (tcp, peer) = self.tcp.accept(&l.tcp)?;
+    fn accept(&mut self, l: &Self::Listener) -> io::Result<(Self::Link, String)> {
+        let (inner, peer) = self.inner.accept(&l.inner)?;
         let link = WsLink::server(
-            tcp,
+            inner,
             l.path.clone(),
             l.protocols.clone(),
             &l.mechanism,
@@ -135,20 +160,24 @@ impl Network for WsNetwork {
         Ok((link, peer))
     }
 
-    fn resolve(&mut self, endpoint: &Endpoint) -> Result<WsTarget> {
+    fn resolve(&mut self, endpoint: &Endpoint) -> Result<Self::Target> {
         let (hp, path) = split(endpoint)?;
-        let addr = self.tcp.resolve(&hp)?;
+        let inner = self.inner.resolve(&hp)?;
         Ok(WsTarget {
-            addr,
+            inner,
             host: hp.address().to_owned(),
             path,
         })
     }
 
-    fn connect(&mut self, target: &WsTarget, opts: &SocketOptions) -> io::Result<(WsLink, String)> {
-        let (tcp, peer) = self.tcp.connect(&target.addr, opts)?;
+    fn connect(
+        &mut self,
+        target: &Self::Target,
+        opts: &SocketOptions,
+    ) -> io::Result<(Self::Link, String)> {
+        let (inner, peer) = self.inner.connect(&target.inner, opts)?;
         let link = WsLink::client(
-            tcp,
+            inner,
             &target.host,
             &target.path,
             protocols(opts),

@@ -6,11 +6,10 @@
 //! Fragmented messages are reassembled (bounded by the socket's MAXMSGSIZE), pings
 //! answered, the close handshake honoured.
 
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice};
 
-use bytes::{Buf, BufMut, BytesMut};
-use mio::net::TcpStream;
-use vtx_emul::stream::Link;
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use vtx_emul::stream::{ChannelFacts, Link};
 use vtx_emul::zmtp::greeting::Greeting;
 
 use crate::frame::{self, Frame, Opcode, Side};
@@ -46,9 +45,9 @@ enum State {
     Closed,
 }
 
-/// One WebSocket connection.
-pub struct WsLink {
-    tcp: TcpStream,
+/// One WebSocket connection over the byte stream `L` (TCP, or TLS for `wss://`).
+pub struct WsLink<L> {
+    inner: L,
     side: Side,
     state: State,
     /// Mask keys for a client's frames (RFC 6455 §5.3: unpredictable).
@@ -74,7 +73,7 @@ pub struct WsLink {
     protocol: Option<String>,
 }
 
-impl std::fmt::Debug for WsLink {
+impl<L> std::fmt::Debug for WsLink<L> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WsLink")
             .field("side", &self.side)
@@ -98,11 +97,11 @@ fn peer_greeting(mechanism: &[u8], side: Side) -> [u8; 64] {
     g.encode()
 }
 
-impl WsLink {
-    fn new(tcp: TcpStream, side: Side, state: State, mechanism: &[u8], max: u64) -> WsLink {
+impl<L: Link> WsLink<L> {
+    fn new(inner: L, side: Side, state: State, mechanism: &[u8], max: u64) -> WsLink<L> {
         use rand::SeedableRng;
         WsLink {
-            tcp,
+            inner,
             side,
             state,
             rng: rand::rngs::StdRng::from_os_rng(),
@@ -121,27 +120,27 @@ impl WsLink {
 
     /// A server's link, accepted on a listener for `path` speaking `protocols`.
     pub(crate) fn server(
-        tcp: TcpStream,
+        inner: L,
         path: String,
         protocols: Vec<String>,
         mechanism: &[u8],
         max: u64,
-    ) -> WsLink {
+    ) -> WsLink<L> {
         let state = State::Accepting { path, protocols };
-        WsLink::new(tcp, Side::Server, state, mechanism, max)
+        WsLink::new(inner, Side::Server, state, mechanism, max)
     }
 
     /// A client's link to `host` (`host:port`) and `path`, offering `protocols`.
     pub(crate) fn client(
-        tcp: TcpStream,
+        inner: L,
         host: &str,
         path: &str,
         protocols: Vec<String>,
         mechanism: &[u8],
         max: u64,
-    ) -> WsLink {
+    ) -> WsLink<L> {
         use base64::Engine;
-        let mut link = WsLink::new(tcp, Side::Client, State::Closed, mechanism, max);
+        let mut link = WsLink::new(inner, Side::Client, State::Closed, mechanism, max);
         let nonce: [u8; 16] = rand::Rng::random(&mut link.rng);
         let key = base64::engine::general_purpose::STANDARD.encode(nonce);
         link.state = State::Requesting {
@@ -159,7 +158,7 @@ impl WsLink {
     /// Writes what is queued for TCP; `Ok(true)` when nothing is left.
     fn flush(&mut self) -> io::Result<bool> {
         while !self.ws_out.is_empty() {
-            match self.tcp.write(&self.ws_out) {
+            match self.inner.write_vectored(&[IoSlice::new(&self.ws_out)]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => self.ws_out.advance(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
@@ -167,7 +166,8 @@ impl WsLink {
                 Err(e) => return Err(e),
             }
         }
-        Ok(true)
+        // And what the stream itself still holds (TLS records).
+        self.inner.flush_link()
     }
 
     /// Sends a close frame with `status` (once), then gives up on the link.
@@ -367,7 +367,7 @@ impl WsLink {
     }
 }
 
-impl Link for WsLink {
+impl<L: Link> Link for WsLink<L> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             if !self.zmtp_in.is_empty() {
@@ -383,7 +383,7 @@ impl Link for WsLink {
             self.raw_in.reserve(READ);
             let start = self.raw_in.len();
             self.raw_in.resize(start + READ, 0);
-            let r = Read::read(&mut self.tcp, &mut self.raw_in[start..]);
+            let r = self.inner.read(&mut self.raw_in[start..]);
             let n = *r.as_ref().unwrap_or(&0);
             self.raw_in.truncate(start + n);
             match r {
@@ -416,7 +416,7 @@ impl Link for WsLink {
     }
 
     fn connected(&mut self) -> io::Result<bool> {
-        if !Link::connected(&mut self.tcp)? {
+        if !self.inner.connected()? {
             return Ok(false);
         }
         if let State::Requesting { request, .. } = &mut self.state
@@ -442,25 +442,33 @@ impl Link for WsLink {
         if !self.flush()? {
             return Err(io::ErrorKind::WouldBlock.into());
         }
-        self.tcp.shutdown(std::net::Shutdown::Write)
+        self.inner.shutdown_write()
     }
 
     fn meta(&self, key: &str) -> Option<String> {
         match key {
             "ws-protocol" => self.protocol.clone(),
-            _ => None,
+            _ => self.inner.meta(key),
         }
+    }
+
+    fn peer_identity(&self) -> Option<Bytes> {
+        self.inner.peer_identity()
+    }
+
+    fn channel(&self) -> ChannelFacts {
+        self.inner.channel()
     }
 }
 
-impl mio::event::Source for WsLink {
+impl<L: Link> mio::event::Source for WsLink<L> {
     fn register(&mut self, r: &mio::Registry, t: mio::Token, i: mio::Interest) -> io::Result<()> {
-        self.tcp.register(r, t, i)
+        self.inner.register(r, t, i)
     }
     fn reregister(&mut self, r: &mio::Registry, t: mio::Token, i: mio::Interest) -> io::Result<()> {
-        self.tcp.reregister(r, t, i)
+        self.inner.reregister(r, t, i)
     }
     fn deregister(&mut self, r: &mio::Registry) -> io::Result<()> {
-        self.tcp.deregister(r)
+        self.inner.deregister(r)
     }
 }

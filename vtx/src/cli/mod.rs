@@ -438,6 +438,8 @@ pub(crate) fn manager(ctx: &zmq::Context, tls: &TlsArgs) -> CliResult<vtx::Vtx> 
     v.register_defaults()?;
     #[cfg(feature = "tls")]
     v.register("tls", vtx::tls::transport(tls_config(tls)?))?;
+    #[cfg(all(feature = "tls", feature = "ws"))]
+    v.register("wss", vtx::ws::wss_transport(tls_config(tls)?))?;
     #[cfg(not(feature = "tls"))]
     let _ = tls;
     Ok(v)
