@@ -14,6 +14,7 @@ use super::{CliError, CliResult, available};
 pub(crate) struct BenchArgs {
     /// Transports to measure (comma-separated). `relay` is native libzmq tcp with an
     /// inproc relay in front of each side: the ceiling of a driver behind an inproc pipe.
+    /// `native-ws` is libzmq's own ws://, the baseline for `ws` and `wss`.
     #[arg(long, value_delimiter = ',', default_values_t = ["tcp6".to_string(), "udp".to_string()])]
     transports: Vec<String>,
     /// Message sizes in bytes (comma-separated).
@@ -46,6 +47,8 @@ fn register(v: &vtx::Vtx) -> vtx::Result<()> {
     v.register_defaults()?;
     #[cfg(feature = "tls")]
     v.register("tls", vtx::tls::transport(vtx::bench::ephemeral_tls()?))?;
+    #[cfg(all(feature = "tls", feature = "ws"))]
+    v.register("wss", vtx::ws::wss_transport(vtx::bench::ephemeral_tls()?))?;
     Ok(())
 }
 
@@ -76,14 +79,21 @@ pub(crate) fn run(a: BenchArgs) -> CliResult {
             pairings.push(Pairing::new(ep.clone(), ep));
             continue;
         }
+        if t == "native-ws" {
+            let ep = End::Native("ws://127.0.0.1:*/bench".into());
+            pairings.push(Pairing::new(ep.clone(), ep));
+            continue;
+        }
         let ep = match t.as_str() {
             "tcp6" => "tcp6://[::1]:0",
             "udp" => "udp://127.0.0.1:0",
             "tls" => "tls://127.0.0.1:0",
             "sctp" => "sctp://127.0.0.1:0",
+            "ws" => "ws://127.0.0.1:0/bench",
+            "wss" => "wss://127.0.0.1:0/bench",
             other => {
                 return Err(CliError(format!(
-                    "unknown transport `{other}` (available: {}, relay)",
+                    "unknown transport `{other}` (available: {}, relay, native-ws)",
                     available().join(", ")
                 )));
             }

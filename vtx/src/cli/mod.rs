@@ -141,6 +141,9 @@ pub(crate) fn available() -> Vec<&'static str> {
     if cfg!(feature = "ws") {
         v.push("ws");
     }
+    if cfg!(all(feature = "ws", feature = "tls")) {
+        v.push("wss");
+    }
     v
 }
 
