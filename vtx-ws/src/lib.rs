@@ -60,10 +60,22 @@ fn split(endpoint: &Endpoint) -> Result<(Endpoint, String)> {
     Ok((hp, path.to_owned()))
 }
 
+/// What a client offers: ZWS 2.0 with its mechanism.
 fn protocols(opts: &SocketOptions) -> Vec<String> {
     vec![upgrade::subprotocol(&String::from_utf8_lossy(
         opts.security.name(),
     ))]
+}
+
+/// What a server takes, preferred first: ZWS 2.0 with its mechanism, and for NULL
+/// also the bare `ZWS2.0` browsers ask for (after it: libzmq's ws aborts under bare
+/// ZWS2.0 with heartbeats on, so a libzmq client offering both gets the other).
+fn server_protocols(opts: &SocketOptions) -> Vec<String> {
+    let mut p = protocols(opts);
+    if opts.security.name() == b"NULL" {
+        p.push(upgrade::BARE.to_owned());
+    }
+    p
 }
 
 fn max(opts: &SocketOptions) -> u64 {
@@ -140,7 +152,7 @@ impl<N: Network> Network for WsNetwork<N> {
         };
         let listener = WsListener {
             inner,
-            protocols: protocols(opts),
+            protocols: server_protocols(opts),
             mechanism: opts.security.name().to_vec(),
             max: max(opts),
             path,

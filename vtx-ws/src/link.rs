@@ -9,7 +9,9 @@
 use std::io::{self, IoSlice};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use vtx_emul::SocketType;
 use vtx_emul::stream::{ChannelFacts, Link};
+use vtx_emul::zmtp::command::{self, Command};
 use vtx_emul::zmtp::greeting::Greeting;
 
 use crate::frame::{self, Frame, Opcode, Side};
@@ -71,6 +73,16 @@ pub struct WsLink<L> {
     eof: bool,
     /// The subprotocol agreed, once open.
     protocol: Option<String>,
+    /// Bare `ZWS2.0` (browsers): identity messages instead of READY.
+    bare: bool,
+    /// Bare: our socket type, read from our READY.
+    our_type: Option<SocketType>,
+    /// Bare: the peer's identity message, until the session can have it as READY.
+    peer_identity: Option<Bytes>,
+    peer_identified: bool,
+    /// Bare: the session has the peer's READY; until then its frames wait in `held`.
+    peer_ready: bool,
+    held: BytesMut,
 }
 
 impl<L> std::fmt::Debug for WsLink<L> {
@@ -87,14 +99,27 @@ fn invalid(reason: impl std::fmt::Display) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("WebSocket: {reason}"))
 }
 
-/// The greeting ZWS leaves out, as the session must see it from the peer. ZMTP 3.0:
-/// libzmq's ws peers take subscriptions as messages (`0x01` and the topic), not as
-/// 3.1's SUBSCRIBE commands, and a 3.0 peer gets them so. The as-server bit is not
-/// checked by the session.
+/// The greeting ZWS leaves out, as the session must see it from the peer: ZMTP 3.1
+/// with the subprotocol's mechanism (the link turns 3.1's commands into what ZWS
+/// peers take). The as-server bit is not checked by the session.
 fn peer_greeting(mechanism: &[u8], side: Side) -> [u8; 64] {
-    let mut g = Greeting::new(mechanism, side == Side::Client);
-    g.minor = 0;
-    g.encode()
+    Greeting::new(mechanism, side == Side::Client).encode()
+}
+
+/// The socket type a bare `ZWS2.0` peer is taken for (ZMTP/2 peers do not say
+/// theirs): the one that constrains our socket least, so a ROUTER's browser peer is
+/// a DEALER, whose messages need no delimiter.
+fn bare_peer(ours: SocketType) -> SocketType {
+    use SocketType::*;
+    match ours {
+        Req => Rep,
+        Rep | Dealer | Router => Dealer,
+        Pub | XPub => Sub,
+        Sub | XSub => Pub,
+        Push => Pull,
+        Pull => Push,
+        Pair => Pair,
+    }
 }
 
 impl<L: Link> WsLink<L> {
@@ -115,6 +140,12 @@ impl<L: Link> WsLink<L> {
             max: max.saturating_add(1),
             eof: false,
             protocol: None,
+            bare: false,
+            our_type: None,
+            peer_identity: None,
+            peer_identified: false,
+            peer_ready: false,
+            held: BytesMut::new(),
         }
     }
 
@@ -185,6 +216,7 @@ impl<L: Link> WsLink<L> {
 
     fn opened(&mut self, protocol: String) {
         self.state = State::Open;
+        self.bare = protocol == upgrade::BARE;
         self.protocol = Some(protocol);
         self.zmtp_in.put_slice(&self.greeting);
         self.frame_out();
@@ -273,7 +305,12 @@ impl<L: Link> WsLink<L> {
                 frame::encode(&mut self.ws_out, true, Opcode::Pong, &f.payload, mask);
                 Ok(())
             }
-            Opcode::Pong => Ok(()),
+            // Our heartbeat's answer: the PONG the session waits for.
+            Opcode::Pong => {
+                let pong = Command::Pong(f.payload.slice(..f.payload.len().min(16))).encode();
+                self.session_frame(ZMTP_COMMAND, &pong);
+                Ok(())
+            }
             Opcode::Close => {
                 // Answer with the status it sent (RFC 6455 §5.5.1), then end.
                 let status = f
@@ -298,18 +335,24 @@ impl<L: Link> WsLink<L> {
         if flags & !(ZWS_MORE | ZWS_COMMAND) != 0 {
             return Err(self.fail(1002, "unknown ZWS flags"));
         }
+        if self.bare && !self.peer_identified {
+            // Bare ZWS2.0: the first message is the peer's identity.
+            if flags != 0 || body.len() > 255 {
+                return Err(self.fail(1002, "ZWS2.0 begins with one identity message"));
+            }
+            self.peer_identified = true;
+            self.peer_identity = Some(Bytes::copy_from_slice(body));
+            self.bare_ready();
+            return Ok(());
+        }
+        if self.bare && !self.peer_ready && (self.held.len() + body.len()) as u64 > self.max {
+            return Err(self.fail(1008, "ZWS2.0: too much before the handshake completed"));
+        }
         let mut zf = if flags & ZWS_MORE != 0 { ZMTP_MORE } else { 0 };
         if flags & ZWS_COMMAND != 0 {
             zf |= ZMTP_COMMAND;
         }
-        if body.len() > 255 {
-            self.zmtp_in.put_u8(zf | ZMTP_LONG);
-            self.zmtp_in.put_u64(body.len() as u64);
-        } else {
-            self.zmtp_in.put_u8(zf);
-            self.zmtp_in.put_u8(body.len() as u8);
-        }
-        self.zmtp_in.put_slice(body);
+        self.session_frame(zf, body);
         Ok(())
     }
 
@@ -342,23 +385,100 @@ impl<L: Link> WsLink<L> {
                 return;
             }
             self.zmtp_out.advance(head);
-            let body = self.zmtp_out.split_to(len);
-            let mut flags = 0;
-            if zf & ZMTP_MORE != 0 {
-                flags |= ZWS_MORE;
-            }
+            let body = self.zmtp_out.split_to(len).freeze();
             if zf & ZMTP_COMMAND != 0 {
-                flags |= ZWS_COMMAND;
-            }
-            let mask = self.mask();
-            frame::put_header(&mut self.ws_out, true, Opcode::Binary, len + 1, mask);
-            let start = self.ws_out.len();
-            self.ws_out.put_u8(flags);
-            self.ws_out.put_slice(&body);
-            if let Some(k) = mask {
-                frame::apply_mask(&mut self.ws_out[start..], k);
+                self.command_out(body);
+            } else {
+                let flags = if zf & ZMTP_MORE != 0 { ZWS_MORE } else { 0 };
+                self.message_out(flags, &[&body]);
             }
         }
+    }
+
+    /// One ZWS message: the flags octet, then `parts`.
+    fn message_out(&mut self, flags: u8, parts: &[&[u8]]) {
+        let len = 1 + parts.iter().map(|p| p.len()).sum::<usize>();
+        let mask = self.mask();
+        frame::put_header(&mut self.ws_out, true, Opcode::Binary, len, mask);
+        let start = self.ws_out.len();
+        self.ws_out.put_u8(flags);
+        for p in parts {
+            self.ws_out.put_slice(p);
+        }
+        if let Some(k) = mask {
+            frame::apply_mask(&mut self.ws_out[start..], k);
+        }
+    }
+
+    /// A command of the session, as the ZWS peers here take it: subscriptions as
+    /// messages (`0x01`/`0x00` and the topic: libzmq's ws ignores SUBSCRIBE), the
+    /// heartbeat's PING as a WebSocket ping (libzmq's ws answers those, not PING
+    /// commands); under bare `ZWS2.0` our READY becomes the identity message. The
+    /// rest go as command messages.
+    fn command_out(&mut self, body: Bytes) {
+        match Command::decode(body.clone()) {
+            Ok(Command::Subscribe(topic)) => self.message_out(0, &[&[1], &topic]),
+            Ok(Command::Cancel(topic)) => self.message_out(0, &[&[0], &topic]),
+            Ok(Command::Ping { context, .. }) => {
+                let mask = self.mask();
+                frame::encode(&mut self.ws_out, true, Opcode::Ping, &context, mask);
+            }
+            Ok(Command::Ready(props)) if self.bare => {
+                let ours =
+                    command::property(&props, "Socket-Type").and_then(|t| SocketType::from_name(t));
+                let identity = command::property(&props, "Identity")
+                    .cloned()
+                    .unwrap_or_default();
+                self.message_out(0, &[&identity]);
+                self.our_type = ours;
+                self.bare_ready();
+            }
+            _ => self.message_out(ZWS_COMMAND, &[&body]),
+        }
+    }
+
+    /// Bare `ZWS2.0`: once our type and the peer's identity message are both known,
+    /// the session gets the READY the peer does not send, naming the type that
+    /// matches ours (ZMTP/2's peers do not say theirs).
+    fn bare_ready(&mut self) {
+        let Some(ours) = self.our_type else {
+            return;
+        };
+        let Some(identity) = self.peer_identity.take() else {
+            return;
+        };
+        let theirs = bare_peer(ours);
+        log::trace!("ZWS2.0: the peer's READY as {theirs:?}");
+        let mut props = vec![(
+            Bytes::from_static(b"Socket-Type"),
+            Bytes::from_static(theirs.name().as_bytes()),
+        )];
+        if !identity.is_empty() {
+            props.push((Bytes::from_static(b"Identity"), identity));
+        }
+        let ready = Command::Ready(props).encode();
+        self.peer_ready = true;
+        self.session_frame(ZMTP_COMMAND, &ready);
+        let held = std::mem::take(&mut self.held);
+        self.zmtp_in.put_slice(&held);
+    }
+
+    /// One ZMTP frame for the session (held back, under bare ZWS2.0, until the
+    /// session has the peer's READY).
+    fn session_frame(&mut self, flags: u8, body: &[u8]) {
+        let to = if self.bare && !self.peer_ready {
+            &mut self.held
+        } else {
+            &mut self.zmtp_in
+        };
+        if body.len() > 255 {
+            to.put_u8(flags | ZMTP_LONG);
+            to.put_u64(body.len() as u64);
+        } else {
+            to.put_u8(flags);
+            to.put_u8(body.len() as u8);
+        }
+        to.put_slice(body);
     }
 
     /// The subprotocol agreed, once the upgrade is done.
@@ -430,6 +550,11 @@ impl<L: Link> Link for WsLink<L> {
 
     fn flush_link(&mut self) -> io::Result<bool> {
         self.flush()
+    }
+
+    fn buffered_input(&self) -> bool {
+        // Bare ZWS2.0: the peer's READY, made when our own went out.
+        !self.zmtp_in.is_empty()
     }
 
     fn shutdown_write(&mut self) -> io::Result<()> {

@@ -14,6 +14,10 @@ const HEADERS_MAX: usize = 32;
 /// RFC 6455 §1.3's GUID.
 const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
+/// ZWS 2.0 without a mechanism, the subprotocol browsers can ask for (`/` is not
+/// allowed in theirs): identity messages instead of READY, as ZMTP/2.
+pub const BARE: &str = "ZWS2.0";
+
 /// The subprotocol of ZWS 2.0 with `mechanism` (`NULL`, `PLAIN`, `CURVE`).
 pub fn subprotocol(mechanism: &str) -> String {
     format!("ZWS2.0/{mechanism}")
@@ -135,7 +139,10 @@ pub fn accept(buf: &[u8], path: &str, protocols: &[String]) -> Result<Option<Acc
     }
     let asked = req.path.unwrap_or("/");
     let route = asked.split('?').next().unwrap_or(asked);
-    if route != path {
+    // libzmq's ws client sends only the last segment of its endpoint's path
+    // (`ws://h:1/a/b` asks for `/b`): that is taken for the whole path too.
+    let last = path.rfind('/').map_or(path, |i| &path[i..]);
+    if route != path && route != last {
         return Err(Refusal::new(404, format!("no socket at {route}")));
     }
     let offered: Vec<&str> = h

@@ -168,3 +168,48 @@ fn native_plain_client_to_vtx_plain_server() {
     assert_eq!(rep.recv_bytes(0).unwrap(), b"sealed");
     assert_eq!(rep.msg_gets("User-Id").unwrap().as_deref(), Some("admin"));
 }
+
+/// Heartbeats cross: ours are WebSocket pings (libzmq's ws ignores ZMTP PING
+/// commands and answers pings), and libzmq's pings get our pongs. With short
+/// intervals on both sides the peering stays up for many intervals and carries
+/// messages.
+#[test]
+fn heartbeats_cross_with_libzmq() {
+    let (ctx, vtx) = setup();
+    let rep = native(&ctx, zmq::REP);
+    rep.set_heartbeat_ivl(100).unwrap();
+    rep.set_heartbeat_timeout(300).unwrap();
+    rep.bind("ws://127.0.0.1:*/hb").unwrap();
+    let ep = rep.get_last_endpoint().unwrap().unwrap();
+    let req = sock(&vtx, zmq::REQ);
+    req.set_heartbeat_ivl(100).unwrap();
+    req.set_heartbeat_timeout(300).unwrap();
+    req.connect(&ep).unwrap();
+    req.send("first", 0).unwrap();
+    assert_eq!(rep.recv_bytes(0).unwrap(), b"first");
+    rep.send("ok", 0).unwrap();
+    assert_eq!(req.recv_bytes(0).unwrap(), b"ok");
+    // Ten heartbeat intervals with nothing but heartbeats on the wire.
+    std::thread::sleep(Duration::from_millis(1000));
+    let stats = req.stats().unwrap();
+    assert_eq!(
+        (stats.heartbeat_timeouts, stats.peers_down, req.peer_count()),
+        (0, 0, 1)
+    );
+    req.send("still here", 0).unwrap();
+    assert_eq!(rep.recv_bytes(0).unwrap(), b"still here");
+}
+
+/// libzmq's ws client sends only the last segment of its endpoint's path; a vtx
+/// server bound on a longer path still takes it.
+#[test]
+fn a_libzmq_client_reaches_a_vtx_server_on_a_deep_path() {
+    let (ctx, vtx) = setup();
+    let rep = sock(&vtx, zmq::REP);
+    let ep = rep.bind("ws://127.0.0.1:0/api/v1/zmq").unwrap();
+    assert!(ep.ends_with("/api/v1/zmq"), "{ep}");
+    let req = native(&ctx, zmq::REQ);
+    req.connect(&ep).unwrap();
+    req.send("deep", 0).unwrap();
+    assert_eq!(rep.recv_bytes(0).unwrap(), b"deep");
+}

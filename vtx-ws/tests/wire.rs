@@ -205,3 +205,45 @@ fn forbidden_frames_are_refused_with_their_close_status() {
         });
     }
 }
+
+/// The bare `ZWS2.0` subprotocol browsers ask for: no READY, each side's first
+/// message is its identity, and a vtx ROUTER names the client by it.
+#[test]
+fn bare_zws_as_browsers_speak_it() {
+    let (_ctx, vtx) = setup();
+    let (router, ep) = bind(&vtx, zmq::ROUTER);
+    let mut s = connect(&ep);
+    let bare = [upgrade::BARE.to_owned()];
+    s.write_all(&upgrade::request(&addr(&ep), "/zmq", KEY, &bare))
+        .unwrap();
+    let mut buf = BytesMut::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = s.read(&mut chunk).unwrap();
+        assert!(n > 0, "closed during the upgrade");
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some((p, len)) = upgrade::check_response(&buf, KEY, &bare).unwrap() {
+            assert_eq!(p, "ZWS2.0");
+            let _ = buf.split_to(len);
+            break;
+        }
+    }
+    send(&mut s, true, Opcode::Binary, b"\x00browser-1");
+    send(&mut s, true, Opcode::Binary, b"\x00hi from the page");
+    let got = router.recv_multipart(0).unwrap();
+    assert_eq!(
+        got,
+        vec![b"browser-1".to_vec(), b"hi from the page".to_vec()]
+    );
+    router
+        .send_multipart(["browser-1", "hello page"], 0)
+        .unwrap();
+    let identity = next_frame(&mut s, &mut buf).unwrap();
+    assert_eq!(
+        &identity.payload[..],
+        b"\x00",
+        "the ROUTER's own (empty) identity first"
+    );
+    let reply = next_frame(&mut s, &mut buf).unwrap();
+    assert_eq!(&reply.payload[..], b"\x00hello page");
+}

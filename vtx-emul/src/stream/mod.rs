@@ -42,6 +42,12 @@ pub trait Link: mio::event::Source + Send + 'static {
     fn shutdown_write(&mut self) -> io::Result<()> {
         Err(io::ErrorKind::Unsupported.into())
     }
+    /// Whether the link holds input for the session that no readiness event will
+    /// announce (a link that makes input of its own while writing): the transport
+    /// then reads it on the next turn.
+    fn buffered_input(&self) -> bool {
+        false
+    }
     /// Link metadata (`"cert-subject"` for TLS).
     fn meta(&self, key: &str) -> Option<String> {
         let _ = key;

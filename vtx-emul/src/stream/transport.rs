@@ -294,6 +294,13 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
         }
         // Handshake replies the decoder queued.
         self.write(driver, key);
+        // Writing gave the link something to read (no readiness event will say so).
+        if let Some(c) = self.conns.get(key)
+            && c.link.buffered_input()
+        {
+            let at = driver.now();
+            driver.set_timer(at, timer_key(TIMER_READ, c.peering.generation, key));
+        }
     }
 
     /// Writes what is queued; on a hard error the link is closed.
