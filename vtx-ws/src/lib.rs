@@ -25,6 +25,7 @@ pub mod upgrade;
 use std::io;
 
 pub use link::WsLink;
+use upgrade::UpgradePolicy;
 use vtx_emul::stream::tcp::TcpNetwork;
 use vtx_emul::stream::{Network, StreamTransport};
 use vtx_emul::zmtp::ZmtpSession;
@@ -90,6 +91,7 @@ pub struct WsListener<L> {
     protocols: Vec<String>,
     mechanism: Vec<u8>,
     max: u64,
+    policy: UpgradePolicy,
 }
 
 impl<L: mio::event::Source> mio::event::Source for WsListener<L> {
@@ -116,12 +118,22 @@ pub struct WsTarget<T> {
 #[derive(Debug, Default)]
 pub struct WsNetwork<N> {
     inner: N,
+    policy: UpgradePolicy,
 }
 
 impl<N> WsNetwork<N> {
-    /// WebSocket over `inner`.
+    /// WebSocket over `inner`, accepting every upgrade.
     pub fn new(inner: N) -> WsNetwork<N> {
-        WsNetwork { inner }
+        WsNetwork {
+            inner,
+            policy: UpgradePolicy::default(),
+        }
+    }
+
+    /// The same with an upgrade policy for every server socket (a `ws://` socket
+    /// may set its own: `set_transport_config(UpgradePolicy)`).
+    pub fn with_policy(inner: N, policy: UpgradePolicy) -> WsNetwork<N> {
+        WsNetwork { inner, policy }
     }
 }
 
@@ -156,19 +168,24 @@ impl<N: Network> Network for WsNetwork<N> {
             mechanism: opts.security.name().to_vec(),
             max: max(opts),
             path,
+            policy: opts
+                .transport
+                .get::<UpgradePolicy>()
+                .unwrap_or(&self.policy)
+                .clone(),
         };
         Ok((listener, shown))
     }
 
     fn accept(&mut self, l: &Self::Listener) -> io::Result<(Self::Link, String)> {
         let (inner, peer) = self.inner.accept(&l.inner)?;
-        let link = WsLink::server(
-            inner,
+        let accepting = (
             l.path.clone(),
             l.protocols.clone(),
-            &l.mechanism,
-            l.max,
+            l.policy.clone(),
+            peer.clone(),
         );
+        let link = WsLink::server(inner, accepting, &l.mechanism, l.max);
         Ok((link, peer))
     }
 

@@ -15,7 +15,7 @@ use vtx_emul::zmtp::command::{self, Command};
 use vtx_emul::zmtp::greeting::Greeting;
 
 use crate::frame::{self, Frame, Opcode, Side};
-use crate::upgrade;
+use crate::upgrade::{self, UpgradePolicy, UpgradeRequest};
 
 /// Stop taking the session's bytes while this much waits for the socket.
 const OUT_HIGH: usize = 256 * 1024;
@@ -34,6 +34,8 @@ enum State {
     Accepting {
         path: String,
         protocols: Vec<String>,
+        policy: UpgradePolicy,
+        peer: String,
     },
     /// Client: the request goes out once TCP connects; then its answer.
     Requesting {
@@ -73,6 +75,8 @@ pub struct WsLink<L> {
     eof: bool,
     /// The subprotocol agreed, once open.
     protocol: Option<String>,
+    /// The name the upgrade policy accepted the client as.
+    user: Option<String>,
     /// Bare `ZWS2.0` (browsers): identity messages instead of READY.
     bare: bool,
     /// Bare: our socket type, read from our READY.
@@ -140,6 +144,7 @@ impl<L: Link> WsLink<L> {
             max: max.saturating_add(1),
             eof: false,
             protocol: None,
+            user: None,
             bare: false,
             our_type: None,
             peer_identity: None,
@@ -152,12 +157,17 @@ impl<L: Link> WsLink<L> {
     /// A server's link, accepted on a listener for `path` speaking `protocols`.
     pub(crate) fn server(
         inner: L,
-        path: String,
-        protocols: Vec<String>,
+        accepting: (String, Vec<String>, UpgradePolicy, String),
         mechanism: &[u8],
         max: u64,
     ) -> WsLink<L> {
-        let state = State::Accepting { path, protocols };
+        let (path, protocols, policy, peer) = accepting;
+        let state = State::Accepting {
+            path,
+            protocols,
+            policy,
+            peer,
+        };
         WsLink::new(inner, Side::Server, state, mechanism, max)
     }
 
@@ -225,12 +235,28 @@ impl<L: Link> WsLink<L> {
     /// Parses what TCP gave: the upgrade, then frames.
     fn process(&mut self) -> io::Result<()> {
         match &self.state {
-            State::Accepting { path, protocols } => {
-                match upgrade::accept(&self.raw_in, path, protocols) {
+            State::Accepting {
+                path,
+                protocols,
+                policy,
+                peer,
+            } => {
+                let decided = upgrade::accept(&self.raw_in, path, protocols).and_then(|a| {
+                    let Some(a) = a else { return Ok(None) };
+                    let user = policy.check(&UpgradeRequest {
+                        path: &a.path,
+                        origin: a.origin.as_deref(),
+                        headers: &a.headers,
+                        peer,
+                    })?;
+                    Ok(Some((a, user)))
+                });
+                match decided {
                     Ok(None) => return Ok(()),
-                    Ok(Some(a)) => {
+                    Ok(Some((a, user))) => {
                         self.raw_in.advance(a.len);
                         self.ws_out.put_slice(&a.response);
+                        self.user = user;
                         self.opened(a.protocol);
                     }
                     Err(r) => {
@@ -573,6 +599,7 @@ impl<L: Link> Link for WsLink<L> {
     fn meta(&self, key: &str) -> Option<String> {
         match key {
             "ws-protocol" => self.protocol.clone(),
+            "ws-user" => self.user.clone(),
             _ => self.inner.meta(key),
         }
     }

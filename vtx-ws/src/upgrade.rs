@@ -53,6 +53,7 @@ impl Refusal {
     pub fn response(&self) -> Vec<u8> {
         let phrase = match self.status {
             400 => "Bad Request",
+            401 => "Unauthorized",
             403 => "Forbidden",
             404 => "Not Found",
             426 => "Upgrade Required",
@@ -83,6 +84,8 @@ pub struct Accepted {
     pub protocol: String,
     /// The `Origin` header, if any (browsers send one).
     pub origin: Option<String>,
+    /// Every header, as sent (names as written; values that are not UTF-8 left out).
+    pub headers: Vec<(String, String)>,
     /// The 101 response.
     pub response: Vec<u8>,
     /// Octets of the buffer the request took.
@@ -167,9 +170,111 @@ pub fn accept(buf: &[u8], path: &str, protocols: &[String]) -> Result<Option<Acc
         path: asked.to_owned(),
         protocol: protocol.clone(),
         origin: header(h, "Origin").map(str::to_owned),
+        headers: h
+            .iter()
+            .filter_map(|x| {
+                Some((
+                    x.name.to_owned(),
+                    std::str::from_utf8(x.value).ok()?.to_owned(),
+                ))
+            })
+            .collect(),
         response,
         len,
     }))
+}
+
+/// What a server's upgrade policy sees of a request, before it is accepted.
+#[derive(Clone, Copy, Debug)]
+pub struct UpgradeRequest<'a> {
+    /// The request path, query included.
+    pub path: &'a str,
+    /// The `Origin` header (browsers send one).
+    pub origin: Option<&'a str>,
+    /// Every header.
+    pub headers: &'a [(String, String)],
+    /// The client's address (`127.0.0.1:40123`).
+    pub peer: &'a str,
+}
+
+impl UpgradeRequest<'_> {
+    /// A header's value (the first one of that name, any case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A cookie's value, from the `Cookie` headers.
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("Cookie"))
+            .flat_map(|(_, v)| v.split(';'))
+            .filter_map(|c| c.trim().split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v)
+    }
+
+    /// A bearer token from `Authorization: Bearer ...`, or the `access_token` query
+    /// parameter (browsers cannot set headers on a WebSocket).
+    pub fn bearer(&self) -> Option<&str> {
+        self.header("Authorization")
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .or_else(|| {
+                let query = self.path.split_once('?')?.1;
+                query
+                    .split('&')
+                    .filter_map(|kv| kv.split_once('='))
+                    .find(|(k, _)| *k == "access_token")
+                    .map(|(_, v)| v)
+            })
+    }
+}
+
+/// Decides on an upgrade request before it is accepted: `Ok(Some(name))` accepts it
+/// as `name` (the link's `ws-user` metadata), `Ok(None)` accepts it anonymously,
+/// `Err(status)` refuses it with that HTTP status (401, 403). Called on the driver
+/// thread: it must answer quickly.
+pub type Authenticate = dyn Fn(&UpgradeRequest<'_>) -> Result<Option<String>, u16> + Send + Sync;
+
+/// A server's rules for upgrades: the origins browsers may connect from, and an
+/// authentication hook.
+#[derive(Clone, Default)]
+pub struct UpgradePolicy {
+    /// `Some`: only requests whose `Origin` is one of these (`https://app.example`)
+    /// are accepted (403 otherwise); a request without `Origin` (not a browser) is
+    /// accepted. `None`: any origin.
+    pub origins: Option<Vec<String>>,
+    /// Asked about every request that passed the origin check.
+    pub authenticate: Option<std::sync::Arc<Authenticate>>,
+}
+
+impl std::fmt::Debug for UpgradePolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpgradePolicy")
+            .field("origins", &self.origins)
+            .field("authenticate", &self.authenticate.is_some())
+            .finish()
+    }
+}
+
+impl UpgradePolicy {
+    /// The name an accepted request goes by, or the refusal.
+    pub fn check(&self, request: &UpgradeRequest<'_>) -> Result<Option<String>, Refusal> {
+        if let (Some(allowed), Some(origin)) = (&self.origins, request.origin)
+            && !allowed.iter().any(|o| o == origin)
+        {
+            return Err(Refusal::new(403, format!("origin {origin} is not allowed")));
+        }
+        match &self.authenticate {
+            None => Ok(None),
+            Some(f) => f(request).map_err(|status| {
+                Refusal::new(status, "the upgrade was not authorised".to_string())
+            }),
+        }
+    }
 }
 
 /// A client's upgrade request for `path` on `host` (`host:port`), with the key (16

@@ -247,3 +247,74 @@ fn bare_zws_as_browsers_speak_it() {
     let reply = next_frame(&mut s, &mut buf).unwrap();
     assert_eq!(&reply.payload[..], b"\x00hello page");
 }
+
+/// The upgrade policy: an Origin allowlist and a bearer-token hook decide before the
+/// upgrade (403, 401), and the name the hook gives is the peer's `ws-user`.
+#[test]
+fn the_upgrade_policy_checks_origin_and_token() {
+    use std::sync::Arc;
+    use vtx_ws::upgrade::UpgradePolicy;
+    let (_ctx, vtx) = setup();
+    let rep = sock(&vtx, zmq::REP);
+    let policy = UpgradePolicy {
+        origins: Some(vec!["http://app.example".into()]),
+        authenticate: Some(Arc::new(|r: &upgrade::UpgradeRequest<'_>| {
+            match r.bearer() {
+                Some("s3cret") => Ok(Some("alice".into())),
+                _ => Err(401),
+            }
+        })),
+    };
+    rep.set_transport_config(policy).unwrap();
+    let ep = rep.bind("ws://127.0.0.1:0/zmq").unwrap();
+    let h = addr(&ep);
+    let base = String::from_utf8(upgrade::request(
+        &h,
+        "/zmq",
+        KEY,
+        &[upgrade::subprotocol("NULL")],
+    ))
+    .unwrap();
+    let with = |origin: &str, path: &str| {
+        base.replace("GET /zmq", &format!("GET {path}"))
+            .replace("\r\n\r\n", &format!("\r\nOrigin: {origin}\r\n\r\n"))
+    };
+    for (req, status) in [
+        (with("http://evil.example", "/zmq?access_token=s3cret"), 403),
+        (with("http://app.example", "/zmq"), 401),
+        (with("http://app.example", "/zmq?access_token=wrong"), 401),
+    ] {
+        let mut s = connect(&ep);
+        s.write_all(req.as_bytes()).unwrap();
+        let answer = String::from_utf8_lossy(&read_all(&mut s)).into_owned();
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{answer}"
+        );
+    }
+    // A good token and origin: upgraded, a REQ exchange, the peer named by the hook.
+    let mut s = connect(&ep);
+    s.write_all(with("http://app.example", "/zmq?access_token=s3cret").as_bytes())
+        .unwrap();
+    let mut buf = BytesMut::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = s.read(&mut chunk).unwrap();
+        assert!(n > 0, "refused");
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some((_, len)) =
+            upgrade::check_response(&buf, KEY, &[upgrade::subprotocol("NULL")]).unwrap()
+        {
+            let _ = buf.split_to(len);
+            break;
+        }
+    }
+    send(&mut s, true, Opcode::Binary, &ready_req());
+    send(&mut s, true, Opcode::Binary, &[0x01]);
+    send(&mut s, true, Opcode::Binary, b"\x00token holder");
+    assert_eq!(rep.recv_bytes(0).unwrap(), b"token holder");
+    assert_eq!(
+        rep.meta("last-peer.ws-user").unwrap().as_deref(),
+        Some("alice")
+    );
+}
