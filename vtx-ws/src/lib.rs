@@ -20,6 +20,8 @@
 
 pub mod frame;
 mod link;
+#[cfg(feature = "test-util")]
+pub mod testing;
 pub mod upgrade;
 
 use std::io;

@@ -726,3 +726,72 @@ fn cat_asks_a_zap_handler_elsewhere() {
         text(&half.stderr)
     );
 }
+
+/// `vtx proxy` with a bound back: the proxy and the (front, back) it bound.
+fn proxy_both(args: &[&str]) -> (ChildGuard, (String, String)) {
+    let mut child = ChildGuard::spawn(
+        Command::new(VTX)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
+    let mut front = None;
+    let bound = child.announced("vtx proxy", Duration::from_secs(30), move |line| {
+        if let Some(f) = line.strip_prefix("front bound ") {
+            front = Some(f.to_owned());
+        }
+        let back = line.strip_prefix("back bound ")?;
+        Some((front.clone()?, back.to_owned()))
+    });
+    (child, bound)
+}
+
+/// `vtx proxy` lets a native libzmq application serve browsers: pyzmq's REP and PUB
+/// behind two proxies (`--back ws://... --back-bind`), headless Chromium in front,
+/// speaking ZWS 2.0 (`ZWS2.0`) to the proxies' ws:// sides.
+#[test]
+fn proxy_serves_a_browser_from_pyzmq() {
+    let (_reqrep, (rep_front, rep_back)) = proxy_both(&[
+        "proxy",
+        "--front",
+        "tcp://127.0.0.1:*",
+        "--back",
+        "ws://127.0.0.1:0/rep",
+        "--back-bind",
+        "--from",
+        "back",
+        "--pattern",
+        "reqrep",
+    ]);
+    let (_pubsub, (pub_front, pub_back)) = proxy_both(&[
+        "proxy",
+        "--front",
+        "tcp://127.0.0.1:*",
+        "--back",
+        "ws://127.0.0.1:0/pub",
+        "--back-bind",
+        "--from",
+        "front",
+        "--pattern",
+        "pubsub",
+    ]);
+    let python = vtx_emul::testing::process::python_with_zmq();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/proxy_browser.py");
+    let _py = ChildGuard::spawn(Command::new(python).args([script, &rep_front, &pub_front]));
+    let page = vtx_ws::testing::Page::serve();
+    let _browser = page.open(&format!("router={rep_back}&pub={pub_back}&envelope=1"), &[]);
+    let fields = page.report(Duration::from_secs(20), || {
+        std::thread::sleep(Duration::from_millis(20))
+    });
+    assert_eq!(
+        fields.get("router").map(String::as_str),
+        Some("python got: hello from the browser"),
+        "{fields:?}"
+    );
+    assert_eq!(
+        fields.get("sub").map(String::as_str),
+        Some("t-from-python"),
+        "{fields:?}"
+    );
+}
