@@ -19,8 +19,10 @@ use crate::upgrade::{self, UpgradePolicy, UpgradeRequest};
 
 /// Stop taking the session's bytes while this much waits for the socket.
 const OUT_HIGH: usize = 256 * 1024;
-/// TCP read size.
-const READ: usize = 64 * 1024;
+/// Read sizes, as the stream transport's own: a read starts at the smallest (the
+/// buffer is zeroed up to it before each read) and doubles while reads fill it.
+const READ_MIN: usize = 16 * 1024;
+const READ_MAX: usize = 256 * 1024;
 /// ZWS flags (RFC 45 §2.2).
 const ZWS_MORE: u8 = 0x01;
 const ZWS_COMMAND: u8 = 0x02;
@@ -72,6 +74,8 @@ pub struct WsLink<L> {
     message: Option<BytesMut>,
     /// Largest ZWS message (a ZMTP frame and its flags octet).
     max: u64,
+    /// The next read's size.
+    read_size: usize,
     eof: bool,
     /// The subprotocol agreed, once open.
     protocol: Option<String>,
@@ -142,6 +146,7 @@ impl<L: Link> WsLink<L> {
             skip: 64,
             message: None,
             max: max.saturating_add(1),
+            read_size: READ_MIN,
             eof: false,
             protocol: None,
             user: None,
@@ -526,12 +531,14 @@ impl<L: Link> Link for WsLink<L> {
                 let _ = self.flush();
                 return Ok(0);
             }
-            self.raw_in.reserve(READ);
             let start = self.raw_in.len();
-            self.raw_in.resize(start + READ, 0);
+            self.raw_in.resize(start + self.read_size, 0);
             let r = self.inner.read(&mut self.raw_in[start..]);
             let n = *r.as_ref().unwrap_or(&0);
             self.raw_in.truncate(start + n);
+            if n == self.read_size {
+                self.read_size = (n * 2).min(READ_MAX);
+            }
             match r {
                 Ok(0) => self.eof = true,
                 Ok(_) => {
