@@ -19,10 +19,15 @@ use crate::upgrade::{self, UpgradePolicy, UpgradeRequest};
 
 /// Stop taking the session's bytes while this much waits for the socket.
 const OUT_HIGH: usize = 256 * 1024;
-/// Read sizes, as the stream transport's own: a read starts at the smallest (the
-/// buffer is zeroed up to it before each read) and doubles while reads fill it.
-const READ_MIN: usize = 16 * 1024;
-const READ_MAX: usize = 256 * 1024;
+/// One read from the stream, at most.
+const READ: usize = 64 * 1024;
+
+thread_local! {
+    /// Where the driver thread's links read into: what arrived is then appended to
+    /// the link's own buffer, so a link holds what its peer sent, not a read's worth
+    /// (10,000 half-open upgrades cost their bytes, not 10,000 read buffers).
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; READ]);
+}
 /// ZWS flags (RFC 45 §2.2).
 const ZWS_MORE: u8 = 0x01;
 const ZWS_COMMAND: u8 = 0x02;
@@ -74,8 +79,7 @@ pub struct WsLink<L> {
     message: Option<BytesMut>,
     /// Largest ZWS message (a ZMTP frame and its flags octet).
     max: u64,
-    /// The next read's size.
-    read_size: usize,
+
     eof: bool,
     /// The subprotocol agreed, once open.
     protocol: Option<String>,
@@ -146,7 +150,7 @@ impl<L: Link> WsLink<L> {
             skip: 64,
             message: None,
             max: max.saturating_add(1),
-            read_size: READ_MIN,
+
             eof: false,
             protocol: None,
             user: None,
@@ -531,18 +535,22 @@ impl<L: Link> Link for WsLink<L> {
                 let _ = self.flush();
                 return Ok(0);
             }
-            let start = self.raw_in.len();
-            self.raw_in.resize(start + self.read_size, 0);
-            let r = self.inner.read(&mut self.raw_in[start..]);
-            let n = *r.as_ref().unwrap_or(&0);
-            self.raw_in.truncate(start + n);
-            if n == self.read_size {
-                self.read_size = (n * 2).min(READ_MAX);
-            }
+            let r = SCRATCH.with_borrow_mut(|scratch| {
+                let r = self.inner.read(scratch);
+                if let Ok(n) = r {
+                    self.raw_in.extend_from_slice(&scratch[..n]);
+                }
+                r
+            });
             match r {
                 Ok(0) => self.eof = true,
                 Ok(_) => {
                     let processed = self.process();
+                    if self.raw_in.is_empty() && self.raw_in.capacity() > READ {
+                        // A large message went through: an idle link keeps no buffer
+                        // of its size.
+                        self.raw_in = BytesMut::new();
+                    }
                     // Pongs, close replies and the 101 go out now.
                     self.flush()?;
                     processed?;
