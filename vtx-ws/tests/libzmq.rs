@@ -38,6 +38,16 @@ fn libzmq_ws_is_there() {
     assert!(zmq::has("ws").unwrap_or(false) || zmq::has("WS").unwrap_or(false));
 }
 
+/// Every message of [`messages`] from `req` to `rep` and back.
+fn exchange(req: &impl vtx::Socket, rep: &impl vtx::Socket) {
+    for m in messages() {
+        req.send_multipart(&m, 0).unwrap();
+        assert_eq!(rep.recv_multipart(0).unwrap(), m);
+        rep.send_multipart(&m, 0).unwrap();
+        assert_eq!(req.recv_multipart(0).unwrap(), m);
+    }
+}
+
 /// A native REP bound on ws://, a vtx REQ connecting: every message both ways.
 #[test]
 fn vtx_req_to_native_rep() {
@@ -47,12 +57,7 @@ fn vtx_req_to_native_rep() {
     let ep = rep.get_last_endpoint().unwrap().unwrap();
     let req = sock(&vtx, zmq::REQ);
     req.connect(&ep).unwrap();
-    for m in messages() {
-        req.send_multipart(&m, 0).unwrap();
-        assert_eq!(rep.recv_multipart(0).unwrap(), m);
-        rep.send_multipart(&m, 0).unwrap();
-        assert_eq!(req.recv_multipart(0).unwrap(), m);
-    }
+    exchange(&req, &rep);
 }
 
 /// A vtx REP bound, a native REQ connecting.
@@ -62,12 +67,7 @@ fn native_req_to_vtx_rep() {
     let (rep, ep) = bind(&vtx, zmq::REP);
     let req = native(&ctx, zmq::REQ);
     req.connect(&ep).unwrap();
-    for m in messages() {
-        req.send_multipart(&m, 0).unwrap();
-        assert_eq!(rep.recv_multipart(0).unwrap(), m);
-        rep.send_multipart(&m, 0).unwrap();
-        assert_eq!(req.recv_multipart(0).unwrap(), m);
-    }
+    exchange(&req, &rep);
 }
 
 /// DEALER/ROUTER both ways, identities included.
@@ -127,12 +127,7 @@ fn vtx_to_vtx() {
     let (rep, ep) = bind(&vtx, zmq::REP);
     let req = sock(&vtx, zmq::REQ);
     req.connect(&ep).unwrap();
-    for m in messages() {
-        req.send_multipart(&m, 0).unwrap();
-        assert_eq!(rep.recv_multipart(0).unwrap(), m);
-        rep.send_multipart(&m, 0).unwrap();
-        assert_eq!(req.recv_multipart(0).unwrap(), m);
-    }
+    exchange(&req, &rep);
 }
 
 /// The security mechanisms run over ws:// as over tcp6:// (subprotocols

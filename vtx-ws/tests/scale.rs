@@ -72,7 +72,10 @@ fn ten_thousand_half_open_upgrades_are_bounded_and_timed_out() {
     std::thread::sleep(Duration::from_millis(500));
     let per = (HEAP.settled() - before) as f64 / N as f64;
     eprintln!("a half-open ws upgrade: {per:.0} bytes of driver heap each ({N} of them)");
-    assert!(per < 8192.0, "a half-open upgrade costs {per:.0} bytes (target: 8 KiB)");
+    assert!(
+        per < 8192.0,
+        "a half-open upgrade costs {per:.0} bytes (target: 8 KiB)"
+    );
     // A good client is served meanwhile.
     let ctx = zmq::Context::new();
     let req = ctx.socket(zmq::REQ).unwrap();

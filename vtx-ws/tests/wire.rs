@@ -43,30 +43,31 @@ fn read_all(s: &mut TcpStream) -> Vec<u8> {
 
 const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 
-/// A client upgraded on `ep`, the 101 read.
-fn upgraded(ep: &str) -> (TcpStream, BytesMut) {
+/// A client upgraded on `ep` with `request` (offering `protocols`): the stream, what
+/// came after the 101, and the subprotocol chosen.
+fn upgraded_with(ep: &str, request: &[u8], protocols: &[String]) -> (TcpStream, BytesMut, String) {
     let mut s = connect(ep);
-    s.write_all(&upgrade::request(
-        &addr(ep),
-        "/zmq",
-        KEY,
-        &[upgrade::subprotocol("NULL")],
-    ))
-    .unwrap();
+    s.write_all(request).unwrap();
     let mut buf = BytesMut::new();
     let mut chunk = [0u8; 4096];
     loop {
         let n = s.read(&mut chunk).unwrap();
         assert!(n > 0, "closed during the upgrade");
         buf.extend_from_slice(&chunk[..n]);
-        if let Some((p, len)) =
-            upgrade::check_response(&buf, KEY, &[upgrade::subprotocol("NULL")]).unwrap()
-        {
-            assert_eq!(p, "ZWS2.0/NULL");
+        if let Some((p, len)) = upgrade::check_response(&buf, KEY, protocols).unwrap() {
             let _ = buf.split_to(len);
-            return (s, buf);
+            return (s, buf, p);
         }
     }
+}
+
+/// A client upgraded on `ep` with `ZWS2.0/NULL`.
+fn upgraded(ep: &str) -> (TcpStream, BytesMut) {
+    let ours = [upgrade::subprotocol("NULL")];
+    let request = upgrade::request(&addr(ep), "/zmq", KEY, &ours);
+    let (s, buf, p) = upgraded_with(ep, &request, &ours);
+    assert_eq!(p, "ZWS2.0/NULL");
+    (s, buf)
 }
 
 /// The next frame from the server.
@@ -212,22 +213,10 @@ fn forbidden_frames_are_refused_with_their_close_status() {
 fn bare_zws_as_browsers_speak_it() {
     let (_ctx, vtx) = setup();
     let (router, ep) = bind(&vtx, zmq::ROUTER);
-    let mut s = connect(&ep);
     let bare = [upgrade::BARE.to_owned()];
-    s.write_all(&upgrade::request(&addr(&ep), "/zmq", KEY, &bare))
-        .unwrap();
-    let mut buf = BytesMut::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let n = s.read(&mut chunk).unwrap();
-        assert!(n > 0, "closed during the upgrade");
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some((p, len)) = upgrade::check_response(&buf, KEY, &bare).unwrap() {
-            assert_eq!(p, "ZWS2.0");
-            let _ = buf.split_to(len);
-            break;
-        }
-    }
+    let request = upgrade::request(&addr(&ep), "/zmq", KEY, &bare);
+    let (mut s, mut buf, p) = upgraded_with(&ep, &request, &bare);
+    assert_eq!(p, "ZWS2.0");
     send(&mut s, true, Opcode::Binary, b"\x00browser-1");
     send(&mut s, true, Opcode::Binary, b"\x00hi from the page");
     let got = router.recv_multipart(0).unwrap();
@@ -293,22 +282,8 @@ fn the_upgrade_policy_checks_origin_and_token() {
         );
     }
     // A good token and origin: upgraded, a REQ exchange, the peer named by the hook.
-    let mut s = connect(&ep);
-    s.write_all(with("http://app.example", "/zmq?access_token=s3cret").as_bytes())
-        .unwrap();
-    let mut buf = BytesMut::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let n = s.read(&mut chunk).unwrap();
-        assert!(n > 0, "refused");
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some((_, len)) =
-            upgrade::check_response(&buf, KEY, &[upgrade::subprotocol("NULL")]).unwrap()
-        {
-            let _ = buf.split_to(len);
-            break;
-        }
-    }
+    let good = with("http://app.example", "/zmq?access_token=s3cret");
+    let (mut s, _, _) = upgraded_with(&ep, good.as_bytes(), &[upgrade::subprotocol("NULL")]);
     send(&mut s, true, Opcode::Binary, &ready_req());
     send(&mut s, true, Opcode::Binary, &[0x01]);
     send(&mut s, true, Opcode::Binary, b"\x00token holder");

@@ -265,22 +265,14 @@ impl ZmtpSession {
         b.freeze()
     }
 
-    /// One CURVE handshake command (the frame's body); `None` when the handshake goes
-    /// on.
+    /// One CURVE handshake command (its name and what follows); `None` when the
+    /// handshake goes on.
     fn on_curve(
         &mut self,
-        body: Bytes,
+        name: Bytes,
+        rest: Bytes,
         out: &mut OutBuf,
     ) -> Result<Option<SessionEvent>, ProtocolError> {
-        let (name, rest) = command::split(body.clone())?;
-        if &name[..] == b"ERROR" {
-            let Command::Error(reason) = Command::decode(body)? else {
-                unreachable!("an ERROR decodes as one")
-            };
-            return Ok(Some(SessionEvent::PeerError(
-                String::from_utf8_lossy(&reason).into_owned(),
-            )));
-        }
         let phase = std::mem::replace(&mut self.phase, Phase::Ended);
         match (phase, &name[..]) {
             (Phase::CurveWelcome(mut c), b"WELCOME") => {
@@ -331,22 +323,14 @@ impl ZmtpSession {
     }
 
     #[cfg(feature = "sasl")]
-    /// One SASL handshake command (the frame's body); `None` when the handshake goes
-    /// on. A refusal tells the peer why (ERROR) and ends the handshake.
+    /// One SASL handshake command (its name and what follows); `None` when the
+    /// handshake goes on. A refusal tells the peer why (ERROR) and ends the handshake.
     fn on_sasl(
         &mut self,
-        body: Bytes,
+        name: Bytes,
+        rest: Bytes,
         out: &mut OutBuf,
     ) -> Result<Option<SessionEvent>, ProtocolError> {
-        let (name, rest) = command::split(body.clone())?;
-        if &name[..] == b"ERROR" {
-            let Command::Error(reason) = Command::decode(body)? else {
-                unreachable!("an ERROR decodes as one")
-            };
-            return Ok(Some(SessionEvent::PeerError(
-                String::from_utf8_lossy(&reason).into_owned(),
-            )));
-        }
         let phase = std::mem::replace(&mut self.phase, Phase::Ended);
         let outcome = match (phase, &name[..]) {
             (Phase::SaslChallenge(mut c), b"CHALLENGE") => sasl::parse_data(&rest)
@@ -696,14 +680,23 @@ impl Session for ZmtpSession {
                             "message before the handshake completed".into(),
                         ));
                     }
+                    let (name, rest) = command::split(f.body.clone())?;
+                    if &name[..] == b"ERROR" {
+                        let Command::Error(reason) = Command::decode(f.body)? else {
+                            unreachable!("an ERROR decodes as one")
+                        };
+                        return Ok(Some(SessionEvent::PeerError(
+                            String::from_utf8_lossy(&reason).into_owned(),
+                        )));
+                    }
                     #[cfg(feature = "sasl")]
                     let ev = if self.local.security.sasl_mechanism().is_some() {
-                        self.on_sasl(f.body, out)?
+                        self.on_sasl(name, rest, out)?
                     } else {
-                        self.on_curve(f.body, out)?
+                        self.on_curve(name, rest, out)?
                     };
                     #[cfg(not(feature = "sasl"))]
-                    let ev = self.on_curve(f.body, out)?;
+                    let ev = self.on_curve(name, rest, out)?;
                     if ev.is_some() {
                         return Ok(ev);
                     }
