@@ -48,3 +48,18 @@ pub use msg::Msg;
 pub use options::SocketOptions;
 pub use pattern::Stats;
 pub use socket_type::SocketType;
+
+/// Whether a 0MQ socket has a peer to talk to: a vtx socket's peering count, and for
+/// a native libzmq socket always (libzmq queues what it is given until it connects).
+/// The shared socket tests wait on it before a first message.
+pub trait Peered {
+    /// Has a peering, or needs none to take messages.
+    fn peered(&self) -> bool;
+}
+
+#[cfg(feature = "runtime")]
+impl Peered for zmq::Socket {
+    fn peered(&self) -> bool {
+        true
+    }
+}

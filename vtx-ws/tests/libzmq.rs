@@ -208,3 +208,30 @@ fn a_libzmq_client_reaches_a_vtx_server_on_a_deep_path() {
     req.send("deep", 0).unwrap();
     assert_eq!(rep.recv_bytes(0).unwrap(), b"deep");
 }
+
+/// Every compatible pair of socket types with libzmq over ws://, both ways round: the
+/// connecting side vtx and libzmq binding, then libzmq connecting to vtx binding.
+#[test]
+fn every_pair_with_libzmq_both_ways() {
+    let (ctx, vtx) = setup();
+    vtx_emul::every_pair!(
+        |a, b| {
+            let server = native(&ctx, b);
+            server.bind("ws://127.0.0.1:*/pair").unwrap();
+            let ep = server.get_last_endpoint().unwrap().unwrap();
+            let client = sock(&vtx, a);
+            client.connect(&ep).unwrap();
+            (client, server)
+        },
+        LIMIT
+    );
+    vtx_emul::every_pair!(
+        |a, b| {
+            let (server, ep) = bind(&vtx, b);
+            let client = native(&ctx, a);
+            client.connect(&ep).unwrap();
+            (client, server)
+        },
+        LIMIT
+    );
+}

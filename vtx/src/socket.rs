@@ -904,6 +904,13 @@ impl VtxSocket {
     }
 }
 
+/// A vtx socket has a peer once a peering is up.
+impl vtx_emul::Peered for VtxSocket {
+    fn peered(&self) -> bool {
+        self.peer_count() > 0
+    }
+}
+
 impl Drop for VtxSocket {
     fn drop(&mut self) {
         if let Some(a) = self.attached.get_mut().take() {

@@ -143,7 +143,7 @@ macro_rules! every_pair {
             let (client, server) = pair(a, b);
             let what = format!("{a:?} -> {b:?}");
             $crate::testing::wait_until(&format!("{what}: a peering"), $limit, || {
-                client.peer_count() > 0
+                $crate::Peered::peered(&client)
             });
             let body = format!("{a:?}->{b:?}").into_bytes();
             if a == ::zmq::XSUB {
