@@ -27,11 +27,15 @@ pub mod upgrade;
 use std::io;
 
 pub use link::WsLink;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
+
+use link::Accepting;
 use upgrade::UpgradePolicy;
 use vtx_emul::stream::tcp::TcpNetwork;
 use vtx_emul::stream::{Network, StreamTransport};
 use vtx_emul::zmtp::ZmtpSession;
-use vtx_emul::{Endpoint, Result, SocketOptions};
+use vtx_emul::{Endpoint, Error, Result, SocketOptions};
 
 /// ZMTP over WebSocket over TCP: `ws://`.
 pub type WsTransport = StreamTransport<WsNetwork<TcpNetwork>, ZmtpSession>;
@@ -85,10 +89,32 @@ fn max(opts: &SocketOptions) -> u64 {
     opts.max_msg_size.unwrap_or(NO_LIMIT).min(NO_LIMIT)
 }
 
-/// A listener for one path, with the settings of the socket that bound it.
+/// The paths served on one address: several sockets bind one port, each its path.
+#[derive(Debug, Default)]
+pub(crate) struct Group {
+    paths: Mutex<Vec<String>>,
+    /// A listener of the group holds the listening socket (its first socket may have
+    /// unbound: the next to bind there listens again).
+    listening: std::sync::atomic::AtomicBool,
+}
+
+impl Group {
+    /// Whether some socket of the group serves `route`.
+    pub(crate) fn serves(&self, route: &str) -> bool {
+        self.paths
+            .lock()
+            .map(|p| p.iter().any(|ours| upgrade::serves_path(ours, route)))
+            .unwrap_or(false)
+    }
+}
+
+/// A listener for one path, with the settings of the socket that bound it. The
+/// first socket to bind an address holds the listening socket; the others on that
+/// address share it by path (`inner` is `None`): links for their paths move to them.
 #[derive(Debug)]
 pub struct WsListener<L> {
-    inner: L,
+    inner: Option<L>,
+    group: Arc<Group>,
     path: String,
     protocols: Vec<String>,
     mechanism: Vec<u8>,
@@ -96,15 +122,32 @@ pub struct WsListener<L> {
     policy: UpgradePolicy,
 }
 
+impl<L> Drop for WsListener<L> {
+    fn drop(&mut self) {
+        if self.inner.is_some() {
+            self.group
+                .listening
+                .store(false, std::sync::atomic::Ordering::Relaxed);
+        }
+        if let Ok(mut paths) = self.group.paths.lock()
+            && let Some(i) = paths.iter().position(|p| *p == self.path)
+        {
+            paths.remove(i);
+        }
+    }
+}
+
 impl<L: mio::event::Source> mio::event::Source for WsListener<L> {
     fn register(&mut self, r: &mio::Registry, t: mio::Token, i: mio::Interest) -> io::Result<()> {
-        self.inner.register(r, t, i)
+        self.inner.as_mut().map_or(Ok(()), |l| l.register(r, t, i))
     }
     fn reregister(&mut self, r: &mio::Registry, t: mio::Token, i: mio::Interest) -> io::Result<()> {
-        self.inner.reregister(r, t, i)
+        self.inner
+            .as_mut()
+            .map_or(Ok(()), |l| l.reregister(r, t, i))
     }
     fn deregister(&mut self, r: &mio::Registry) -> io::Result<()> {
-        self.inner.deregister(r)
+        self.inner.as_mut().map_or(Ok(()), |l| l.deregister(r))
     }
 }
 
@@ -121,21 +164,24 @@ pub struct WsTarget<T> {
 pub struct WsNetwork<N> {
     inner: N,
     policy: UpgradePolicy,
+    /// The addresses bound (as asked, port not 0), and who serves which path there.
+    groups: HashMap<String, (String, Weak<Group>)>,
 }
 
 impl<N> WsNetwork<N> {
     /// WebSocket over `inner`, accepting every upgrade.
     pub fn new(inner: N) -> WsNetwork<N> {
-        WsNetwork {
-            inner,
-            policy: UpgradePolicy::default(),
-        }
+        WsNetwork::with_policy(inner, UpgradePolicy::default())
     }
 
     /// The same with an upgrade policy for every server socket (a `ws://` socket
     /// may set its own: `set_transport_config(UpgradePolicy)`).
     pub fn with_policy(inner: N, policy: UpgradePolicy) -> WsNetwork<N> {
-        WsNetwork { inner, policy }
+        WsNetwork {
+            inner,
+            policy,
+            groups: HashMap::new(),
+        }
     }
 }
 
@@ -158,7 +204,54 @@ impl<N: Network> Network for WsNetwork<N> {
         opts: &SocketOptions,
     ) -> Result<(Self::Listener, String)> {
         let (hp, path) = split(endpoint)?;
-        let (inner, bound) = self.inner.listen(&hp, opts)?;
+        // Another socket already listens here: share its port, by path.
+        let shared = self
+            .groups
+            .get(hp.address())
+            .and_then(|(bound, g)| Some((bound.clone(), g.upgrade()?)))
+            .filter(|(_, g)| g.listening.load(std::sync::atomic::Ordering::Relaxed));
+        let (inner, bound, group) = match shared {
+            Some((bound, group)) => {
+                let mut paths = group.paths.lock().map_err(|_| Error::InvalidConfig {
+                    reason: "ws: a poisoned path table".into(),
+                })?;
+                if paths.contains(&path) {
+                    return Err(Error::AddressInUse {
+                        endpoint: endpoint.to_string(),
+                    });
+                }
+                paths.push(path.clone());
+                drop(paths);
+                (None, bound, group)
+            }
+            None => {
+                let (inner, bound) = self.inner.listen(&hp, opts)?;
+                // A group whose listener went: this one listens for it again.
+                let group = self
+                    .groups
+                    .get(hp.address())
+                    .and_then(|(_, g)| g.upgrade())
+                    .unwrap_or_default();
+                group
+                    .listening
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                if let Ok(mut p) = group.paths.lock() {
+                    p.push(path.clone());
+                }
+                // Found again by the address asked (port not 0) and the one bound.
+                self.groups.retain(|_, (_, g)| g.strong_count() > 0);
+                let at = bound.split_once("://").map_or(bound.as_str(), |(_, a)| a);
+                let mut keys = vec![at.to_owned()];
+                if hp.host_port().is_ok_and(|h| h.port != 0) {
+                    keys.push(hp.address().to_owned());
+                }
+                for k in keys {
+                    let entry = (bound.clone(), Arc::downgrade(&group));
+                    self.groups.insert(k, entry);
+                }
+                (Some(inner), bound, group)
+            }
+        };
         let shown = if path == "/" {
             bound
         } else {
@@ -166,6 +259,7 @@ impl<N: Network> Network for WsNetwork<N> {
         };
         let listener = WsListener {
             inner,
+            group,
             protocols: server_protocols(opts),
             mechanism: opts.security.name().to_vec(),
             max: max(opts),
@@ -180,15 +274,34 @@ impl<N: Network> Network for WsNetwork<N> {
     }
 
     fn accept(&mut self, l: &Self::Listener) -> io::Result<(Self::Link, String)> {
-        let (inner, peer) = self.inner.accept(&l.inner)?;
-        let accepting = (
-            l.path.clone(),
-            l.protocols.clone(),
-            l.policy.clone(),
-            peer.clone(),
-        );
+        let Some(listening) = &l.inner else {
+            return Err(io::ErrorKind::WouldBlock.into());
+        };
+        let (inner, peer) = self.inner.accept(listening)?;
+        let accepting = Accepting {
+            path: l.path.clone(),
+            protocols: l.protocols.clone(),
+            policy: l.policy.clone(),
+            peer: peer.clone(),
+            group: l.group.clone(),
+        };
         let link = WsLink::server(inner, accepting, &l.mechanism, l.max);
         Ok((link, peer))
+    }
+
+    fn serves(&self, listener: &Self::Listener, from: &Self::Listener, route: &str) -> bool {
+        Arc::ptr_eq(&listener.group, &from.group) && upgrade::serves_path(&listener.path, route)
+    }
+
+    fn rehome(&mut self, link: &mut Self::Link, l: &Self::Listener) {
+        let accepting = Accepting {
+            path: l.path.clone(),
+            protocols: l.protocols.clone(),
+            policy: l.policy.clone(),
+            peer: link.peer().to_owned(),
+            group: l.group.clone(),
+        };
+        link.rehome(accepting, &l.mechanism, l.max);
     }
 
     fn resolve(&mut self, endpoint: &Endpoint) -> Result<Self::Target> {

@@ -15,6 +15,9 @@ use vtx_emul::zmtp::command::{self, Command};
 use vtx_emul::zmtp::greeting::Greeting;
 
 use crate::frame::{self, Frame, Opcode, Side};
+use std::sync::Arc;
+
+use crate::Group;
 use crate::upgrade::{self, UpgradePolicy, UpgradeRequest};
 
 /// Stop taking the session's bytes while this much waits for the socket.
@@ -36,14 +39,23 @@ const ZMTP_MORE: u8 = 0x01;
 const ZMTP_LONG: u8 = 0x02;
 const ZMTP_COMMAND: u8 = 0x04;
 
+/// What a server link accepts with: its listener's socket's settings.
+pub(crate) struct Accepting {
+    /// The path it serves.
+    pub(crate) path: String,
+    /// Its subprotocols, preferred first.
+    pub(crate) protocols: Vec<String>,
+    /// Its upgrade policy.
+    pub(crate) policy: UpgradePolicy,
+    /// The client's address.
+    pub(crate) peer: String,
+    /// The paths served on this address by other sockets too.
+    pub(crate) group: Arc<Group>,
+}
+
 enum State {
     /// Server: waiting for the upgrade request.
-    Accepting {
-        path: String,
-        protocols: Vec<String>,
-        policy: UpgradePolicy,
-        peer: String,
-    },
+    Accepting(Accepting),
     /// Client: the request goes out once TCP connects; then its answer.
     Requesting {
         request: Option<Vec<u8>>,
@@ -83,6 +95,10 @@ pub struct WsLink<L> {
     eof: bool,
     /// The subprotocol agreed, once open.
     protocol: Option<String>,
+    /// A server link whose request is for another socket's path on this address.
+    parked: Option<String>,
+    /// Moved to another socket: its request is read again.
+    reprocess: bool,
     /// The name the upgrade policy accepted the client as.
     user: Option<String>,
     /// Bare `ZWS2.0` (browsers): identity messages instead of READY.
@@ -153,6 +169,8 @@ impl<L: Link> WsLink<L> {
 
             eof: false,
             protocol: None,
+            parked: None,
+            reprocess: false,
             user: None,
             bare: false,
             our_type: None,
@@ -164,20 +182,35 @@ impl<L: Link> WsLink<L> {
     }
 
     /// A server's link, accepted on a listener for `path` speaking `protocols`.
-    pub(crate) fn server(
-        inner: L,
-        accepting: (String, Vec<String>, UpgradePolicy, String),
-        mechanism: &[u8],
-        max: u64,
-    ) -> WsLink<L> {
-        let (path, protocols, policy, peer) = accepting;
-        let state = State::Accepting {
-            path,
-            protocols,
-            policy,
-            peer,
-        };
-        WsLink::new(inner, Side::Server, state, mechanism, max)
+    pub(crate) fn server(inner: L, accepting: Accepting, mechanism: &[u8], max: u64) -> WsLink<L> {
+        WsLink::new(
+            inner,
+            Side::Server,
+            State::Accepting(accepting),
+            mechanism,
+            max,
+        )
+    }
+
+    /// The client's address (a server link's).
+    pub(crate) fn peer(&self) -> &str {
+        match &self.state {
+            State::Accepting(a) => &a.peer,
+            _ => "",
+        }
+    }
+
+    /// A parked server link takes the settings of the socket it moves to, and reads
+    /// its request again.
+    pub(crate) fn rehome(&mut self, accepting: Accepting, mechanism: &[u8], max: u64) {
+        self.state = State::Accepting(accepting);
+        self.parked = None;
+        self.reprocess = true;
+        self.greeting = peer_greeting(mechanism, self.side);
+        self.max = max.saturating_add(1);
+        // The old session's greeting: the new one writes its own.
+        self.zmtp_out.clear();
+        self.skip = 64;
     }
 
     /// A client's link to `host` (`host:port`) and `path`, offering `protocols`.
@@ -244,12 +277,23 @@ impl<L: Link> WsLink<L> {
     /// Parses what TCP gave: the upgrade, then frames.
     fn process(&mut self) -> io::Result<()> {
         match &self.state {
-            State::Accepting {
+            State::Accepting(_) if self.parked.is_some() => return Ok(()),
+            State::Accepting(Accepting {
                 path,
                 protocols,
                 policy,
                 peer,
-            } => {
+                group,
+            }) => {
+                // A request for a path another socket serves on this address: parked
+                // for the transport to move (Link::route).
+                if let Some(route) = upgrade::request_path(&self.raw_in)
+                    && !upgrade::serves_path(path, &route)
+                    && group.serves(&route)
+                {
+                    self.parked = Some(route);
+                    return Ok(());
+                }
                 let decided = upgrade::accept(&self.raw_in, path, protocols).and_then(|a| {
                     let Some(a) = a else { return Ok(None) };
                     let user = policy.check(&UpgradeRequest {
@@ -524,7 +568,15 @@ impl<L: Link> WsLink<L> {
 
 impl<L: Link> Link for WsLink<L> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if std::mem::take(&mut self.reprocess) {
+            let processed = self.process();
+            self.flush()?;
+            processed?;
+        }
         loop {
+            if self.parked.is_some() {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
             if !self.zmtp_in.is_empty() {
                 let n = buf.len().min(self.zmtp_in.len());
                 buf[..n].copy_from_slice(&self.zmtp_in[..n]);
@@ -591,6 +643,10 @@ impl<L: Link> Link for WsLink<L> {
 
     fn flush_link(&mut self) -> io::Result<bool> {
         self.flush()
+    }
+
+    fn route(&self) -> Option<&str> {
+        self.parked.as_deref()
     }
 
     fn buffered_input(&self) -> bool {

@@ -104,6 +104,28 @@ fn has_token(value: Option<&str>, token: &str) -> bool {
     value.is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
 }
 
+/// Whether a listener for `ours` takes a request for `route` (without its query):
+/// the same path, or its last segment, since libzmq's ws client sends only that
+/// (`ws://h:1/a/b` asks for `/b`).
+pub fn serves_path(ours: &str, route: &str) -> bool {
+    let last = ours.rfind('/').map_or(ours, |i| &ours[i..]);
+    route == ours || route == last
+}
+
+/// The path (without its query) of the request at the front of `buf`, once its head
+/// has all arrived and parses.
+pub fn request_path(buf: &[u8]) -> Option<String> {
+    let mut headers = [httparse::EMPTY_HEADER; HEADERS_MAX];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(buf) {
+        Ok(httparse::Status::Complete(_)) => {
+            let p = req.path?;
+            Some(p.split('?').next().unwrap_or(p).to_owned())
+        }
+        _ => None,
+    }
+}
+
 /// Parses an upgrade request from the front of `buf`: `Ok(None)` until its head has
 /// all arrived. `path` is the one this listener serves; `protocols` are the
 /// subprotocols it speaks, in its order of preference.
@@ -142,10 +164,7 @@ pub fn accept(buf: &[u8], path: &str, protocols: &[String]) -> Result<Option<Acc
     }
     let asked = req.path.unwrap_or("/");
     let route = asked.split('?').next().unwrap_or(asked);
-    // libzmq's ws client sends only the last segment of its endpoint's path
-    // (`ws://h:1/a/b` asks for `/b`): that is taken for the whole path too.
-    let last = path.rfind('/').map_or(path, |i| &path[i..]);
-    if route != path && route != last {
+    if !serves_path(path, route) {
         return Err(Refusal::new(404, format!("no socket at {route}")));
     }
     let offered: Vec<&str> = h

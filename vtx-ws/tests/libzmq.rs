@@ -235,3 +235,82 @@ fn every_pair_with_libzmq_both_ways() {
         LIMIT
     );
 }
+
+/// Several vtx sockets share one port by path: a REP on `/rpc` and a PUB on
+/// `/feed`, reached by libzmq clients on their paths; a path nobody serves is a 404,
+/// and a path bound twice is refused.
+#[test]
+fn sockets_share_a_port_by_path() {
+    let (ctx, vtx) = setup();
+    let rep = sock(&vtx, zmq::REP);
+    let rpc = rep.bind("ws://127.0.0.1:0/rpc").unwrap();
+    let port = vtx_emul::testing::addr::port_of(rpc.trim_end_matches("/rpc"));
+    let publisher = sock(&vtx, zmq::PUB);
+    let feed = publisher
+        .bind(&format!("ws://127.0.0.1:{port}/feed"))
+        .unwrap();
+    assert_eq!(feed, format!("ws://127.0.0.1:{port}/feed"));
+    let twice = sock(&vtx, zmq::REP);
+    assert!(matches!(
+        twice.bind(&format!("ws://127.0.0.1:{port}/rpc")),
+        Err(vtx::Error::AddressInUse { .. })
+    ));
+
+    let req = native(&ctx, zmq::REQ);
+    req.connect(&rpc).unwrap();
+    req.send("to the rep", 0).unwrap();
+    assert_eq!(rep.recv_bytes(0).unwrap(), b"to the rep");
+    rep.send("from the rep", 0).unwrap();
+    assert_eq!(req.recv_bytes(0).unwrap(), b"from the rep");
+
+    let sub = native(&ctx, zmq::SUB);
+    sub.set_subscribe(b"t").unwrap();
+    sub.connect(&feed).unwrap();
+    let got = vtx_emul::publish_until!(publisher, sub, &[b"x-no", b"t-yes"], LIMIT);
+    assert_eq!(got, b"t-yes");
+    assert_eq!(rep.peer_count(), 1, "the SUB went to the PUB, not the REP");
+
+    let mut raw = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    raw.set_read_timeout(Some(LIMIT)).unwrap();
+    let request = vtx_ws::upgrade::request(
+        &format!("127.0.0.1:{port}"),
+        "/nobody",
+        "dGhlIHNhbXBsZSBub25jZQ==",
+        &[vtx_ws::upgrade::subprotocol("NULL")],
+    );
+    std::io::Write::write_all(&mut raw, &request).unwrap();
+    let mut answer = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut raw, &mut answer);
+    assert!(
+        answer.starts_with(b"HTTP/1.1 404 "),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+}
+
+/// The socket holding a shared port unbinds: the next to bind there listens again,
+/// and the others' paths are reached through it.
+#[test]
+fn a_shared_port_outlives_its_first_socket() {
+    let (ctx, vtx) = setup();
+    let first = sock(&vtx, zmq::REP);
+    let a = first.bind("ws://127.0.0.1:0/a").unwrap();
+    let port = vtx_emul::testing::addr::port_of(a.trim_end_matches("/a"));
+    let second = sock(&vtx, zmq::REP);
+    let b = second.bind(&format!("ws://127.0.0.1:{port}/b")).unwrap();
+    drop(first);
+    let third = sock(&vtx, zmq::REP);
+    let mut c = String::new();
+    vtx_emul::testing::wait_until("the port bound again", LIMIT, || {
+        third
+            .bind(&format!("ws://127.0.0.1:{port}/c"))
+            .map(|ep| c = ep)
+            .is_ok()
+    });
+    for (ep, rep) in [(&b, &second), (&c, &third)] {
+        let req = native(&ctx, zmq::REQ);
+        req.connect(ep).unwrap();
+        req.send(ep.as_str(), 0).unwrap();
+        assert_eq!(rep.recv_bytes(0).unwrap(), ep.as_bytes());
+    }
+}

@@ -17,6 +17,8 @@ pub(super) struct Conn<L, S> {
     /// A refused link whose side of the stream we ended: it only waits for the peer
     /// to close.
     pub(super) shut: bool,
+    /// The listener it was accepted on (server links), for [`super::Link::route`].
+    pub(super) listener: Option<usize>,
 }
 
 impl<L: Link, S: Session> Conn<L, S> {
@@ -27,6 +29,7 @@ impl<L: Link, S: Session> Conn<L, S> {
             read_size: super::transport::INITIAL_READ,
             link_pending: false,
             shut: false,
+            listener: None,
         }
     }
 

@@ -42,6 +42,13 @@ pub trait Link: mio::event::Source + Send + 'static {
     fn shutdown_write(&mut self) -> io::Result<()> {
         Err(io::ErrorKind::Unsupported.into())
     }
+    /// A server link that learned from its first bytes that it is for another
+    /// listener sharing its address (a WebSocket request for another socket's path):
+    /// the route it asks for. The transport then moves it to the listener that
+    /// [`Network::serves`] it, or closes it.
+    fn route(&self) -> Option<&str> {
+        None
+    }
     /// Whether the link holds input for the session that no readiness event will
     /// announce (a link that makes input of its own while writing): the transport
     /// then reads it on the next turn.
@@ -89,6 +96,17 @@ pub trait Network: Send + 'static {
         target: &Self::Target,
         opts: &SocketOptions,
     ) -> io::Result<(Self::Link, String)>;
+    /// Whether `listener` takes the links that ask for `route` (see [`Link::route`])
+    /// from `from`'s address.
+    fn serves(&self, listener: &Self::Listener, from: &Self::Listener, route: &str) -> bool {
+        let _ = (listener, from, route);
+        false
+    }
+    /// Readies `link` for the listener it moves to: its settings are now that
+    /// listener's socket's.
+    fn rehome(&mut self, link: &mut Self::Link, listener: &Self::Listener) {
+        let _ = (link, listener);
+    }
     /// Whether every link is confidential and authenticated by itself (TLS): the
     /// SASL mechanisms that need TLS run only on such a network.
     fn confidential(&self) -> bool {

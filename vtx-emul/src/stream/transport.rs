@@ -93,12 +93,10 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
         mut link: N::Link,
         peer: String,
         origin: Origin,
-    ) {
+    ) -> Option<usize> {
         let generation = self.generations.advance();
         let address = format!("{}://{peer}", driver.scheme());
-        let Some(peering) = Peering::new(driver, sock, generation, address, origin) else {
-            return;
-        };
+        let peering = Peering::new(driver, sock, generation, address, origin)?;
         let entry = self.conns.vacant_entry();
         let key = entry.key();
         let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
@@ -111,7 +109,7 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
                 // As a failed connect: try again after the usual wait.
                 self.connecters.attempt_failed(driver, ck);
             }
-            return;
+            return None;
         }
         peering.arm_handshake_timer(driver, TIMER_HANDSHAKE, key);
         entry.insert(Conn::new(link, peering));
@@ -120,6 +118,51 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
             Origin::Connected(ck) => self.connecters.linked(ck, key),
             Origin::Accepted => self.start_session(driver, key),
         }
+        Some(key)
+    }
+
+    /// A server link that asked for another listener sharing its address
+    /// ([`super::Link::route`]) moves to the socket of the listener that serves the
+    /// route, with a new peering; with no such listener it is closed. `true` when it
+    /// moved (read it again: what it asked with is still in it).
+    fn reroute(&mut self, driver: &mut Driver, key: usize) -> bool {
+        let Some(c) = self.conns.get(key) else {
+            return false;
+        };
+        let Some(route) = c.link.route().map(str::to_owned) else {
+            return false;
+        };
+        let from = c.listener.and_then(|l| self.listeners.get(l));
+        let target = from.and_then(|from| {
+            self.listeners
+                .iter()
+                .find(|(_, l)| self.net.serves(&l.listener, &from.listener, &route))
+                .map(|(k, l)| (k, l.sock))
+        });
+        let Some((lkey, sock)) = target else {
+            log::debug!("{}: nobody serves {route}", c.peering);
+            self.close_conn(driver, key, false);
+            return false;
+        };
+        let (generation, address) = (c.peering.generation, c.peering.address.clone());
+        let Some(peering) = Peering::new(driver, sock, generation, address, Origin::Accepted)
+        else {
+            self.close_conn(driver, key, false);
+            return false;
+        };
+        let old = c.peering.sock;
+        self.sockets.remove_link(old, key);
+        let (Some(c), Some(l)) = (self.conns.get_mut(key), self.listeners.get(lkey)) else {
+            return false;
+        };
+        self.net.rehome(&mut c.link, &l.listener);
+        log::debug!("{}: moves to {sock} for {route}", c.peering);
+        c.peering = peering;
+        c.listener = Some(lkey);
+        c.peering.arm_handshake_timer(driver, TIMER_HANDSHAKE, key);
+        self.sockets.of(sock).links.insert(key);
+        self.start_session(driver, key);
+        true
     }
 
     fn start_session(&mut self, driver: &mut Driver, key: usize) {
@@ -224,7 +267,9 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
             return;
         };
         match self.net.connect(&c.target, opts) {
-            Ok((link, peer)) => self.add_conn(driver, sock, link, peer, Origin::Connected(ck)),
+            Ok((link, peer)) => {
+                self.add_conn(driver, sock, link, peer, Origin::Connected(ck));
+            }
             Err(e) => {
                 log::debug!("{sock}: connect to {:?} failed: {e}", c.target);
                 self.connecters.attempt_failed(driver, ck);
@@ -291,6 +336,11 @@ impl<N: Network, S: Session> StreamTransport<N, S> {
                     return;
                 }
             }
+        }
+        // A link for another socket's listener moves there, and is read again.
+        if self.reroute(driver, key) {
+            self.on_readable(driver, key);
+            return;
         }
         // Handshake replies the decoder queued.
         self.write(driver, key);
@@ -484,7 +534,14 @@ impl<N: Network, S: Session> Transport for StreamTransport<N, S> {
                 };
                 let sock = l.sock;
                 match self.net.accept(&l.listener) {
-                    Ok((link, peer)) => self.add_conn(driver, sock, link, peer, Origin::Accepted),
+                    Ok((link, peer)) => {
+                        if let Some(c) = self
+                            .add_conn(driver, sock, link, peer, Origin::Accepted)
+                            .and_then(|k| self.conns.get_mut(k))
+                        {
+                            c.listener = Some(key);
+                        }
+                    }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => {
