@@ -11,12 +11,11 @@ use libfuzzer_sys::fuzz_target;
 
 #[path = "session_feed.rs"]
 mod session_feed;
-use vtx_emul::SocketType;
 use vtx_emul::security::{PlainPasswords, Security};
-use vtx_emul::session::{Local, OutBuf, Role, Session, SessionEvent};
+use vtx_emul::session::OutBuf;
 use vtx_emul::zmtp::command::{self, Command};
 use vtx_emul::zmtp::greeting::Greeting;
-use vtx_emul::zmtp::{ZmtpSession, frame, plain};
+use vtx_emul::zmtp::{frame, plain};
 
 const LIMIT: u64 = 64 * 1024;
 
@@ -51,24 +50,7 @@ fuzz_target!(|input: (bool, u8, u8, &[u8])| {
     } else {
         Security::plain_client(b"admin", b"secret").unwrap()
     };
-    let local = Local {
-        socket_type: if server {
-            SocketType::Router
-        } else {
-            SocketType::Dealer
-        },
-        identity: None,
-        metadata: Vec::new(),
-        max_msg_size: Some(LIMIT),
-        security,
-        seed: None,
-        peer_address: String::new(),
-        identity_from_user: false,
-    };
-    let role = if server { Role::Server } else { Role::Client };
-    let mut s = ZmtpSession::new(&local, role);
-    let mut out = OutBuf::new();
-    s.start(&mut out);
+    let (mut s, mut out) = session_feed::started(server, security, LIMIT);
     // A valid start of up to three steps, then the fuzzer's bytes.
     let mut stream = Greeting::new(b"PLAIN", !server).encode().to_vec();
     let steps = if server {
@@ -93,27 +75,14 @@ fuzz_target!(|input: (bool, u8, u8, &[u8])| {
         stream.extend(command_bytes(cmd));
     }
     stream.extend_from_slice(data);
-    session_feed::feed(
+    // In only as the authenticator said: with the good password.
+    session_feed::feed_checking_user(
         &mut s,
         &mut out,
         &stream,
         usize::from(chunk),
         LIMIT,
-        |ev| match ev {
-            SessionEvent::Ready { properties, .. } => {
-                if server {
-                    // In only as the authenticator said: with the good password.
-                    assert_eq!(
-                        command::property(&properties, "User-Id").map(|v| &v[..]),
-                        Some(&b"admin"[..])
-                    );
-                }
-                true
-            }
-            SessionEvent::Refused(_)
-            | SessionEvent::Denied { .. }
-            | SessionEvent::PeerError(_) => false,
-            _ => true,
-        },
+        server,
+        |user| user == Some(&b"admin"[..]),
     );
 });

@@ -12,15 +12,21 @@ use zeroize::Zeroizing;
 
 #[path = "session_feed.rs"]
 mod session_feed;
-use vtx_emul::SocketType;
 use vtx_emul::sasl::{SaslClient, SaslMechanism, SaslServer, ScramUsers};
 use vtx_emul::security::{AllowAny, Security};
-use vtx_emul::session::{ChannelFacts, Local, OutBuf, Role, Session, SessionEvent};
-use vtx_emul::zmtp::command;
+use vtx_emul::session::{ChannelFacts, OutBuf, Session};
 use vtx_emul::zmtp::greeting::Greeting;
-use vtx_emul::zmtp::{ZmtpSession, frame, sasl};
+use vtx_emul::zmtp::{frame, sasl};
 
 const LIMIT: u64 = 64 * 1024;
+
+/// alice's client of `mechanism` (EXTERNAL: her certificate).
+fn client(mechanism: SaslMechanism) -> Arc<SaslClient> {
+    Arc::new(match mechanism {
+        SaslMechanism::External => SaslClient::external(),
+        m => SaslClient::new(m, "alice", "wonderland").unwrap(),
+    })
+}
 
 fuzz_target!(|input: (bool, u8, u8, &[u8])| {
     let (server, how, chunk, data) = input;
@@ -47,30 +53,9 @@ fuzz_target!(|input: (bool, u8, u8, &[u8])| {
             [1; 32],
         )))
     } else {
-        let c = match mechanism {
-            SaslMechanism::External => SaslClient::external(),
-            m => SaslClient::new(m, "alice", "wonderland").unwrap(),
-        };
-        Security::SaslClient(Arc::new(c))
+        Security::SaslClient(client(mechanism))
     };
-    let local = Local {
-        socket_type: if server {
-            SocketType::Router
-        } else {
-            SocketType::Dealer
-        },
-        identity: None,
-        metadata: Vec::new(),
-        max_msg_size: Some(LIMIT),
-        security,
-        seed: None,
-        peer_address: String::new(),
-        identity_from_user: false,
-    };
-    let role = if server { Role::Server } else { Role::Client };
-    let mut s = ZmtpSession::new(&local, role);
-    let mut out = OutBuf::new();
-    s.start(&mut out);
+    let (mut s, mut out) = session_feed::started(server, security, LIMIT);
     if s.wants_channel() {
         s.set_channel(channel.clone());
     }
@@ -80,13 +65,15 @@ fuzz_target!(|input: (bool, u8, u8, &[u8])| {
     if how & 8 == 0 {
         stream.extend_from_slice(&Greeting::new(b"SASL", !server).encode());
         if server && how & 16 != 0 {
-            let cfg = Arc::new(match mechanism {
-                SaslMechanism::External => SaslClient::external(),
-                m => SaslClient::new(m, "alice", "wonderland").unwrap(),
-            });
+            let cfg = client(mechanism);
             if let Ok((_, initial)) = sasl::ClientExchange::start(&cfg, &channel) {
                 let mut hello = OutBuf::new();
-                frame::encode(&mut hello, &sasl::hello(mechanism, initial.as_deref()), false, true);
+                frame::encode(
+                    &mut hello,
+                    &sasl::hello(mechanism, initial.as_deref()),
+                    false,
+                    true,
+                );
                 while !hello.is_empty() {
                     hello.write_to(&mut stream).unwrap();
                 }
@@ -94,26 +81,15 @@ fuzz_target!(|input: (bool, u8, u8, &[u8])| {
         }
     }
     stream.extend_from_slice(data);
-    session_feed::feed(
+    // In only as someone the exchange authenticated: alice, the certificate, or the
+    // authzid one of them asked for.
+    session_feed::feed_checking_user(
         &mut s,
         &mut out,
         &stream,
         usize::from(chunk),
         LIMIT,
-        |ev| match ev {
-            SessionEvent::Ready { properties, .. } => {
-                if server {
-                    // In only as someone the exchange authenticated: alice, the
-                    // certificate, or the authzid one of them asked for.
-                    let user = command::property(&properties, "User-Id");
-                    assert!(user.is_some_and(|u| !u.is_empty()), "{user:?}");
-                }
-                true
-            }
-            SessionEvent::Refused(_)
-            | SessionEvent::Denied { .. }
-            | SessionEvent::PeerError(_) => false,
-            _ => true,
-        },
+        server,
+        |user| user.is_some_and(|u| !u.is_empty()),
     );
 });

@@ -219,17 +219,7 @@ impl SaslServer {
     /// proof opens them: nobody knows a ClientKey whose hash is that StoredKey.
     #[cfg_attr(not(feature = "sasl"), allow(dead_code))]
     pub(crate) fn decoy(&self, authcid: &str) -> ScramKeys {
-        let mac = |label: &[u8]| {
-            // HMAC pads a short key with zeros to its block: the same MAC as keyed
-            // with the 32 bytes.
-            let mut key = Zeroizing::new([0u8; 64]);
-            key[..32].copy_from_slice(&self.secret[..]);
-            let mut m = <Hmac<Sha256> as KeyInit>::new(GenericArray::from_slice(&key[..]));
-            m.update(label);
-            m.update(authcid.as_bytes());
-            let out: [u8; 32] = m.finalize().into_bytes().into();
-            out
-        };
+        let mac = |label: &[u8]| hmac(&self.secret, &[label, authcid.as_bytes()]);
         ScramKeys {
             iterations: SCRAM_ITERATIONS,
             salt: mac(b"salt")[..16].to_vec(),
@@ -375,14 +365,22 @@ fn client_and_server_key(
 ) -> (Zeroizing<[u8; 32]>, [u8; 32]) {
     let mut salted = Zeroizing::new([0u8; 32]);
     pbkdf2::pbkdf2_hmac::<Sha256>(password, salt, iterations, &mut salted[..]);
-    let key = |label: &[u8]| -> [u8; 32] {
-        let mut padded = Zeroizing::new([0u8; 64]);
-        padded[..32].copy_from_slice(&salted[..]);
-        let mut m = <Hmac<Sha256> as KeyInit>::new(GenericArray::from_slice(&padded[..]));
-        m.update(label);
-        m.finalize().into_bytes().into()
-    };
-    (Zeroizing::new(key(b"Client Key")), key(b"Server Key"))
+    (
+        Zeroizing::new(hmac(&salted, &[b"Client Key"])),
+        hmac(&salted, &[b"Server Key"]),
+    )
+}
+
+/// HMAC-SHA-256 of `parts` under a 32-byte key. HMAC pads a short key with zeros to
+/// its block, so keying with the padded 64 bytes is the same MAC (and infallible).
+fn hmac(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
+    let mut padded = Zeroizing::new([0u8; 64]);
+    padded[..32].copy_from_slice(key);
+    let mut m = <Hmac<Sha256> as KeyInit>::new(GenericArray::from_slice(&padded[..]));
+    for p in parts {
+        m.update(p);
+    }
+    m.finalize().into_bytes().into()
 }
 
 /// Where a SASL server finds a user's SCRAM keys (a file, a database, a callback).

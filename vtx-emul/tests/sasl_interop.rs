@@ -166,6 +166,32 @@ fn vtx_server_first(server: &Arc<SaslServer>, first: &[u8]) -> (ServerExchange, 
     (exchange, server_first)
 }
 
+/// The vtx server's answer to a client-final message: with the right password
+/// (`good`) the server signature to send back, the client authenticated as `user`;
+/// with a wrong one `None`, refused with 400.
+fn vtx_server_final(
+    exchange: &mut ServerExchange,
+    client_final: &[u8],
+    good: bool,
+) -> Option<Vec<u8>> {
+    match exchange.on_response(client_final) {
+        Ok(ServerStep::Success {
+            additional: Some(verifier),
+            principal,
+        }) => {
+            assert!(good, "a wrong password got in");
+            assert_eq!(principal.authcid, USER);
+            Some(verifier)
+        }
+        Ok(other) => panic!("unexpected {other:?}"),
+        Err(refusal) => {
+            assert!(!good, "the right password refused: {refusal:?}");
+            assert_eq!(refusal.reply, "400");
+            None
+        }
+    }
+}
+
 /// vtx (client) against gsasl's server: authenticated with the right password, and
 /// gsasl refuses a wrong one.
 #[test]
@@ -216,23 +242,11 @@ fn gsasl_client_against_vtx_server() {
         let (mut exchange, server_first) = vtx_server_first(&server, &first);
         g.send(&b64(&server_first));
         let client_final = unb64(&g.line().unwrap());
-        match exchange.on_response(&client_final) {
-            Ok(ServerStep::Success {
-                additional: Some(verifier),
-                principal,
-            }) => {
-                assert!(good, "a wrong password got in");
-                assert_eq!(principal.authcid, USER);
-                g.send(&b64(&verifier));
-                assert_eq!(g.line().as_deref(), Some(""), "gsasl verified the server");
-                g.send("");
-                assert!(g.exit_ok());
-            }
-            Ok(other) => panic!("unexpected {other:?}"),
-            Err(refusal) => {
-                assert!(!good, "the right password refused: {refusal:?}");
-                assert_eq!(refusal.reply, "400");
-            }
+        if let Some(verifier) = vtx_server_final(&mut exchange, &client_final, good) {
+            g.send(&b64(&verifier));
+            assert_eq!(g.line().as_deref(), Some(""), "gsasl verified the server");
+            g.send("");
+            assert!(g.exit_ok());
         }
     }
 }
@@ -347,28 +361,16 @@ fn cyrus_client_against_vtx_server() {
         let (mut exchange, server_first) = vtx_server_first(&server, first);
         c.send(&format!("S: {}", b64(&server_first)));
         let client_final = unb64(&c.token_line("C: ").unwrap());
-        match exchange.on_response(&client_final) {
-            Ok(ServerStep::Success {
-                additional: Some(verifier),
-                principal,
-            }) => {
-                assert!(good, "a wrong password got in");
-                assert_eq!(principal.authcid, USER);
-                c.send(&format!("S: {}", b64(&verifier)));
-                assert_eq!(
-                    c.token_line("C: ").as_deref(),
-                    Some(""),
-                    "Cyrus verified us"
-                );
-                c.send(&format!("S: {CYRUS_SERVER_MESSAGE}"));
-                assert_eq!(c.token_line("C: ").as_deref(), Some(CYRUS_CLIENT_MESSAGE));
-                assert!(c.exit_ok());
-            }
-            Ok(other) => panic!("unexpected {other:?}"),
-            Err(refusal) => {
-                assert!(!good, "the right password refused: {refusal:?}");
-                assert_eq!(refusal.reply, "400");
-            }
+        if let Some(verifier) = vtx_server_final(&mut exchange, &client_final, good) {
+            c.send(&format!("S: {}", b64(&verifier)));
+            assert_eq!(
+                c.token_line("C: ").as_deref(),
+                Some(""),
+                "Cyrus verified us"
+            );
+            c.send(&format!("S: {CYRUS_SERVER_MESSAGE}"));
+            assert_eq!(c.token_line("C: ").as_deref(), Some(CYRUS_CLIENT_MESSAGE));
+            assert!(c.exit_ok());
         }
     }
 }

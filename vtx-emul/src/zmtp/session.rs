@@ -359,7 +359,6 @@ impl ZmtpSession {
                 .map(|step| self.sasl_step(exchange, step, out)),
             (Phase::SaslInitiate(principal), b"INITIATE") => {
                 let props = command::parse_properties(rest)?;
-                let mut ready = Self::on_ready(&props)?;
                 let Some(mechanism) = self.local.security.sasl_mechanism() else {
                     unreachable!("only a SASL server awaits a SASL INITIATE")
                 };
@@ -368,17 +367,7 @@ impl ZmtpSession {
                     authcid: &principal.authcid,
                     authzid: principal.authzid.as_deref(),
                 };
-                return match self.decide("SASL", credentials, &mut ready)? {
-                    None => {
-                        let ready_cmd = self.ready_command();
-                        frame::encode(out, &ready_cmd, false, true);
-                        self.phase = Phase::Traffic;
-                        Ok(Some(ready))
-                    }
-                    Some((status, reason)) => {
-                        Ok(Some(self.refuse_with(out, &status.to_string(), reason)))
-                    }
-                };
+                return self.admit("SASL", credentials, &props, out).map(Some);
             }
             (_, name) => Err(sasl::Refusal {
                 reply: sasl::MALFORMED,
@@ -501,7 +490,11 @@ impl ZmtpSession {
             }
             (Phase::AwaitInitiate(hello), Command::Initiate(body)) => {
                 let props = command::parse_properties(body)?;
-                return self.authenticate(&hello, &props, out).map(Some);
+                let credentials = Credentials::Plain {
+                    username: &hello.username,
+                    password: &hello.password,
+                };
+                return self.admit("PLAIN", credentials, &props, out).map(Some);
             }
             (_, Command::Ready(_)) => return unexpected("READY out of turn"),
             (_, Command::Hello(_) | Command::Welcome(_) | Command::Initiate(_)) => {
@@ -513,20 +506,17 @@ impl ZmtpSession {
         Ok(event)
     }
 
-    /// A PLAIN server's decision on a client: READY and the peering (with its
-    /// `User-Id`), or ERROR with the status code.
-    fn authenticate(
+    /// A PLAIN or SASL server's decision on a client whose INITIATE carried `props`:
+    /// READY and the peering (with its `User-Id`), or ERROR with the status code.
+    fn admit(
         &mut self,
-        hello: &plain::Hello,
+        mechanism: &str,
+        credentials: Credentials<'_>,
         props: &[(Bytes, Bytes)],
         out: &mut OutBuf,
     ) -> Result<SessionEvent, ProtocolError> {
         let mut ready = Self::on_ready(props)?;
-        let credentials = Credentials::Plain {
-            username: &hello.username,
-            password: &hello.password,
-        };
-        match self.decide("PLAIN", credentials, &mut ready)? {
+        match self.decide(mechanism, credentials, &mut ready)? {
             None => {
                 let ready_cmd = self.ready_command();
                 frame::encode(out, &ready_cmd, false, true);
